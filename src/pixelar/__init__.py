@@ -1,0 +1,20 @@
+"""pixelar: pixel-level autoregressive image models (PixelRNN and PixelCNN families)."""
+
+from pixelar.checkpoint import load
+from pixelar.errors import PixelarError
+from pixelar.metrics import bits_per_dim, nats_per_image
+from pixelar.registry import ModelConfig, create_model, list_models, register_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ModelConfig",
+    "PixelarError",
+    "__version__",
+    "bits_per_dim",
+    "create_model",
+    "list_models",
+    "load",
+    "nats_per_image",
+    "register_model",
+]

@@ -1,0 +1,151 @@
+"""Saving and loading: model directories (config.json + model.safetensors) and training
+checkpoints, all written atomically and loaded without executing code from the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from pixelar.errors import PixelarError
+
+if TYPE_CHECKING:
+    from pixelar.models.base import AutoregressiveModel
+
+FORMAT = "pixelar-model"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+MODEL_SUBDIR = "model"
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def model_to_dict(model: AutoregressiveModel) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model": model.model_name,
+        "config": model.config.to_dict(),
+    }
+
+
+def save_pretrained(model: AutoregressiveModel, directory: str | Path) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` (float weights as they are) to ``directory``."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(state, tmp))
+    atomic_write_text(directory / CONFIG_FILE, json.dumps(model_to_dict(model), indent=2) + "\n")
+    return directory
+
+
+def resolve_model_dir(path: str | Path) -> Path:
+    """A model directory, or a training run directory holding one in ``model/``."""
+    path = Path(path)
+    if not path.exists():
+        raise PixelarError(f"{path} does not exist; pass a run directory or a saved model directory")
+    if (path / MODEL_SUBDIR / CONFIG_FILE).exists():
+        return path / MODEL_SUBDIR
+    if (path / CONFIG_FILE).exists():
+        return path
+    raise PixelarError(
+        f"{path} holds no {CONFIG_FILE}; pass a run directory of 'pixelar train' or a directory "
+        "written by model.save_pretrained()"
+    )
+
+
+def read_model_config(path: str | Path) -> tuple[str, dict[str, Any]]:
+    """(model name, config dict) of a saved model, with clear errors for damaged files."""
+    directory = resolve_model_dir(path)
+    cfg_path = directory / CONFIG_FILE
+    try:
+        meta = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PixelarError(f"{cfg_path} is corrupt ({e.__class__.__name__}); save or train the model again") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "model" not in meta:
+        raise PixelarError(f"{cfg_path} is not a pixelar model config; save the model with save_pretrained()")
+    if int(meta.get("version", 0)) > FORMAT_VERSION:
+        raise PixelarError(
+            f"{cfg_path} was written by a newer pixelar (format {meta['version']}); upgrade pixelar to load it"
+        )
+    return meta["model"], dict(meta["config"])
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> AutoregressiveModel:
+    """Load a model saved with ``save_pretrained`` (or the model of a training run).
+
+    The weights are read with safetensors, which never executes code from the file.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from pixelar.registry import create_model
+
+    directory = resolve_model_dir(path)
+    name, config = read_model_config(directory)
+    try:
+        model = create_model(name, **config)
+    except TypeError as e:
+        raise PixelarError(f"{directory / CONFIG_FILE} has an invalid config ({e})") from None
+    weights = directory / WEIGHTS_FILE
+    if not weights.exists():
+        raise PixelarError(f"{weights} is missing; copy the whole model directory")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise PixelarError(
+            f"{weights} is corrupt or truncated ({str(e).splitlines()[0][:80]}); re-copy or retrain the model"
+        ) from None
+    dtype = next(iter(state.values())).dtype if state else torch.float32
+    model.to(dtype)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise PixelarError(
+            f"{weights} does not match the config in {directory / CONFIG_FILE}; the directory is damaged"
+        ) from None
+    return model.to(device).eval()
+
+
+def torch_save_atomic(obj: Any, path: str | Path) -> Path:
+    """torch.save through a temporary file and a rename."""
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def torch_load_safe(path: str | Path) -> Any:
+    """torch.load with ``weights_only=True`` (no code execution) and clear errors."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise PixelarError(f"{path} is missing; start a new run without --resume") from None
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a damaged file
+        raise PixelarError(
+            f"{path} is corrupt or truncated ({e.__class__.__name__}); delete it and train again, "
+            "or resume from a copy"
+        ) from None

@@ -1,0 +1,226 @@
+"""The ``pixelar`` command line: a thin layer over the library API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pixelar.errors import PixelarError
+
+TRAIN_FLAGS = {
+    # flag: (TrainConfig field, type, help)
+    "model": (str, "registered model name (pixelar list models)"),
+    "data": (str, "dataset name (pixelar list datasets), or folder:PATH"),
+    "data_dir": (str, "where datasets are cached (default $PIXELAR_DATA_DIR or the user cache dir)"),
+    "image_size": (int, "image size for folder:PATH datasets"),
+    "channels": (int, "1 or 3, for folder:PATH datasets"),
+    "batch_size": (int, "images per step"),
+    "steps": (int, "optimisation steps"),
+    "max_minutes": (float, "stop after this many minutes of training"),
+    "optimizer": (str, "adam or rmsprop"),
+    "lr": (float, "learning rate"),
+    "grad_clip": (float, "max gradient norm (0: no clipping)"),
+    "eval_every": (int, "steps between test evaluations"),
+    "eval_images": (int, "test images per evaluation during training (0: all)"),
+    "checkpoint_every": (int, "steps between checkpoints"),
+    "num_samples": (int, "samples drawn into samples.png at the end"),
+    "seed": (int, "random seed"),
+    "device": (str, "cpu or cuda"),
+}
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pixelar.presets import get_preset
+    from pixelar.training import TrainConfig, load_run_config, train
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        config = load_run_config(run_dir)
+        if args.steps is not None:
+            config.steps = args.steps
+        if args.max_minutes is not None:
+            config.max_minutes = args.max_minutes
+    else:
+        settings: dict[str, Any] = get_preset(args.preset) if args.preset else {}
+        for name in TRAIN_FLAGS:
+            value = getattr(args, name)
+            if value is not None:
+                settings[name] = value
+        model_args = dict(settings.get("model_args", {}))
+        if args.num_layers is not None:
+            model_args["num_layers"] = args.num_layers
+        if args.hidden_channels is not None:
+            model_args["hidden_channels"] = args.hidden_channels
+        for item in args.model_arg:
+            if "=" not in item:
+                raise PixelarError(f"--model-arg expects KEY=VALUE, got {item!r}")
+            key, value = item.split("=", 1)
+            model_args[key] = _parse_value(value)
+        settings["model_args"] = model_args
+        settings["conditional"] = args.conditional or settings.get("conditional", False)
+        config = TrainConfig(**settings)
+        from pixelar.registry import make_config
+
+        make_config(config.model, **model_args)  # unknown model or hyperparameter: fail before loading data
+        run_dir = Path(args.out) if args.out else Path("runs") / (args.preset or config.model)
+    result = train(config, run_dir, resume=bool(args.resume), progress=not args.quiet)
+    print(_format_nll(result, config.data))
+    print(f"run directory: {run_dir}  (samples.png, loss.png, metrics.jsonl, model/)")
+    return 0
+
+
+def _format_nll(result: dict[str, Any], data: str) -> str:
+    return (
+        f"test NLL on {data}: {result['nats_per_image']:.3f} nats/image, "
+        f"{result['bits_per_dim']:.4f} bits/dim ({result['images']} images)"
+    )
+
+
+def _model_and_data_args(args: argparse.Namespace) -> tuple[Any, Any]:
+    from pixelar.checkpoint import load
+    from pixelar.training import CONFIG_FILE, TrainConfig
+
+    model = load(args.run, device=_device(args.device))
+    run_cfg = Path(args.run) / CONFIG_FILE
+    trained = TrainConfig.from_json(run_cfg.read_text()) if run_cfg.exists() else None
+    return model, trained
+
+
+def _device(name: str):  # noqa: ANN202
+    from pixelar.training import resolve_device
+
+    return resolve_device(name)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pixelar.data import get_dataset
+    from pixelar.evaluation import evaluate
+
+    model, trained = _model_and_data_args(args)
+    data = args.data or (trained.data if trained else None)
+    if data is None:
+        raise PixelarError("pass --data NAME: the directory is a saved model, not a training run")
+    data_dir = args.data_dir or (trained.data_dir if trained else None)
+    image_size = args.image_size or (trained.image_size if trained else None)
+    dataset = get_dataset(data, args.split, data_dir, image_size=image_size, channels=model.image_shape[0])
+    nll = evaluate(model, dataset, batch_size=args.batch_size, progress=not args.quiet)
+    print(_format_nll(nll.as_dict(), f"{data}/{args.split}"))
+    if args.json:
+        print(json.dumps(nll.as_dict()))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from pixelar.plotting import save_grid
+
+    model, _ = _model_and_data_args(args)
+    cond = None
+    if args.label is not None:
+        cond = torch.full((args.n,), args.label, dtype=torch.long)
+    elif model.num_classes:
+        cond = torch.arange(args.n) % model.num_classes
+    samples = model.sample(
+        args.n, cond=cond, generator=args.seed, temperature=args.temperature, method=args.method, progress=not args.quiet
+    )
+    out = save_grid(samples, model.num_levels, args.output)
+    print(f"wrote {args.n} samples to {out}")
+    if args.npy:
+        np.save(args.npy, samples.cpu().numpy().astype(np.uint8 if model.num_levels <= 256 else np.int64))
+        print(f"wrote the integer samples to {args.npy}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from pixelar.data import list_datasets
+    from pixelar.presets import PRESETS
+    from pixelar.registry import list_models
+
+    if args.what in ("models", "all"):
+        print("models:   " + ", ".join(list_models()))
+    if args.what in ("datasets", "all"):
+        print("datasets:")
+        for name, text in list_datasets().items():
+            print(f"  {name:16s} {text}")
+    if args.what in ("presets", "all"):
+        print("presets:")
+        for name, p in PRESETS.items():
+            print(f"  {name:18s} {p['model']} {p.get('model_args', {})} on {p['data']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pixelar", description="Pixel-level autoregressive image models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model (teacher-forced maximum likelihood)")
+    p.add_argument("--preset", help="a named set-up (pixelar list presets); flags override it")
+    for name, (typ, text) in TRAIN_FLAGS.items():
+        p.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=text)
+    p.add_argument("--minutes", dest="max_minutes", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--num-layers", type=int, help="model depth (num_layers)")
+    p.add_argument("--hidden-channels", type=int, help="model width (hidden_channels)")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="any model hyperparameter")
+    p.add_argument("--conditional", action="store_true", help="class-conditional model on the dataset's labels")
+    p.add_argument("--out", help="run directory (default runs/<preset or model>)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in RUN exactly where its checkpoint left off")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="exact test NLL of a trained model over a whole split")
+    p.add_argument("run", metavar="RUN_OR_DIR")
+    p.add_argument("--data", help="dataset (default: the run's)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--data-dir")
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="also print the result as JSON")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("sample", help="draw samples into a PNG grid")
+    p.add_argument("run", metavar="RUN_OR_DIR")
+    p.add_argument("-n", type=int, default=16, help="number of samples")
+    p.add_argument("-o", "--output", default="samples.png", help="PNG grid to write")
+    p.add_argument("--npy", help="also write the integer samples to this .npy file")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="auto", choices=["auto", "fast", "naive"])
+    p.add_argument("--label", type=int, help="class label for a conditional model")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("list", help="list models, datasets and presets")
+    p.add_argument("what", nargs="?", default="all", choices=["all", "models", "datasets", "presets"])
+    p.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PixelarError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Any folder of images, centre-cropped to a square and resized to a chosen size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from pixelar.data.base import ImageDataset
+from pixelar.errors import PixelarError
+
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def load_image(path: str | Path, size: int | None, channels: int) -> np.ndarray:
+    """One image -> uint8 [channels, size, size] (centre crop + resize; no resize if size is None)."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            if size is not None:
+                w, h = img.size
+                s = min(w, h)
+                img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+                if s != size:
+                    img = img.resize((size, size), Image.Resampling.LANCZOS)
+            arr = np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as e:
+        raise PixelarError(f"{path} is not a readable image ({e.__class__.__name__}); remove it or fix it") from None
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def load_folder(directory: Path, size: int, channels: int = 3, split: str = "train") -> ImageDataset:
+    """All images under ``directory``; labels from sub-folder names when every image has one.
+
+    ``split`` "train" or "test" picks a fixed 90% / 10% split (every tenth image is test).
+    """
+    if channels not in (1, 3):
+        raise PixelarError(f"channels must be 1 or 3, got {channels}")
+    if not directory.is_dir():
+        raise PixelarError(f"{directory} is not a directory of images")
+    files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in EXTENSIONS)
+    if not files:
+        raise PixelarError(f"no images ({', '.join(sorted(EXTENSIONS))}) found under {directory}")
+    if split not in ("train", "test", "all"):
+        raise PixelarError(f"a folder dataset has splits train, test and all, not {split!r}")
+    if split != "all" and len(files) >= 10:
+        files = [f for i, f in enumerate(files) if (i % 10 == 9) == (split == "test")]
+    images = torch.from_numpy(np.stack([load_image(f, size, channels) for f in files]))
+    classes = sorted({f.parent.name for f in files})
+    labels = None
+    if all(f.parent != directory for f in files):
+        index = {c: i for i, c in enumerate(classes)}
+        labels = torch.tensor([index[f.parent.name] for f in files])
+    return ImageDataset(images, labels, 256, f"folder:{directory}/{split}", len(classes) if labels is not None else 0)

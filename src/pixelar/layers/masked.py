@@ -1,0 +1,89 @@
+"""Masked convolutions of PixelCNN (van den Oord et al. 2016, "Pixel Recurrent Neural
+Networks", Section 3.4 "Masked Convolution").
+
+The features at every position are split into C colour groups (R, G, B for C = 3). At the
+centre position a mask-A connection lets group c see input groups < c; a mask-B connection
+lets it see groups <= c. Positions above, and to the left in the same row, are always
+visible; positions to the right in the same row, and below, never are.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+MaskType = Literal["A", "B"]
+
+
+def channel_groups(num_features: int, num_colors: int) -> Tensor:
+    """Colour group of each of ``num_features`` features: contiguous, as equal as possible.
+
+    Returns a long tensor [num_features] with values in [0, num_colors).
+    """
+    return torch.arange(num_features) * num_colors // num_features
+
+
+def causal_mask(
+    mask_type: MaskType,
+    in_groups: Tensor,
+    out_groups: Tensor,
+    kernel_size: tuple[int, int],
+) -> Tensor:
+    """The 0/1 weight mask [out, in, kh, kw] of a masked convolution centred on the pixel.
+
+    Rows above the centre and columns left of the centre in the centre row are open; at the
+    centre, output group g sees input group g' when g' < g (mask A) or g' <= g (mask B).
+    """
+    kh, kw = kernel_size
+    if kh % 2 == 0 or kw % 2 == 0:
+        raise ValueError(f"masked convolutions need odd kernel sizes, got {kernel_size}")
+    ch, cw = kh // 2, kw // 2
+    mask = torch.zeros(len(out_groups), len(in_groups), kh, kw)
+    mask[:, :, :ch, :] = 1.0
+    mask[:, :, ch, :cw] = 1.0
+    if mask_type == "A":
+        centre = in_groups[None, :] < out_groups[:, None]
+    elif mask_type == "B":
+        centre = in_groups[None, :] <= out_groups[:, None]
+    else:
+        raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+    mask[:, :, ch, cw] = centre.float()
+    return mask
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A same-padded convolution whose kernel is masked for raster-order causality.
+
+    Shapes: input [B, in_channels, H, W] -> output [B, out_channels, H, W].
+
+    Args:
+        in_channels, out_channels: feature counts.
+        kernel_size: odd size (int or (kh, kw)).
+        mask_type: "A" (first layer: a colour group does not see itself) or "B".
+        num_colors: C, the number of colour groups.
+        in_groups, out_groups: explicit colour group of each input / output feature; by
+            default :func:`channel_groups` of the feature count.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        mask_type: MaskType,
+        num_colors: int,
+        in_groups: Tensor | None = None,
+        out_groups: Tensor | None = None,
+    ) -> None:
+        ks = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        super().__init__(in_channels, out_channels, ks, padding=(ks[0] // 2, ks[1] // 2))
+        self.mask_type = mask_type
+        in_groups = channel_groups(in_channels, num_colors) if in_groups is None else in_groups
+        out_groups = channel_groups(out_channels, num_colors) if out_groups is None else out_groups
+        self.register_buffer("mask", causal_mask(mask_type, in_groups, out_groups, ks), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)

@@ -1,0 +1,6 @@
+"""Model families; importing this package registers them all."""
+
+from pixelar.models.base import AutoregressiveModel
+from pixelar.models.pixelcnn import PixelCNN
+
+__all__ = ["AutoregressiveModel", "PixelCNN"]

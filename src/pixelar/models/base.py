@@ -1,0 +1,151 @@
+"""The base class every pixelar model derives from: one API for likelihood, sampling, saving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from pixelar.distributions import OutputDistribution
+from pixelar.errors import PixelarError
+from pixelar.registry import ModelConfig
+
+
+class AutoregressiveModel(nn.Module):
+    """p(x) = Π_i p(x_i | x_<i) over sub-pixels in raster order, channels R → G → B.
+
+    The generation index of sub-pixel (c, h, w) of a C×H×W image is (h·W + w)·C + c.
+    Subclasses set :attr:`distribution` and implement :meth:`network`, which maps the scaled
+    image [B, C, H, W] to distribution parameters [B, P, H, W] such that the parameters at
+    (h, w) used for channel c depend only on sub-pixels before (c, h, w).
+    """
+
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    model_name: ClassVar[str] = ""
+    distribution: OutputDistribution
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    # -- shape and input handling -------------------------------------------------------
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.config.image_shape
+
+    @property
+    def num_levels(self) -> int:
+        return self.config.num_levels
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def check_input(self, x: Tensor, cond: Tensor | None = None) -> None:
+        """Raise a clear :class:`PixelarError` unless x is a batch of this model's images."""
+        if x.dtype.is_floating_point or x.dtype == torch.bool:
+            raise PixelarError(
+                f"images must be integer tensors (uint8 or long) with values in [0, {self.num_levels}), "
+                f"got dtype {x.dtype}; quantise them first"
+            )
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
+            c, h, w = self.image_shape
+            raise PixelarError(
+                f"images have shape {tuple(x.shape)} but the model expects [batch, {c}, {h}, {w}]; "
+                "resize them or use a model made for this size"
+            )
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.num_levels):
+            raise PixelarError(
+                f"image values span [{int(x.min())}, {int(x.max())}] but the model has "
+                f"{self.num_levels} levels [0, {self.num_levels}); quantise the images to match"
+            )
+        self.check_cond(cond, x.shape[0])
+
+    def check_cond(self, cond: Tensor | None, batch: int) -> None:
+        if self.num_classes == 0:
+            if cond is not None:
+                raise PixelarError(
+                    "this model is unconditional but labels were given; "
+                    "train with num_classes (--conditional) to use labels"
+                )
+            return
+        if cond is None:
+            raise PixelarError(
+                f"this model is class-conditional ({self.num_classes} classes): pass labels (cond=...)"
+            )
+        if cond.shape != (batch,) or cond.dtype.is_floating_point:
+            raise PixelarError(f"labels must be an integer tensor of shape [{batch}], got {tuple(cond.shape)}")
+        if batch and (int(cond.min()) < 0 or int(cond.max()) >= self.num_classes):
+            raise PixelarError(f"labels must lie in [0, {self.num_classes}), got {cond.tolist()[:8]}")
+
+    def scale(self, x: Tensor) -> Tensor:
+        """Integer sub-pixels [0, K) -> floats in [-1, 1] of the model's dtype."""
+        return x.to(self.dtype) * (2.0 / (self.num_levels - 1)) - 1.0
+
+    # -- the network --------------------------------------------------------------------
+    def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
+        """Scaled images [B, C, H, W] (and labels [B]) -> parameters [B, P, H, W]."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """Distribution parameters [B, P, H, W] of every conditional, teacher-forced on x."""
+        self.check_input(x, cond)
+        return self.network(self.scale(x), cond)
+
+    # -- likelihood ---------------------------------------------------------------------
+    def log_prob(
+        self,
+        x: Tensor,
+        cond: Tensor | None = None,
+        reduction: Literal["sum", "none"] = "sum",
+    ) -> Tensor:
+        """Exact log-likelihood in nats: [B] (reduction="sum") or [B, C, H, W] ("none")."""
+        if reduction not in ("sum", "none"):
+            raise PixelarError(f"reduction must be 'sum' or 'none', got {reduction!r}")
+        logp = self.distribution.log_prob(self(x, cond), x)
+        return logp.flatten(1).sum(1) if reduction == "sum" else logp
+
+    def conditionals(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        """The full conditional table log p(x_i = k | x_<i): [B, C, K, H, W]."""
+        params = self(x, cond)
+        return torch.stack(
+            [self.distribution.conditional(params, x, c) for c in range(self.image_shape[0])], dim=1
+        )
+
+    # -- sampling -----------------------------------------------------------------------
+    def fast_stepper(self, n: int, cond: Tensor | None):  # noqa: ANN201 - see pixelar.sampling.Stepper
+        """An incremental sampler for this model, or None when it has none (naive is used)."""
+        return None
+
+    def sample(
+        self,
+        n: int,
+        cond: Tensor | None = None,
+        generator: torch.Generator | int | None = None,
+        temperature: float = 1.0,
+        method: Literal["auto", "fast", "naive"] = "auto",
+        progress: bool = False,
+    ) -> Tensor:
+        """Draw n images [n, C, H, W] (long) sub-pixel by sub-pixel; see :func:`pixelar.sampling.sample`."""
+        from pixelar.sampling import sample
+
+        return sample(
+            self, n, cond=cond, generator=generator, temperature=temperature, method=method, progress=progress
+        )
+
+    # -- persistence --------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write config.json + model.safetensors to ``directory`` (atomically); returns it."""
+        from pixelar.checkpoint import save_pretrained
+
+        return save_pretrained(self, directory)

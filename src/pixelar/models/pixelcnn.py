@@ -1,0 +1,112 @@
+"""PixelCNN as defined in the PixelRNN paper (van den Oord, Kalchbrenner, Kavukcuoglu,
+"Pixel Recurrent Neural Networks", ICML 2016): Section 3.4, Figure 5 and Table 1.
+
+    x ──7×7 conv, mask A──► 2h ──[residual block]×num_layers──► ReLU, 1×1 (B) ► ReLU, 1×1 (B) ► params
+
+A residual block (Figure 5, right) keeps 2h features: ReLU → 1×1 conv 2h→h → ReLU →
+3×3 conv h→h (mask B) → ReLU → 1×1 conv h→2h, added to its input. All 1×1 convolutions carry
+the mask-B colour-group masks too, since they connect the groups at the current pixel.
+
+No normalisation layers: BatchNorm in train mode mixes statistics across positions and
+would leak future pixels into the past.
+
+The paper's PixelCNN has 15 masked layers; its width is *unsure* (see ``pixelar.presets``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from pixelar.distributions import make_distribution
+from pixelar.errors import PixelarError
+from pixelar.layers import MaskedConv2d
+from pixelar.models.base import AutoregressiveModel
+from pixelar.registry import ModelConfig, register_model
+
+
+@dataclass
+class PixelCNNConfig(ModelConfig):
+    """Hyperparameters of :class:`PixelCNN`.
+
+    Attributes:
+        num_layers: number of residual blocks, each with one 3×3 mask-B convolution.
+        hidden_channels: h; the residual stream carries 2h features.
+        distribution: "auto" (Bernoulli when num_levels = 2, else a K-way softmax),
+            "categorical" or "bernoulli".
+    """
+
+    num_layers: int = 4
+    hidden_channels: int = 16
+    distribution: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.num_layers < 0 or self.hidden_channels < 1:
+            raise PixelarError("num_layers must be >= 0 and hidden_channels >= 1")
+
+
+class ResidualBlock(nn.Module):
+    """2h → h → 2h bottleneck with a 3×3 mask-B convolution (PixelRNN paper, Figure 5).
+
+    Shapes: [B, 2h, H, W] → [B, 2h, H, W].
+    """
+
+    def __init__(self, hidden: int, num_colors: int) -> None:
+        super().__init__()
+        self.reduce = MaskedConv2d(2 * hidden, hidden, 1, "B", num_colors)
+        self.conv = MaskedConv2d(hidden, hidden, 3, "B", num_colors)
+        self.expand = MaskedConv2d(hidden, 2 * hidden, 1, "B", num_colors)
+        self.act = nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.reduce(self.act(x))
+        y = self.conv(self.act(y))
+        y = self.expand(self.act(y))
+        return x + y
+
+
+@register_model("pixelcnn")
+class PixelCNN(AutoregressiveModel):
+    """The PixelCNN of the PixelRNN paper; a class-conditional model adds a learned per-class
+    bias to the input of every block and of the output stack.
+
+    Shapes: images [B, C, H, W] (integers in [0, K)) → parameters [B, P, H, W].
+    """
+
+    Config = PixelCNNConfig
+
+    def __init__(self, config: PixelCNNConfig) -> None:
+        super().__init__(config)
+        C = config.image_shape[0]
+        h = config.hidden_channels
+        self.distribution = make_distribution(config.distribution, C, config.num_levels)
+        self.input_conv = MaskedConv2d(C, 2 * h, 7, "A", C)
+        self.blocks = nn.ModuleList(ResidualBlock(h, C) for _ in range(config.num_layers))
+        self.output = nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d(2 * h, 2 * h, 1, "B", C),
+            nn.ReLU(),
+            MaskedConv2d(
+                2 * h, self.distribution.num_params, 1, "B", C, out_groups=self.distribution.param_groups()
+            ),
+        )
+        if config.num_classes:
+            self.class_bias = nn.Embedding(config.num_classes, 2 * h * (config.num_layers + 1))
+            nn.init.zeros_(self.class_bias.weight)
+
+    def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
+        y = self.input_conv(x)
+        biases = self._class_biases(cond)
+        for i, block in enumerate(self.blocks):
+            y = block(y if biases is None else y + biases[i])
+        if biases is not None:
+            y = y + biases[-1]
+        return self.output(y)
+
+    def _class_biases(self, cond: Tensor | None) -> list[Tensor] | None:
+        if cond is None or not self.config.num_classes:
+            return None
+        b = self.class_bias(cond)  # [B, 2h·(L+1)]
+        return [t[:, :, None, None] for t in b.chunk(self.config.num_layers + 1, dim=1)]

@@ -1,0 +1,71 @@
+"""Pictures people look at: sample grids and loss curves (PNG)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from torch import Tensor
+
+from pixelar.checkpoint import atomic_write
+
+
+def to_uint8(images: Tensor, num_levels: int) -> np.ndarray:
+    """Integer images [N, C, H, W] in [0, K) -> uint8 [N, H, W, C] in [0, 255]."""
+    x = images.detach().cpu().double().numpy() * (255.0 / (num_levels - 1))
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def make_grid(images: Tensor, num_levels: int, nrow: int | None = None, scale: int | None = None, pad: int = 1) -> Image.Image:
+    """Tile images into one picture, ``nrow`` per row, upscaled ``scale``× (nearest neighbour)."""
+    arr = to_uint8(images, num_levels)
+    n, h, w, c = arr.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    if scale is None:
+        scale = max(1, 96 // max(h, w))
+    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), 128, dtype=np.uint8)
+    for i in range(n):
+        r, q = divmod(i, nrow)
+        grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + q * (w + pad) : pad + q * (w + pad) + w] = arr[i]
+    img = Image.fromarray(grid[:, :, 0] if c == 1 else grid)
+    return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+
+
+def save_grid(images: Tensor, num_levels: int, path: str | Path, nrow: int | None = None) -> Path:
+    """Write a sample grid PNG atomically."""
+    img = make_grid(images, num_levels, nrow)
+    return atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
+
+
+def save_loss_curve(metrics_path: str | Path, path: str | Path, unit: str) -> Path:
+    """Plot training loss (and test NLL where evaluated) from a metrics.jsonl file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train, test = [], []
+    for line in Path(metrics_path).read_text().splitlines():
+        rec = json.loads(line)
+        if "train_loss" in rec:
+            train.append((rec["step"], rec["train_loss"]))
+        if "test_loss" in rec:
+            test.append((rec["step"], rec["test_loss"]))
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    if train:
+        ax.plot(*zip(*train), label="train", lw=1)
+    if test:
+        ax.plot(*zip(*test), "o-", label="test", lw=1.5)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"NLL ({unit})")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)

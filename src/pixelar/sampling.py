@@ -1,0 +1,160 @@
+"""The one sampling loop shared by every model: sub-pixel by sub-pixel in raster order.
+
+A *stepper* returns the conditional of the next sub-pixel given the image so far. The naive
+stepper runs the whole network once per sub-pixel; models may provide a fast stepper
+(:meth:`AutoregressiveModel.fast_stepper`) that reuses computation. Both consume randomness
+identically, one uniform per image per sampled sub-pixel drawn on the CPU from ``generator``,
+turned into a value by inverse-CDF lookup in float64, so the two methods give the same images
+whenever their probabilities agree.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from pixelar.errors import PixelarError
+
+if TYPE_CHECKING:
+    from pixelar.models.base import AutoregressiveModel
+
+
+class Stepper(Protocol):
+    """Gives log p(x_(c,h,w) = k | x_<(c,h,w)) for k in [0, K): [n, K].
+
+    It is called in raster order; ``x`` holds every sub-pixel before (c, h, w).
+    """
+
+    def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor: ...
+
+
+class NaiveStepper:
+    """The reference: a full teacher-forced forward pass for every sub-pixel."""
+
+    def __init__(self, model: AutoregressiveModel, cond: Tensor | None) -> None:
+        self.model = model
+        self.cond = cond
+
+    def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor:
+        params = self.model(x, self.cond)
+        return self.model.distribution.conditional(params[:, :, h, w], x[:, :, h, w], c)
+
+
+def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
+    """A CPU generator: the given one, one seeded with the given int, or a fresh random one."""
+    if isinstance(generator, torch.Generator):
+        return generator
+    g = torch.Generator()
+    if generator is None:
+        g.seed()
+    else:
+        g.manual_seed(int(generator))
+    return g
+
+
+def draw(logp: Tensor, u: Tensor, temperature: float = 1.0) -> Tensor:
+    """Inverse-CDF sample from log-probabilities [n, K] with uniforms u [n]; returns [n] long.
+
+    With temperature T the distribution is p^(1/T), renormalised.
+    """
+    probs = torch.softmax(logp.double() / temperature, dim=1)
+    cdf = probs.cumsum(1)
+    target = u.to(cdf.device, torch.float64)[:, None] * cdf[:, -1:]
+    return (cdf < target).sum(1).clamp_max(logp.shape[1] - 1)
+
+
+def make_stepper(
+    model: AutoregressiveModel, n: int, cond: Tensor | None, method: str
+) -> Stepper:
+    if method not in ("auto", "fast", "naive"):
+        raise PixelarError(f"unknown sampling method {method!r}; choose auto, fast or naive")
+    if method == "naive":
+        return NaiveStepper(model, cond)
+    fast = model.fast_stepper(n, cond)
+    if fast is None:
+        if method == "fast":
+            raise PixelarError(f"model {model.model_name!r} has no fast sampler yet; use method='naive'")
+        return NaiveStepper(model, cond)
+    return fast
+
+
+def sample(
+    model: AutoregressiveModel,
+    n: int,
+    *,
+    cond: Tensor | None = None,
+    generator: torch.Generator | int | None = None,
+    temperature: float = 1.0,
+    method: Literal["auto", "fast", "naive"] = "auto",
+    x: Tensor | None = None,
+    known: Tensor | None = None,
+    progress: bool = False,
+) -> Tensor:
+    """Draw n images [n, C, H, W] (long, on the model's device).
+
+    Args:
+        cond: class labels [n] for a conditional model.
+        generator: a CPU ``torch.Generator`` or an int seed, for reproducible draws.
+        temperature: T > 0; each conditional is sharpened to p^(1/T).
+        method: "naive" (full pass per sub-pixel), "fast" (the model's incremental sampler) or
+            "auto" (fast where the model has it).
+        x, known: for completion: images [n, C, H, W] and a bool mask ([C, H, W] or
+            [n, C, H, W]) of the sub-pixels to keep; the others are sampled given them.
+        progress: show a progress bar (rows, rate, ETA).
+    """
+    if n < 1:
+        raise PixelarError(f"the number of samples must be at least 1, got {n}")
+    if not temperature > 0:
+        raise PixelarError(f"temperature must be positive, got {temperature}")
+    C, H, W = model.image_shape
+    device = model.device
+    gen = as_generator(generator)
+    if cond is not None:
+        cond = torch.as_tensor(cond, device=device).long().reshape(-1)
+        if cond.numel() == 1 and n > 1:
+            cond = cond.expand(n).clone()
+    model.check_cond(cond, n)
+    if x is None:
+        x = torch.zeros(n, C, H, W, dtype=torch.long, device=device)
+        known_mask = torch.zeros(n, C, H, W, dtype=torch.bool, device=device)
+    else:
+        model.check_input(x)
+        x = x.to(device=device, dtype=torch.long).clone()
+        if known is None:
+            raise PixelarError("completion needs a mask of the known sub-pixels (known=...)")
+        known_mask = known.to(device=device, dtype=torch.bool).expand(n, C, H, W)
+    first_unknown = _first_unknown(known_mask)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            stepper = make_stepper(model, n, cond, method)
+            bar = tqdm(total=H, unit="row", desc="sampling", disable=not progress, leave=False)
+            for h in range(H):
+                for w in range(W):
+                    for c in range(C):
+                        if (h * W + w) * C + c < first_unknown:
+                            continue  # every image knows everything so far: no work needed
+                        todo = ~known_mask[:, c, h, w]
+                        if not bool(todo.any()):
+                            stepper.conditional(x, c, h, w)  # keeps an incremental cache in step
+                            continue
+                        logp = stepper.conditional(x, c, h, w)
+                        u = torch.rand(n, generator=gen, dtype=torch.float64)
+                        value = draw(logp, u, temperature)
+                        x[:, c, h, w] = torch.where(todo, value, x[:, c, h, w])
+                bar.update(1)
+            bar.close()
+    finally:
+        model.train(was_training)
+    return x
+
+
+def _first_unknown(known: Tensor) -> int:
+    """Generation index of the first sub-pixel that some image does not know."""
+    flat = known.permute(0, 2, 3, 1).reshape(known.shape[0], -1).all(0)
+    missing = (~flat).nonzero()
+    return int(missing[0]) if len(missing) else flat.numel()

@@ -1,0 +1,267 @@
+"""Teacher-forced maximum-likelihood training with exact resume.
+
+A run directory holds::
+
+    train_config.json   the TrainConfig of the run
+    checkpoint.pt       model, optimizer, step, RNG state (atomic; loaded with weights_only=True)
+    model/              the latest weights as config.json + model.safetensors (pixelar.load)
+    metrics.jsonl       one JSON record per log interval / evaluation
+    loss.png            training and test NLL curves
+    samples.png         a grid of samples from the final model
+
+The order of the training images is a pure function of (seed, step), so a resumed run sees
+exactly the batches, and (with the restored RNG state) the numbers, of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from pixelar.checkpoint import atomic_write_text, torch_load_safe, torch_save_atomic
+from pixelar.data import ImageDataset, get_dataset
+from pixelar.errors import PixelarError
+from pixelar.evaluation import evaluate
+from pixelar.metrics import in_unit, preferred_unit
+from pixelar.models.base import AutoregressiveModel
+from pixelar.plotting import save_grid, save_loss_curve
+from pixelar.registry import create_model
+
+CONFIG_FILE = "train_config.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run.
+
+    Attributes:
+        model: registered model name; ``model_args`` its hyperparameters (without image_shape
+            and num_levels, which come from the data).
+        data: dataset name (see ``pixelar.data.DATASETS``); ``data_dir``, ``image_size``,
+            ``channels`` as for :func:`pixelar.data.get_dataset`.
+        steps: optimisation steps; ``max_minutes`` stops earlier on a wall-clock budget.
+        optimizer: "adam" or "rmsprop"; ``lr`` its learning rate; ``grad_clip`` the max
+            gradient norm (0 disables clipping).
+        eval_every: steps between test evaluations (0: only at the end); ``eval_images`` caps
+            the test images used during training (0: the whole split).
+        conditional: train a class-conditional model on the dataset's labels.
+    """
+
+    model: str = "pixelcnn"
+    model_args: dict[str, Any] = field(default_factory=dict)
+    data: str = "digits-binary"
+    data_dir: str | None = None
+    image_size: int | None = None
+    channels: int = 3
+    batch_size: int = 32
+    steps: int = 2000
+    max_minutes: float | None = None
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    grad_clip: float = 1.0
+    log_every: int = 10
+    eval_every: int = 500
+    eval_images: int = 0
+    checkpoint_every: int = 200
+    num_samples: int = 16
+    conditional: bool = False
+    seed: int = 0
+    device: str = "cpu"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def resolve_device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise PixelarError("CUDA is not available on this machine; use --device cpu")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise PixelarError(f"unknown device {name!r}; use cpu or cuda")
+    return torch.device(name)
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
+    """Indices of the training images of ``step``: a fresh seeded permutation every epoch."""
+    per_epoch = max(1, n // batch_size)
+    epoch, i = divmod(step, per_epoch)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    return perm[i * batch_size : (i + 1) * batch_size]
+
+
+class Trainer:
+    """Trains one model on one dataset into a run directory; see the module docstring."""
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, progress: bool = True) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.device = resolve_device(config.device)
+        cfg = config
+        self.train_data = get_dataset(cfg.data, "train", cfg.data_dir, image_size=cfg.image_size, channels=cfg.channels)
+        self.test_data = get_dataset(cfg.data, "test", cfg.data_dir, image_size=cfg.image_size, channels=cfg.channels)
+        if cfg.conditional and self.train_data.labels is None:
+            raise PixelarError(f"dataset {cfg.data} has no labels, so --conditional cannot be used")
+        if len(self.train_data) < 1:
+            raise PixelarError(f"dataset {self.train_data.name} is empty")
+        torch.manual_seed(cfg.seed)
+        args = dict(cfg.model_args)
+        if cfg.conditional:
+            args["num_classes"] = self.train_data.num_classes
+        self.model: AutoregressiveModel = create_model(
+            cfg.model, image_shape=self.train_data.image_shape, num_levels=self.train_data.num_levels, **args
+        ).to(self.device)
+        self.optimizer = self._make_optimizer()
+        self.step = 0
+        self.elapsed = 0.0
+        self.unit = preferred_unit(self.model.num_levels)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        params = self.model.parameters()
+        if self.config.optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.config.lr)
+        if self.config.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=self.config.lr)
+        raise PixelarError(f"unknown optimizer {self.config.optimizer!r}; choose adam or rmsprop")
+
+    # -- persistence --------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "torch_rng": torch.get_rng_state(),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        torch_save_atomic(state, self.run_dir / CHECKPOINT_FILE)
+        self.model.save_pretrained(self.run_dir / "model")
+
+    def load_checkpoint(self) -> None:
+        state = torch_load_safe(self.run_dir / CHECKPOINT_FILE)
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.step = int(state["step"])
+            self.elapsed = float(state.get("elapsed", 0.0))
+            torch.set_rng_state(state["torch_rng"])
+            if "cuda_rng" in state and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise PixelarError(
+                f"{self.run_dir / CHECKPOINT_FILE} does not match this run's configuration ({e.__class__.__name__}); "
+                "start a new run directory"
+            ) from None
+        self._truncate_metrics()
+
+    def _truncate_metrics(self) -> None:
+        """Drop records logged after the checkpoint, which the resumed run will log again."""
+        path = self.run_dir / METRICS_FILE
+        if path.exists():
+            keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= self.step]
+            atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+
+    def log(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / METRICS_FILE, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    # -- the loop -----------------------------------------------------------------------
+    def train_step(self, x: torch.Tensor, cond: torch.Tensor | None) -> float:
+        """One optimisation step; returns the batch NLL in nats per image."""
+        self.model.train()
+        nll = -self.model.log_prob(x, cond).mean()
+        dims = math.prod(self.model.image_shape)
+        self.optimizer.zero_grad(set_to_none=True)
+        (nll / dims).backward()
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        return float(nll.detach())
+
+    def evaluate(self, data: ImageDataset | None = None) -> float:
+        """Test NLL (nats per image) on ``eval_images`` test images (all when 0)."""
+        data = data or self.test_data.subset(self.config.eval_images)
+        return evaluate(self.model, data, batch_size=max(64, self.config.batch_size)).nats_per_image
+
+    def fit(self) -> dict[str, float]:
+        """Train to ``steps`` (or the time budget), then evaluate on the whole test split and
+        write the model, the loss curve and a sample grid. Returns the final metrics."""
+        cfg = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.run_dir / CONFIG_FILE, cfg.to_json())
+        shape = self.model.image_shape
+        images, labels = self.train_data.images, self.train_data.labels
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="training", unit="step", disable=not self.progress)
+        window: list[float] = []
+        test_loss = None
+        start = time.monotonic() - self.elapsed
+        while self.step < cfg.steps:
+            if cfg.max_minutes is not None and time.monotonic() - start >= cfg.max_minutes * 60:
+                break
+            idx = batch_indices(len(images), cfg.batch_size, cfg.seed, self.step)
+            x = images[idx].to(self.device)
+            cond = labels[idx].to(self.device) if cfg.conditional else None
+            window.append(self.train_step(x, cond))
+            self.step += 1
+            self.elapsed = time.monotonic() - start
+            bar.update(1)
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                loss = in_unit(sum(window) / len(window), shape, self.unit)
+                self.log({"step": self.step, "train_loss": loss, "unit": self.unit, "elapsed": round(self.elapsed, 2)})
+                bar.set_postfix_str(f"loss {loss:.4g} {self.unit}" + (f", test {test_loss:.4g}" if test_loss else ""))
+                window.clear()
+            if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
+                test_loss = in_unit(self.evaluate(), shape, self.unit)
+                self.log({"step": self.step, "test_loss": test_loss, "unit": self.unit})
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                self.save_checkpoint()
+        bar.close()
+        self.save_checkpoint()
+        final = evaluate(self.model, self.test_data, batch_size=max(64, cfg.batch_size), progress=self.progress)
+        self.log({"step": self.step, "test_loss": in_unit(final.nats_per_image, shape, self.unit), "unit": self.unit})
+        save_loss_curve(self.run_dir / METRICS_FILE, self.run_dir / "loss.png", self.unit)
+        if cfg.num_samples:
+            cond = None
+            if self.model.num_classes:
+                cond = torch.arange(cfg.num_samples, device=self.device) % self.model.num_classes
+            samples = self.model.sample(cfg.num_samples, cond=cond, generator=cfg.seed, progress=self.progress)
+            save_grid(samples, self.model.num_levels, self.run_dir / "samples.png")
+        return {"step": self.step, "minutes": self.elapsed / 60, **final.as_dict()}
+
+
+def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, float]:
+    """Train a model as ``config`` says into ``run_dir`` (continuing its checkpoint if ``resume``)."""
+    if not resume and (Path(run_dir) / CHECKPOINT_FILE).exists():
+        raise PixelarError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new --out")
+    trainer = Trainer(config, run_dir, progress=progress)
+    if resume:
+        trainer.load_checkpoint()
+    else:
+        (Path(run_dir) / METRICS_FILE).unlink(missing_ok=True)
+    return trainer.fit()
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise PixelarError(f"{path} is missing: {run_dir} is not a training run directory")
+    try:
+        return TrainConfig.from_json(path.read_text())
+    except (json.JSONDecodeError, TypeError) as e:
+        raise PixelarError(f"{path} is corrupt ({e.__class__.__name__}); start a new run") from None
