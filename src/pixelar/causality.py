@@ -46,7 +46,9 @@ def dependency_matrix(
     pos = torch.empty(D, dtype=torch.long)
     pos[order.flatten().cpu()] = torch.arange(D)  # generation index -> flat (c, h, w) position
     rows = torch.arange(D)
-    flat[rows, pos] = (flat[rows, pos] + 1 + torch.randint(0, K - 1, (D,), generator=torch.Generator().manual_seed(seed)).to(x.device)) % K
+    flat[rows, pos] = (
+        flat[rows, pos] + 1 + torch.randint(0, K - 1, (D,), generator=torch.Generator().manual_seed(seed)).to(x.device)
+    ) % K
     conds = None if cond is None else cond.reshape(1).expand(D)
     was_training = model.training
     model.train(train_mode)

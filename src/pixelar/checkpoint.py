@@ -144,8 +144,7 @@ def torch_load_safe(path: str | Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise PixelarError(f"{path} is missing; start a new run without --resume") from None
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a damaged file
+    except Exception as e:
         raise PixelarError(
-            f"{path} is corrupt or truncated ({e.__class__.__name__}); delete it and train again, "
-            "or resume from a copy"
+            f"{path} is corrupt or truncated ({e.__class__.__name__}); delete it and train again, or resume from a copy"
         ) from None

@@ -96,7 +96,7 @@ def _model_and_data_args(args: argparse.Namespace) -> tuple[Any, Any]:
     return model, trained
 
 
-def _device(name: str):  # noqa: ANN202
+def _device(name: str):
     from pixelar.training import resolve_device
 
     return resolve_device(name)
@@ -133,7 +133,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     elif model.num_classes:
         cond = torch.arange(args.n) % model.num_classes
     samples = model.sample(
-        args.n, cond=cond, generator=args.seed, temperature=args.temperature, method=args.method, progress=not args.quiet
+        args.n,
+        cond=cond,
+        generator=args.seed,
+        temperature=args.temperature,
+        method=args.method,
+        progress=not args.quiet,
     )
     out = save_grid(samples, model.num_levels, args.output)
     print(f"wrote {args.n} samples to {out}")

@@ -35,7 +35,9 @@ def evaluate(
     n = len(dataset)
     try:
         with torch.inference_mode():
-            for start in tqdm(range(0, n, batch_size), desc="evaluating", unit="batch", disable=not progress, leave=False):
+            for start in tqdm(
+                range(0, n, batch_size), desc="evaluating", unit="batch", disable=not progress, leave=False
+            ):
                 x = dataset.images[start : start + batch_size].to(model.device)
                 cond = None
                 if model.num_classes:

@@ -19,7 +19,9 @@ def to_uint8(images: Tensor, num_levels: int) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def make_grid(images: Tensor, num_levels: int, nrow: int | None = None, scale: int | None = None, pad: int = 1) -> Image.Image:
+def make_grid(
+    images: Tensor, num_levels: int, nrow: int | None = None, scale: int | None = None, pad: int = 1
+) -> Image.Image:
     """Tile images into one picture, ``nrow`` per row, upscaled ``scale``× (nearest neighbour)."""
     arr = to_uint8(images, num_levels)
     n, h, w, c = arr.shape

@@ -76,9 +76,7 @@ def list_models() -> list[str]:
 def get_entry(name: str) -> ModelEntry:
     _ensure_loaded()
     if name not in _REGISTRY:
-        raise PixelarError(
-            f"unknown model {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}"
-        )
+        raise PixelarError(f"unknown model {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
 
 
@@ -89,8 +87,7 @@ def make_config(name: str, **kwargs: Any) -> ModelConfig:
     unknown = sorted(set(kwargs) - fields)
     if unknown:
         raise PixelarError(
-            f"model {name!r} has no hyperparameter {', '.join(unknown)}; "
-            f"valid ones are: {', '.join(sorted(fields))}"
+            f"model {name!r} has no hyperparameter {', '.join(unknown)}; valid ones are: {', '.join(sorted(fields))}"
         )
     if "image_shape" in kwargs:
         kwargs["image_shape"] = tuple(kwargs["image_shape"])

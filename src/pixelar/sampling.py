@@ -66,9 +66,7 @@ def draw(logp: Tensor, u: Tensor, temperature: float = 1.0) -> Tensor:
     return (cdf < target).sum(1).clamp_max(logp.shape[1] - 1)
 
 
-def make_stepper(
-    model: AutoregressiveModel, n: int, cond: Tensor | None, method: str
-) -> Stepper:
+def make_stepper(model: AutoregressiveModel, n: int, cond: Tensor | None, method: str) -> Stepper:
     if method not in ("auto", "fast", "naive"):
         raise PixelarError(f"unknown sampling method {method!r}; choose auto, fast or naive")
     if method == "naive":

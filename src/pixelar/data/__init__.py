@@ -65,7 +65,7 @@ def get_dataset(
     if name.startswith("folder:"):
         if image_size is None:
             raise PixelarError("a folder dataset needs an image size: pass --image-size (e.g. 32)")
-        return load_folder(Path(name[len("folder:"):]).expanduser(), image_size, channels, split)
+        return load_folder(Path(name[len("folder:") :]).expanduser(), image_size, channels, split)
     raise PixelarError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
 
 

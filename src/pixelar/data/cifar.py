@@ -34,7 +34,7 @@ _ALLOWED = {
 class _SafeUnpickler(pickle.Unpickler):
     """Unpickles only plain containers and numpy arrays: a crafted file cannot run code."""
 
-    def find_class(self, module: str, name: str):  # noqa: ANN201
+    def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
@@ -51,7 +51,7 @@ def read_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         labels = np.asarray(batch["labels"], dtype=np.int64)
     except FileNotFoundError:
         raise PixelarError(f"{path} is missing; delete {path.parent} and download CIFAR-10 again") from None
-    except Exception as e:  # noqa: BLE001 - any failure here means a damaged or foreign file
+    except Exception as e:
         raise PixelarError(f"{path} is not a CIFAR-10 batch ({e.__class__.__name__}); download it again") from None
     if data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (data.shape[0],):
         raise PixelarError(f"{path} is not a CIFAR-10 batch (data {data.shape}); download it again")

@@ -15,6 +15,7 @@ from pixelar.checkpoint import atomic_write
 from pixelar.errors import PixelarError
 
 ENV_VAR = "PIXELAR_DATA_DIR"
+OFFLINE_VAR = "PIXELAR_OFFLINE"
 
 
 def cache_dir(root: str | Path | None = None) -> Path:
@@ -51,13 +52,13 @@ def verify(path: Path, expected: str | None) -> None:
     actual = sha256_of(path)
     if actual != expected:
         raise PixelarError(
-            f"{path} has SHA-256 {actual[:16]}… but {expected[:16]}… was expected; "
-            "delete it and download it again"
+            f"{path} has SHA-256 {actual[:16]}… but {expected[:16]}… was expected; delete it and download it again"
         )
 
 
 def fetch(remote: RemoteFile, directory: Path, download: bool = True) -> Path:
-    """Return the verified local copy of ``remote`` in ``directory``, downloading it if needed.
+    """Return the verified local copy of ``remote`` in ``directory``, downloading it if needed
+    (never when ``download`` is False or $PIXELAR_OFFLINE is set).
 
     The download goes to a temporary file that is renamed into place only once complete and
     verified, so an interrupted download never leaves a partial file under the real name.
@@ -66,7 +67,7 @@ def fetch(remote: RemoteFile, directory: Path, download: bool = True) -> Path:
     if path.exists():
         verify(path, remote.sha256)
         return path
-    if not download:
+    if not download or os.environ.get(OFFLINE_VAR, "") not in ("", "0"):
         raise PixelarError(f"{path} is missing; download {remote.url} and put it there")
     try:
         atomic_write(path, lambda tmp: _download(remote, tmp))
@@ -80,11 +81,12 @@ def fetch(remote: RemoteFile, directory: Path, download: bool = True) -> Path:
 
 
 def _download(remote: RemoteFile, tmp: str) -> None:
-    with urllib.request.urlopen(remote.url, timeout=60) as response:  # noqa: S310 - https/http URLs we list
+    with urllib.request.urlopen(remote.url, timeout=60) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
-        with open(tmp, "wb") as out, tqdm(
-            total=total, unit="B", unit_scale=True, desc=remote.filename, leave=False
-        ) as bar:
+        with (
+            open(tmp, "wb") as out,
+            tqdm(total=total, unit="B", unit_scale=True, desc=remote.filename, leave=False) as bar,
+        ):
             for chunk in iter(lambda: response.read(1 << 16), b""):
                 out.write(chunk)
                 bar.update(len(chunk))

@@ -21,7 +21,7 @@ def read_npz_batch(path: str | Path, size: int) -> tuple[np.ndarray, np.ndarray]
         with np.load(path, allow_pickle=False) as f:
             data = np.asarray(f["data"], dtype=np.uint8)
             labels = np.asarray(f["labels"], dtype=np.int64)
-    except Exception as e:  # noqa: BLE001 - any failure here means a damaged or foreign file
+    except Exception as e:
         raise PixelarError(f"{path} is not an ImageNet npz batch ({e.__class__.__name__}); download it again") from None
     if data.ndim != 2 or data.shape[1] != 3 * size * size or labels.shape != (data.shape[0],):
         raise PixelarError(

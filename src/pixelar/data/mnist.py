@@ -16,19 +16,23 @@ from pixelar.errors import PixelarError
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 MNIST_FILES = {
     "train-images": RemoteFile(
-        "train-images-idx3-ubyte.gz", MNIST_URL + "train-images-idx3-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        MNIST_URL + "train-images-idx3-ubyte.gz",
         "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
     ),
     "train-labels": RemoteFile(
-        "train-labels-idx1-ubyte.gz", MNIST_URL + "train-labels-idx1-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        MNIST_URL + "train-labels-idx1-ubyte.gz",
         "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
     ),
     "test-images": RemoteFile(
-        "t10k-images-idx3-ubyte.gz", MNIST_URL + "t10k-images-idx3-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        MNIST_URL + "t10k-images-idx3-ubyte.gz",
         "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     ),
     "test-labels": RemoteFile(
-        "t10k-labels-idx1-ubyte.gz", MNIST_URL + "t10k-labels-idx1-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        MNIST_URL + "t10k-labels-idx1-ubyte.gz",
         "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaaeb9cc2e3b3e8f4e",
     ),
 }
@@ -77,8 +81,11 @@ def load_mnist(directory: Path, split: str, download: bool = True) -> ImageDatas
     if images.ndim != 3 or labels.shape != (images.shape[0],):
         raise PixelarError(f"MNIST files in {directory} have inconsistent shapes; download them again")
     return ImageDataset(
-        torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)),
-        256, f"mnist/{split}", num_classes=10,
+        torch.from_numpy(images.copy()).unsqueeze(1),
+        torch.from_numpy(labels.astype(np.int64)),
+        256,
+        f"mnist/{split}",
+        num_classes=10,
     )
 
 

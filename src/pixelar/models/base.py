@@ -80,9 +80,7 @@ class AutoregressiveModel(nn.Module):
                 )
             return
         if cond is None:
-            raise PixelarError(
-                f"this model is class-conditional ({self.num_classes} classes): pass labels (cond=...)"
-            )
+            raise PixelarError(f"this model is class-conditional ({self.num_classes} classes): pass labels (cond=...)")
         if cond.shape != (batch,) or cond.dtype.is_floating_point:
             raise PixelarError(f"labels must be an integer tensor of shape [{batch}], got {tuple(cond.shape)}")
         if batch and (int(cond.min()) < 0 or int(cond.max()) >= self.num_classes):
@@ -118,12 +116,10 @@ class AutoregressiveModel(nn.Module):
     def conditionals(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """The full conditional table log p(x_i = k | x_<i): [B, C, K, H, W]."""
         params = self(x, cond)
-        return torch.stack(
-            [self.distribution.conditional(params, x, c) for c in range(self.image_shape[0])], dim=1
-        )
+        return torch.stack([self.distribution.conditional(params, x, c) for c in range(self.image_shape[0])], dim=1)
 
     # -- sampling -----------------------------------------------------------------------
-    def fast_stepper(self, n: int, cond: Tensor | None):  # noqa: ANN201 - see pixelar.sampling.Stepper
+    def fast_stepper(self, n: int, cond: Tensor | None):
         """An incremental sampler for this model, or None when it has none (naive is used)."""
         return None
 

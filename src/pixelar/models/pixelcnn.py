@@ -88,9 +88,7 @@ class PixelCNN(AutoregressiveModel):
             nn.ReLU(),
             MaskedConv2d(2 * h, 2 * h, 1, "B", C),
             nn.ReLU(),
-            MaskedConv2d(
-                2 * h, self.distribution.num_params, 1, "B", C, out_groups=self.distribution.param_groups()
-            ),
+            MaskedConv2d(2 * h, self.distribution.num_params, 1, "B", C, out_groups=self.distribution.param_groups()),
         )
         if config.num_classes:
             self.class_bias = nn.Embedding(config.num_classes, 2 * h * (config.num_layers + 1))

@@ -1,0 +1,201 @@
+"""Loaders on small files in each real format, written here; downloads through file:// URLs."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import pickle
+import struct
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixelar.data import cache_dir, get_dataset
+from pixelar.data import cifar as cifar_mod
+from pixelar.data import mnist as mnist_mod
+from pixelar.data.download import RemoteFile, fetch
+from pixelar.data.imagenet import load_imagenet
+from pixelar.errors import PixelarError
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def test_read_idx_raw_and_gzip_and_damage(tmp_path, rng):
+    arr = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    for name in ("a-idx3-ubyte", "a-idx3-ubyte.gz"):
+        write_idx(tmp_path / name, arr)
+        assert np.array_equal(mnist_mod.read_idx(tmp_path / name), arr)
+    raw = (tmp_path / "a-idx3-ubyte").read_bytes()
+    (tmp_path / "trunc").write_bytes(raw[:-10])
+    with pytest.raises(PixelarError, match="truncated"):
+        mnist_mod.read_idx(tmp_path / "trunc")
+    (tmp_path / "bad").write_bytes(b"\x01\x02" + raw[2:])
+    with pytest.raises(PixelarError, match="magic"):
+        mnist_mod.read_idx(tmp_path / "bad")
+
+
+def _mnist_server(tmp_path: Path, rng, monkeypatch) -> Path:
+    server = tmp_path / "server"
+    server.mkdir()
+    files = {}
+    for key, remote in mnist_mod.MNIST_FILES.items():
+        n = 7 if key.startswith("train") else 3
+        arr = rng.integers(0, 10, n) if key.endswith("labels") else rng.integers(0, 256, (n, 28, 28))
+        write_idx(server / remote.filename, arr)
+        files[key] = RemoteFile(remote.filename, (server / remote.filename).as_uri(), sha(server / remote.filename))
+    monkeypatch.setattr(mnist_mod, "MNIST_FILES", files)
+    return server
+
+
+def test_mnist_downloads_verifies_and_loads(tmp_path, rng, monkeypatch):
+    _mnist_server(tmp_path, rng, monkeypatch)
+    train = get_dataset("mnist", "train", tmp_path / "cache")
+    test = get_dataset("mnist", "test", tmp_path / "cache")
+    assert train.images.shape == (7, 1, 28, 28) and test.images.shape == (3, 1, 28, 28)
+    assert train.num_levels == 256 and train.labels.shape == (7,)
+    assert (tmp_path / "cache" / "mnist" / "train-images-idx3-ubyte.gz").exists()
+    assert not list((tmp_path / "cache" / "mnist").glob("*.tmp"))
+
+
+def test_checksum_mismatch_is_refused(tmp_path, rng, monkeypatch):
+    server = _mnist_server(tmp_path, rng, monkeypatch)
+    bad = dict(mnist_mod.MNIST_FILES)
+    r = bad["test-images"]
+    bad["test-images"] = RemoteFile(r.filename, r.url, "0" * 64)
+    monkeypatch.setattr(mnist_mod, "MNIST_FILES", bad)
+    with pytest.raises(PixelarError, match="SHA-256"):
+        get_dataset("mnist", "test", tmp_path / "cache")
+    # Nothing half-verified is left under the real name.
+    assert not (tmp_path / "cache" / "mnist" / r.filename).exists()
+    assert (server / r.filename).exists()
+
+
+def test_no_network_names_the_file_and_where_to_put_it(tmp_path):
+    remote = RemoteFile("x.bin", "http://127.0.0.1:9/x.bin", None)
+    with pytest.raises(PixelarError, match=r"could not download .*put it at .*x\.bin"):
+        fetch(remote, tmp_path)
+    with pytest.raises(PixelarError, match="missing"):
+        fetch(remote, tmp_path, download=False)
+
+
+def test_binarized_mnist_amat(tmp_path, rng):
+    directory = tmp_path / "binarized-mnist"
+    directory.mkdir()
+    data = rng.integers(0, 2, (4, 784))
+    (directory / "binarized_mnist_valid.amat").write_text("\n".join(" ".join(map(str, r)) for r in data) + "\n")
+    ds = get_dataset("binarized-mnist", "valid", tmp_path, download=False)
+    assert ds.num_levels == 2 and ds.images.shape == (4, 1, 28, 28)
+    assert np.array_equal(ds.images.reshape(4, -1).numpy(), data)
+    (directory / "binarized_mnist_test.amat").write_text("0 1 2\n")
+    with pytest.raises(PixelarError, match="binarized MNIST"):
+        get_dataset("binarized-mnist", "test", tmp_path, download=False)
+
+
+def _cifar_batch(path: Path, rng, n: int) -> tuple[np.ndarray, list[int]]:
+    data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+    labels = [int(v) for v in rng.integers(0, 10, n)]
+    batch = {b"batch_label": b"test", b"labels": labels, b"data": data, b"filenames": [b"f.png"] * n}
+    path.write_bytes(pickle.dumps(batch, protocol=2))
+    return data, labels
+
+
+def test_cifar10_archive_download_and_load(tmp_path, rng, monkeypatch):
+    src = tmp_path / "src" / cifar_mod.BATCH_DIR
+    src.mkdir(parents=True)
+    for name in cifar_mod.SPLITS["train"]:
+        _cifar_batch(src / name, rng, 2)
+    test_data, test_labels = _cifar_batch(src / "test_batch", rng, 3)
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src, arcname=cifar_mod.BATCH_DIR)
+    monkeypatch.setattr(cifar_mod, "CIFAR10", RemoteFile(archive.name, archive.as_uri(), sha(archive)))
+    train = get_dataset("cifar10", "train", tmp_path / "cache")
+    test = get_dataset("cifar10", "test", tmp_path / "cache")
+    assert train.images.shape == (10, 3, 32, 32) and test.images.shape == (3, 3, 32, 32)
+    assert np.array_equal(test.images.reshape(3, -1).numpy(), test_data)
+    assert test.labels.tolist() == test_labels
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_cifar_pickle_that_runs_code_is_refused(tmp_path):
+    path = tmp_path / "test_batch"
+    path.write_bytes(pickle.dumps({b"data": _Evil(), b"labels": []}))
+    with pytest.raises(PixelarError, match="not a CIFAR-10 batch"):
+        cifar_mod.read_batch(path)
+
+
+def test_imagenet_npz_batches(tmp_path, rng):
+    d = tmp_path / "Imagenet32_train_npz"
+    d.mkdir()
+    for i in (1, 2, 10):
+        np.savez(
+            d / f"train_data_batch_{i}.npz",
+            data=rng.integers(0, 256, (2, 3072), dtype=np.uint8),
+            labels=np.array([1, 1000]),
+            mean=np.zeros(3072),
+        )
+    ds = load_imagenet(tmp_path, "train", 32)
+    assert ds.images.shape == (6, 3, 32, 32) and ds.labels.tolist() == [0, 999] * 3
+    with pytest.raises(PixelarError, match="not 64×64"):
+        load_imagenet(tmp_path, "train", 64)
+    with pytest.raises(PixelarError, match=r"val_data\.npz"):
+        load_imagenet(tmp_path, "test", 32)
+
+
+def test_image_folder_crops_resizes_and_labels(tmp_path, rng):
+    for cls in ("cats", "dogs"):
+        (tmp_path / cls).mkdir()
+        for i in range(10):
+            arr = rng.integers(0, 256, (20 + i, 30, 3), dtype=np.uint8)
+            Image.fromarray(arr).save(tmp_path / cls / f"{i}.png")
+    train = get_dataset(f"folder:{tmp_path}", "train", image_size=8, channels=3)
+    test = get_dataset(f"folder:{tmp_path}", "test", image_size=8, channels=1)
+    assert train.images.shape == (18, 3, 8, 8) and test.images.shape == (2, 1, 8, 8)
+    assert set(train.labels.tolist()) == {0, 1} and train.num_classes == 2
+    (tmp_path / "cats" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(PixelarError, match="not a readable image"):
+        get_dataset(f"folder:{tmp_path}", "all", image_size=8)
+    with pytest.raises(PixelarError, match="--image-size"):
+        get_dataset(f"folder:{tmp_path}", "train")
+
+
+def test_bundled_digits_split_is_fixed_and_disjoint():
+    train = get_dataset("digits", "train")
+    test = get_dataset("digits", "test")
+    binary = get_dataset("digits-binary", "test")
+    assert len(train) == 4500 and len(test) == 500 and train.image_shape == (1, 28, 28)
+    assert train.num_levels == 256 and binary.num_levels == 2 and binary.images.max() == 1
+    assert torch.equal(binary.images, (test.images >= 128).to(torch.uint8))
+    flat_train = {bytes(x) for x in train.images.reshape(4500, -1).numpy()}
+    overlap = sum(bytes(x) in flat_train for x in test.images.reshape(500, -1).numpy())
+    assert overlap == 0
+    assert torch.bincount(test.labels, minlength=10).min() > 20  # every class is in the test split
+
+
+def test_unknown_dataset_and_cache_dir(tmp_path, monkeypatch):
+    with pytest.raises(PixelarError, match="unknown dataset 'nope'"):
+        get_dataset("nope")
+    monkeypatch.setenv("PIXELAR_DATA_DIR", str(tmp_path))
+    assert cache_dir() == tmp_path
+    assert cache_dir(tmp_path / "x") == tmp_path / "x"

@@ -1,0 +1,181 @@
+"""Training, exact resume, evaluation and the CLI end to end on tiny configurations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import pixelar
+from pixelar.cli import main
+from pixelar.data import get_dataset
+from pixelar.evaluation import evaluate
+from pixelar.training import TrainConfig, Trainer, train
+
+TINY = {"num_layers": 1, "hidden_channels": 4}
+
+
+def _config(**kw) -> TrainConfig:
+    base = dict(
+        model="pixelcnn",
+        model_args=TINY,
+        data="digits-binary",
+        batch_size=8,
+        steps=6,
+        eval_every=0,
+        eval_images=16,
+        checkpoint_every=3,
+        num_samples=0,
+        log_every=1,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _losses(run_dir) -> list[float]:
+    recs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r["train_loss"] for r in recs if "train_loss" in r]
+
+
+def test_resume_gives_the_same_loss_sequence(tmp_path):
+    full = tmp_path / "full"
+    train(_config(), full, progress=False)
+    part = tmp_path / "part"
+    train(_config(steps=3), part, progress=False)
+    # Simulate a crash after the checkpoint: a stale metric that the resume must drop.
+    with open(part / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 4, "train_loss": 123.0}) + "\n")
+    train(_config(steps=6), part, resume=True, progress=False)
+    assert _losses(full) == _losses(part) and len(_losses(full)) == 6
+    a, b = pixelar.load(full), pixelar.load(part)
+    for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(v, w), k
+
+
+def test_training_lowers_the_test_nll(tmp_path):
+    test = get_dataset("digits-binary", "test").subset(64)
+    trainer = Trainer(
+        _config(steps=60, model_args={"num_layers": 1, "hidden_channels": 8}, lr=3e-3), tmp_path, progress=False
+    )
+    before = trainer.evaluate(test)
+    trainer.fit()
+    after = trainer.evaluate(test)
+    assert after < before - 50, (before, after)
+
+
+def test_refuses_to_overwrite_a_run(tmp_path):
+    train(_config(steps=2), tmp_path, progress=False)
+    with pytest.raises(pixelar.PixelarError, match="--resume"):
+        train(_config(steps=2), tmp_path, progress=False)
+
+
+def test_conditional_training(tmp_path):
+    train(_config(steps=2, conditional=True, num_samples=2), tmp_path, progress=False)
+    model = pixelar.load(tmp_path)
+    assert model.num_classes == 10 and (tmp_path / "samples.png").exists()
+
+
+def test_eval_includes_the_last_partial_batch():
+    model = pixelar.create_model("pixelcnn", image_shape=(1, 28, 28), num_levels=2, **TINY)
+    data = get_dataset("digits-binary", "test").subset(37)
+    nll = evaluate(model, data, batch_size=16)
+    with torch.no_grad():
+        expected = -model.log_prob(data.images).double().mean().item()
+    assert nll.count == 37 and abs(nll.nats_per_image - expected) < 1e-3
+    assert abs(nll.bits_per_dim - expected / (784 * 0.6931471805599453)) < 1e-6
+
+
+def run_cli(*args: str) -> int:
+    return main([str(a) for a in args])
+
+
+def test_cli_train_eval_sample(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert (
+        run_cli(
+            "train",
+            "--data",
+            "digits-binary",
+            "--num-layers",
+            "1",
+            "--hidden-channels",
+            "4",
+            "--steps",
+            "4",
+            "--batch-size",
+            "8",
+            "--eval-every",
+            "2",
+            "--eval-images",
+            "8",
+            "--num-samples",
+            "4",
+            "--out",
+            run,
+            "--quiet",
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "nats/image" in out
+    for name in ("samples.png", "loss.png", "metrics.jsonl", "checkpoint.pt", "model/model.safetensors"):
+        assert (run / name).exists(), name
+    assert run_cli("train", "--resume", run, "--steps", "6", "--quiet") == 0
+    assert run_cli("eval", run, "--quiet", "--json") == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["images"] == 500 and result["nats_per_image"] > 0
+    assert run_cli("sample", run, "-n", "3", "-o", tmp_path / "s.png", "--npy", tmp_path / "s.npy", "--quiet") == 0
+    import numpy as np
+
+    s = np.load(tmp_path / "s.npy")
+    assert s.shape == (3, 1, 28, 28) and set(np.unique(s)) <= {0, 1}
+    assert run_cli("eval", run / "model", "--data", "digits-binary", "--quiet") == 0
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--model", "pixelgan"], "unknown model 'pixelgan'"),
+        (["train", "--data", "nope", "--steps", "1"], "unknown dataset 'nope'"),
+        (["train", "--model-arg", "depth=3"], "no hyperparameter depth"),
+        (["train", "--preset", "nope"], "unknown preset"),
+        (["train", "--device", "cuda:0", "--steps", "1"], "CUDA is not available"),
+        (["sample", "/nonexistent/run"], "does not exist"),
+    ],
+)
+def test_cli_user_errors_are_one_line(args, message, capsys):
+    if "CUDA" in message and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert run_cli(*args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_cli_eval_with_wrong_size_data_and_corrupt_checkpoint(tmp_path, capsys):
+    model = pixelar.create_model("pixelcnn", image_shape=(3, 32, 32), num_levels=256, **TINY)
+    model.save_pretrained(tmp_path / "m")
+    assert run_cli("eval", tmp_path / "m", "--data", "digits", "--quiet") == 2
+    assert "model expects 3×32×32" in capsys.readouterr().err
+    model = pixelar.create_model("pixelcnn", image_shape=(1, 28, 28), num_levels=256, **TINY)
+    model.save_pretrained(tmp_path / "m8")
+    assert run_cli("eval", tmp_path / "m8", "--data", "digits-binary", "--quiet") == 2
+    assert "levels" in capsys.readouterr().err
+    (tmp_path / "m8" / "model.safetensors").write_bytes(b"\x00" * 10)
+    assert run_cli("sample", tmp_path / "m8", "--quiet") == 2
+    assert "corrupt or truncated" in capsys.readouterr().err
+
+
+def test_cli_resume_with_corrupt_checkpoint(tmp_path, capsys):
+    train(_config(steps=2), tmp_path, progress=False)
+    (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
+    assert run_cli("train", "--resume", tmp_path, "--steps", "4", "--quiet") == 2
+    assert "corrupt or truncated" in capsys.readouterr().err
+
+
+def test_cli_missing_dataset_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PIXELAR_OFFLINE", "1")
+    pixelar.create_model("pixelcnn", image_shape=(1, 28, 28), num_levels=2, **TINY).save_pretrained(tmp_path / "m")
+    assert run_cli("eval", tmp_path / "m", "--data", "binarized-mnist", "--data-dir", tmp_path / "data", "--quiet") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "binarized_mnist_test.amat is missing" in err and "put it there" in err
