@@ -62,6 +62,10 @@ def save_loss_curve(metrics_path: str | Path, path: str | Path, unit: str) -> Pa
         ax.plot(*zip(*train), label="train", lw=1)
     if test:
         ax.plot(*zip(*test), "o-", label="test", lw=1.5)
+    values = [v for _, v in train[len(train) // 10 :] + test]
+    if values:  # keep the first steps' huge losses from flattening the rest of the curve
+        lo, hi = min(values), sorted(values)[int(0.95 * (len(values) - 1))]
+        ax.set_ylim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.5 * (hi - lo + 1e-9))
     ax.set_xlabel("step")
     ax.set_ylabel(f"NLL ({unit})")
     ax.grid(alpha=0.3)

@@ -220,6 +220,8 @@ class Trainer:
             window.append(self.train_step(x, cond))
             self.step += 1
             self.elapsed = time.monotonic() - start
+            if cfg.max_minutes is not None:  # a time budget: show the steps it will allow
+                bar.total = min(cfg.steps, max(self.step + 1, int(self.step * cfg.max_minutes * 60 / self.elapsed)))
             bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 loss = in_unit(sum(window) / len(window), shape, self.unit)

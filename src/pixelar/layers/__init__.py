@@ -1,5 +1,12 @@
 """Building blocks shared by the models."""
 
-from pixelar.layers.masked import MaskedConv2d, causal_mask, channel_groups
+from pixelar.layers.masked import IncrementalConv, MaskedConv2d, apply_pointwise, causal_mask, channel_groups, pointwise
 
-__all__ = ["MaskedConv2d", "causal_mask", "channel_groups"]
+__all__ = [
+    "IncrementalConv",
+    "MaskedConv2d",
+    "apply_pointwise",
+    "causal_mask",
+    "channel_groups",
+    "pointwise",
+]

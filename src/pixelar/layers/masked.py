@@ -87,3 +87,42 @@ class MaskedConv2d(nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
+
+
+class IncrementalConv:
+    """A masked convolution evaluated one output position at a time, for fast sampling.
+
+    Holds the layer's input map in a zero-padded buffer [n, in, H + kh//2, W + 2·(kw//2)]
+    (the padding the full convolution uses; rows below the centre are never read, since
+    the mask closes them). :meth:`write` stores the input at (h, w); :meth:`output` returns the
+    output at (h, w) [n, out] from the buffer window, with the same masked weights as the full
+    layer. Memory: n · in · (H + kh//2) · (W + kw − 1) values, independent of the step count.
+    """
+
+    def __init__(self, conv: MaskedConv2d, n: int, height: int, width: int) -> None:
+        kh, kw = conv.kernel_size
+        self.ph, self.pw, self.kw = kh // 2, kw // 2, kw
+        w = (conv.weight * conv.mask)[:, :, : self.ph + 1, :]  # rows above and the centre row
+        self.weight = w.reshape(w.shape[0], -1).T.contiguous()  # [in·(ph+1)·kw, out]
+        self.bias = conv.bias
+        self.buf = conv.weight.new_zeros(n, conv.in_channels, height + self.ph, width + 2 * self.pw)
+
+    def write(self, h: int, w: int, value: Tensor) -> None:
+        self.buf[:, :, h + self.ph, w + self.pw] = value
+
+    def output(self, h: int, w: int) -> Tensor:
+        window = self.buf[:, :, h : h + self.ph + 1, w : w + self.kw].reshape(self.buf.shape[0], -1)
+        if self.bias is None:
+            return window @ self.weight
+        return torch.addmm(self.bias, window, self.weight)
+
+
+def pointwise(conv: nn.Conv2d) -> tuple[Tensor, Tensor | None]:
+    """A 1×1 (masked) convolution as a matrix [in, out] and a bias, for one position [n, in]."""
+    weight = conv.weight * conv.mask if isinstance(conv, MaskedConv2d) else conv.weight
+    return weight[:, :, 0, 0].T.contiguous(), conv.bias
+
+
+def apply_pointwise(layer: tuple[Tensor, Tensor | None], x: Tensor) -> Tensor:
+    weight, bias = layer
+    return x @ weight if bias is None else torch.addmm(bias, x, weight)
