@@ -148,6 +148,53 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_complete(args: argparse.Namespace) -> int:
+    import torch
+
+    from pixelar.completion import complete, load_png, rows_mask, save_completion_grid
+    from pixelar.data import get_dataset
+
+    model, trained = _model_and_data_args(args)
+    C, H, _ = model.image_shape
+    labels = None
+    if args.input:
+        images = torch.stack([load_png(p, model) for p in args.input])
+    else:
+        data = args.data or (trained.data if trained else None)
+        if data is None:
+            raise PixelarError("pass --input IMAGE.png or --data NAME (the directory is a saved model, not a run)")
+        data_dir = args.data_dir or (trained.data_dir if trained else None)
+        image_size = trained.image_size if trained else None
+        dataset = get_dataset(data, args.split, data_dir, image_size=image_size, channels=C).subset(args.count)
+        dataset.check_compatible(model.image_shape, model.num_levels)
+        images, labels = dataset.images.long(), dataset.labels
+    cond = None
+    if model.num_classes:
+        if args.label is not None:
+            cond = torch.full((len(images),), args.label)
+        elif labels is not None:
+            cond = labels[: len(images)]
+        else:
+            raise PixelarError("the model is class-conditional: pass --label")
+    keep = H // 2 if args.keep_rows is None else args.keep_rows
+    known = rows_mask(model.image_shape, keep)
+    images = images.to(model.device)
+    out = complete(
+        model,
+        images,
+        known,
+        n=args.n,
+        cond=cond,
+        generator=args.seed,
+        temperature=args.temperature,
+        method=args.method,
+        progress=not args.quiet,
+    )
+    path = save_completion_grid(images, known, out, model.num_levels, args.output)
+    print(f"wrote {len(images)}×{args.n} completions (top {keep} of {H} rows kept) to {path}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from pixelar.data import list_datasets
     from pixelar.presets import PRESETS
@@ -208,6 +255,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("complete", help="complete the bottom of images (occlusion completion)")
+    p.add_argument("run", metavar="RUN_OR_DIR")
+    p.add_argument("--input", nargs="+", help="image files of the model's size")
+    p.add_argument("--data", help="take images from this dataset instead (default: the run's)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--data-dir")
+    p.add_argument("--count", type=int, default=4, help="images taken from --data")
+    p.add_argument("--keep-rows", type=int, help="rows kept at the top (default: half)")
+    p.add_argument("-n", type=int, default=4, help="completions per image")
+    p.add_argument("-o", "--output", default="completions.png")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="auto", choices=["auto", "fast", "naive"])
+    p.add_argument("--label", type=int, help="class label for a conditional model")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_complete)
 
     p = sub.add_parser("list", help="list models, datasets and presets")
     p.add_argument("what", nargs="?", default="all", choices=["all", "models", "datasets", "presets"])

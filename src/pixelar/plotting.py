@@ -19,11 +19,8 @@ def to_uint8(images: Tensor, num_levels: int) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def make_grid(
-    images: Tensor, num_levels: int, nrow: int | None = None, scale: int | None = None, pad: int = 1
-) -> Image.Image:
-    """Tile images into one picture, ``nrow`` per row, upscaled ``scale``× (nearest neighbour)."""
-    arr = to_uint8(images, num_levels)
+def tile(arr: np.ndarray, nrow: int | None = None, scale: int | None = None, pad: int = 1) -> Image.Image:
+    """Tile uint8 images [N, H, W, C] into one picture, ``nrow`` per row, upscaled ``scale``×."""
     n, h, w, c = arr.shape
     nrow = nrow or math.ceil(math.sqrt(n))
     rows = math.ceil(n / nrow)
@@ -37,10 +34,19 @@ def make_grid(
     return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
 
 
+def make_grid(images: Tensor, num_levels: int, nrow: int | None = None, scale: int | None = None) -> Image.Image:
+    """Tile integer images [N, C, H, W] in [0, K) into one picture (nearest-neighbour upscaled)."""
+    return tile(to_uint8(images, num_levels), nrow, scale)
+
+
+def save_image(img: Image.Image, path: str | Path) -> Path:
+    """Write a PIL image as PNG atomically."""
+    return atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
+
+
 def save_grid(images: Tensor, num_levels: int, path: str | Path, nrow: int | None = None) -> Path:
     """Write a sample grid PNG atomically."""
-    img = make_grid(images, num_levels, nrow)
-    return atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
+    return save_image(make_grid(images, num_levels, nrow), path)
 
 
 def save_loss_curve(metrics_path: str | Path, path: str | Path, unit: str) -> Path:

@@ -10,6 +10,7 @@ whenever their probabilities agree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import torch
@@ -124,26 +125,54 @@ def sample(
         if known is None:
             raise PixelarError("completion needs a mask of the known sub-pixels (known=...)")
         known_mask = known.to(device=device, dtype=torch.bool).expand(n, C, H, W)
-    first_unknown = _first_unknown(known_mask)
+    x = torch.where(known_mask, x, torch.zeros_like(x))
+
+    def choose(logp: Tensor, c: int, h: int, w: int) -> Tensor:
+        u = torch.rand(n, generator=gen, dtype=torch.float64)
+        return draw(logp, u, temperature)
+
+    return autoregress(model, x, known_mask, cond, method, choose, progress=progress, desc="sampling")
+
+
+Chooser = Callable[[Tensor, int, int, int], Tensor]
+
+
+def autoregress(
+    model: AutoregressiveModel,
+    x: Tensor,
+    known: Tensor,
+    cond: Tensor | None,
+    method: str,
+    choose: Chooser,
+    progress: bool = False,
+    desc: str = "sampling",
+) -> Tensor:
+    """The loop shared by sampling, completion and the codec's encoder and decoder.
+
+    Visits sub-pixels in generation order; for each one some image does not know, asks the
+    stepper for its conditional log p [n, K] and sets it to ``choose(logp, c, h, w)`` [n]
+    where unknown. ``x`` [n, C, H, W] (long) is filled in place and returned; it must hold
+    zeros at the unknown positions, so every caller presents the stepper the same inputs.
+    """
+    n, C, H, W = x.shape
+    first_unknown = _first_unknown(known)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
             stepper = make_stepper(model, n, cond, method)
-            bar = tqdm(total=H, unit="row", desc="sampling", disable=not progress, leave=False)
+            bar = tqdm(total=H, unit="row", desc=desc, disable=not progress, leave=False)
             for h in range(H):
                 for w in range(W):
                     for c in range(C):
                         if (h * W + w) * C + c < first_unknown:
                             continue  # every image knows everything so far: no work needed
-                        todo = ~known_mask[:, c, h, w]
+                        todo = ~known[:, c, h, w]
                         if not bool(todo.any()):
                             stepper.conditional(x, c, h, w)  # keeps an incremental cache in step
                             continue
-                        logp = stepper.conditional(x, c, h, w)
-                        u = torch.rand(n, generator=gen, dtype=torch.float64)
-                        value = draw(logp, u, temperature)
-                        x[:, c, h, w] = torch.where(todo, value, x[:, c, h, w])
+                        value = choose(stepper.conditional(x, c, h, w), c, h, w)
+                        x[:, c, h, w] = torch.where(todo, value.to(x.device), x[:, c, h, w])
                 bar.update(1)
             bar.close()
     finally:
