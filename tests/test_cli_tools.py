@@ -1,0 +1,103 @@
+"""pixelar complete / compress / decompress end to end, and their bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import pixelar
+from pixelar.cli import main
+from pixelar.completion import complete, load_png, rows_mask
+
+
+@pytest.fixture(scope="module")
+def binary_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("m2")
+    torch.manual_seed(0)
+    pixelar.create_model(
+        "pixelcnn", image_shape=(1, 8, 8), num_levels=2, num_layers=1, hidden_channels=4
+    ).save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def rgb_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("m3")
+    torch.manual_seed(0)
+    pixelar.create_model(
+        "pixelcnn", image_shape=(3, 6, 6), num_levels=256, num_layers=1, hidden_channels=6
+    ).save_pretrained(d)
+    return d
+
+
+def run(*args) -> int:
+    return main([str(a) for a in args])
+
+
+def _png(path, arr):
+    Image.fromarray(arr.astype(np.uint8)).save(path)
+    return path
+
+
+def test_complete_library_keeps_top_rows(binary_model):
+    model = pixelar.load(binary_model)
+    x = torch.randint(0, 2, (2, 1, 8, 8))
+    known = rows_mask(model.image_shape, 3)
+    out = complete(model, x, known, n=3, generator=0)
+    assert out.shape == (2, 3, 1, 8, 8)
+    assert torch.equal(out[:, :, :, :3], x[:, None, :, :3].expand(2, 3, 1, 3, 8))
+    assert not torch.equal(out[:, 0], out[:, 1])  # completions differ
+
+
+def test_cli_complete_from_png_and_data(tmp_path, binary_model, capsys):
+    rng = np.random.default_rng(0)
+    img = _png(tmp_path / "a.png", (rng.random((8, 8)) > 0.5) * 255)
+    assert (
+        run(
+            "complete", binary_model, "--input", img, "--keep-rows", "4", "-n", "2", "-o", tmp_path / "g.png", "--quiet"
+        )
+        == 0
+    )
+    assert Image.open(tmp_path / "g.png").size[0] > Image.open(tmp_path / "g.png").size[1]
+    assert run("complete", binary_model, "--input", img, "--keep-rows", "99", "--quiet") == 2
+    assert "--keep-rows" in capsys.readouterr().err
+
+
+def test_png_size_channels_and_levels_errors(tmp_path, binary_model, rgb_model):
+    model2, model3 = pixelar.load(binary_model), pixelar.load(rgb_model)
+    with pytest.raises(pixelar.PixelarError, match="expects 8×8"):
+        load_png(_png(tmp_path / "big.png", np.zeros((9, 8))), model2)
+    with pytest.raises(pixelar.PixelarError, match="channel"):
+        load_png(_png(tmp_path / "grey.png", np.zeros((6, 6))), model3)
+    with pytest.raises(pixelar.PixelarError, match="quantise"):
+        load_png(_png(tmp_path / "gray.png", np.full((8, 8), 100)), model2)
+    assert load_png(_png(tmp_path / "ok.png", np.full((8, 8), 255)), model2).max() == 1
+    rgb = np.random.default_rng(1).integers(0, 256, (6, 6, 3))
+    assert torch.equal(load_png(_png(tmp_path / "rgb.png", rgb), model3), torch.from_numpy(rgb).permute(2, 0, 1))
+
+
+def test_cli_compress_decompress_round_trip(tmp_path, rgb_model, capsys):
+    rng = np.random.default_rng(2)
+    arrays = [rng.integers(0, 256, (6, 6, 3)) for _ in range(3)]
+    files = [_png(tmp_path / f"{i}.png", a) for i, a in enumerate(arrays)]
+    assert run("compress", rgb_model, *files, "-o", tmp_path / "x.pxz") == 0
+    assert "bits/dim" in capsys.readouterr().out
+    assert run("decompress", rgb_model, tmp_path / "x.pxz", "-o", tmp_path / "out", "--npy") == 0
+    for i, a in enumerate(arrays):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / f"image_{i:04d}.png")), a)
+    assert np.load(tmp_path / "out" / "images.npy").shape == (3, 3, 6, 6)
+
+
+def test_cli_decompress_errors(tmp_path, rgb_model, binary_model, capsys):
+    np.save(tmp_path / "x.npy", np.random.default_rng(3).integers(0, 2, (2, 1, 8, 8)))
+    assert run("compress", binary_model, tmp_path / "x.npy", "-o", tmp_path / "x.pxz") == 0
+    assert run("decompress", rgb_model, tmp_path / "x.pxz", "-o", tmp_path / "o") == 2
+    assert "different model" in capsys.readouterr().err
+    data = (tmp_path / "x.pxz").read_bytes()
+    (tmp_path / "t.pxz").write_bytes(data[:-7])
+    assert run("decompress", binary_model, tmp_path / "t.pxz", "-o", tmp_path / "o") == 2
+    assert "truncated" in capsys.readouterr().err
+    assert run("decompress", binary_model, tmp_path / "nope.pxz") == 2
+    assert "cannot read" in capsys.readouterr().err
