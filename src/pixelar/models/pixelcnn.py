@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
 from pixelar.layers import IncrementalConv, MaskedConv2d, apply_pointwise, pointwise
+from pixelar.layers.common import ClassBias, OutputHead, spatial
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
 
@@ -71,7 +72,7 @@ class ResidualBlock(nn.Module):
 @register_model("pixelcnn")
 class PixelCNN(AutoregressiveModel):
     """The PixelCNN of the PixelRNN paper; a class-conditional model adds a learned per-class
-    bias to the input of every block and of the output stack.
+    bias to the input of every block and of the output head.
 
     Shapes: images [B, C, H, W] (integers in [0, K)) → parameters [B, P, H, W].
     """
@@ -85,33 +86,25 @@ class PixelCNN(AutoregressiveModel):
         self.distribution = make_distribution(config.distribution, C, config.num_levels)
         self.input_conv = MaskedConv2d(C, 2 * h, 7, "A", C)
         self.blocks = nn.ModuleList(ResidualBlock(h, C) for _ in range(config.num_layers))
-        self.output = nn.Sequential(
-            nn.ReLU(),
-            MaskedConv2d(2 * h, 2 * h, 1, "B", C),
-            nn.ReLU(),
-            MaskedConv2d(2 * h, self.distribution.num_params, 1, "B", C, out_groups=self.distribution.param_groups()),
-        )
+        self.head = OutputHead(2 * h, C, self.distribution)
         if config.num_classes:
-            self.class_bias = nn.Embedding(config.num_classes, 2 * h * (config.num_layers + 1))
-            nn.init.zeros_(self.class_bias.weight)
+            self.class_bias = ClassBias(config.num_classes, config.num_layers + 1, 2 * h)
 
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
         y = self.input_conv(x)
-        biases = self._class_biases(cond)
-        for i, block in enumerate(self.blocks):
-            y = block(y if biases is None else y + biases[i])
-        if biases is not None:
-            y = y + biases[-1]
-        return self.output(y)
+        biases = self.class_biases(cond)
+        for block, bias in zip(self.blocks, biases):
+            y = block(y + spatial(bias))
+        return self.head(y + spatial(biases[-1]))
 
     def fast_stepper(self, n: int, cond: Tensor | None) -> PixelCNNSampler:
         return PixelCNNSampler(self, n, cond)
 
-    def _class_biases(self, cond: Tensor | None) -> list[Tensor] | None:
+    def class_biases(self, cond: Tensor | None) -> list[Tensor | None]:
+        """One [B, 2h] bias per block input and one for the head (None when unconditional)."""
         if cond is None or not self.config.num_classes:
-            return None
-        b = self.class_bias(cond)  # [B, 2h·(L+1)]
-        return [t[:, :, None, None] for t in b.chunk(self.config.num_layers + 1, dim=1)]
+            return [None] * (self.config.num_layers + 1)
+        return self.class_bias(cond)
 
 
 class PixelCNNSampler:
@@ -132,9 +125,8 @@ class PixelCNNSampler:
         self.blocks = [
             (pointwise(b.reduce), IncrementalConv(b.conv, n, H, W), pointwise(b.expand)) for b in model.blocks
         ]
-        self.out1, self.out2 = pointwise(model.output[1]), pointwise(model.output[3])
-        biases = model._class_biases(cond)
-        self.biases = None if biases is None else [b[:, :, 0, 0] for b in biases]
+        self.head = model.head.incremental()
+        self.biases = model.class_biases(cond)
         self.done = 0  # pixels before this raster index have final cached inputs
         self.last: tuple[int, int] = (-1, -1)  # (pixel, channel) of the last column computed
 
@@ -143,14 +135,14 @@ class PixelCNNSampler:
         relu = torch.relu
         self.input.write(h, w, self.model.scale(x[:, :, h, w]))
         y = self.input.output(h, w)
-        for i, (reduce, conv, expand) in enumerate(self.blocks):
-            if self.biases is not None:
-                y = y + self.biases[i]
+        for (reduce, conv, expand), bias in zip(self.blocks, self.biases):
+            if bias is not None:
+                y = y + bias
             conv.write(h, w, relu(apply_pointwise(reduce, relu(y))))
             y = y + apply_pointwise(expand, relu(conv.output(h, w)))
-        if self.biases is not None:
+        if self.biases[-1] is not None:
             y = y + self.biases[-1]
-        return apply_pointwise(self.out2, relu(apply_pointwise(self.out1, relu(y))))
+        return self.head(y)
 
     def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor:
         p = h * self.W + w
