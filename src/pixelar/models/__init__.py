@@ -3,5 +3,6 @@
 from pixelar.models.base import AutoregressiveModel
 from pixelar.models.gated_pixelcnn import GatedPixelCNN
 from pixelar.models.pixelcnn import PixelCNN
+from pixelar.models.pixelcnn_pp import PixelCNNPP
 
-__all__ = ["AutoregressiveModel", "GatedPixelCNN", "PixelCNN"]
+__all__ = ["AutoregressiveModel", "GatedPixelCNN", "PixelCNN", "PixelCNNPP"]
