@@ -27,6 +27,7 @@ TRAIN_FLAGS = {
     "eval_images": (int, "test images per evaluation during training (0: all)"),
     "checkpoint_every": (int, "steps between checkpoints"),
     "num_samples": (int, "samples drawn into samples.png at the end"),
+    "ema": (float, "Polyak averaging decay of the weights (e.g. 0.9995; 0 disables)"),
     "seed": (int, "random seed"),
     "device": (str, "cpu or cuda"),
 }

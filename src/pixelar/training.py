@@ -15,6 +15,7 @@ exactly the batches, and (with the restored RNG state) the numbers, of an uninte
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -55,6 +56,9 @@ class TrainConfig:
         eval_every: steps between test evaluations (0: only at the end); ``eval_images`` caps
             the test images used during training (0: the whole split).
         conditional: train a class-conditional model on the dataset's labels.
+        ema: decay of an exponential moving average of the weights (Polyak averaging, e.g.
+            0.9995 as in PixelCNN++); when > 0 the average is what evaluation, sampling and
+            ``model/`` use. 0 disables it.
     """
 
     model: str = "pixelcnn"
@@ -75,6 +79,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     num_samples: int = 16
     conditional: bool = False
+    ema: float = 0.0
     seed: int = 0
     device: str = "cpu"
 
@@ -127,9 +132,26 @@ class Trainer:
             cfg.model, image_shape=self.train_data.image_shape, num_levels=self.train_data.num_levels, **args
         ).to(self.device)
         self.optimizer = self._make_optimizer()
+        if not 0.0 <= cfg.ema < 1.0:
+            raise PixelarError(f"--ema must be in [0, 1), got {cfg.ema}")
+        self.ema: AutoregressiveModel | None = None
+        if cfg.ema > 0:
+            self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.step = 0
         self.elapsed = 0.0
         self.unit = preferred_unit(self.model.num_levels)
+
+    @property
+    def eval_model(self) -> AutoregressiveModel:
+        """The weights to evaluate and sample from: the moving average when enabled."""
+        return self.ema if self.ema is not None else self.model
+
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        with torch.no_grad():
+            ema_params = list(self.ema.parameters())
+            torch._foreach_lerp_(ema_params, list(self.model.parameters()), 1.0 - self.config.ema)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         params = self.model.parameters()
@@ -148,15 +170,19 @@ class Trainer:
             "elapsed": self.elapsed,
             "torch_rng": torch.get_rng_state(),
         }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         torch_save_atomic(state, self.run_dir / CHECKPOINT_FILE)
-        self.model.save_pretrained(self.run_dir / "model")
+        self.eval_model.save_pretrained(self.run_dir / "model")
 
     def load_checkpoint(self) -> None:
         state = torch_load_safe(self.run_dir / CHECKPOINT_FILE)
         try:
             self.model.load_state_dict(state["model"])
+            if self.ema is not None:
+                self.ema.load_state_dict(state["ema"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.step = int(state["step"])
             self.elapsed = float(state.get("elapsed", 0.0))
@@ -192,12 +218,13 @@ class Trainer:
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
+        self._update_ema()
         return float(nll.detach())
 
     def evaluate(self, data: ImageDataset | None = None) -> float:
         """Test NLL (nats per image) on ``eval_images`` test images (all when 0)."""
         data = data or self.test_data.subset(self.config.eval_images)
-        return evaluate(self.model, data, batch_size=max(64, self.config.batch_size)).nats_per_image
+        return evaluate(self.eval_model, data, batch_size=max(64, self.config.batch_size)).nats_per_image
 
     def fit(self) -> dict[str, float]:
         """Train to ``steps`` (or the time budget), then evaluate on the whole test split and
@@ -235,14 +262,14 @@ class Trainer:
                 self.save_checkpoint()
         bar.close()
         self.save_checkpoint()
-        final = evaluate(self.model, self.test_data, batch_size=max(64, cfg.batch_size), progress=self.progress)
+        final = evaluate(self.eval_model, self.test_data, batch_size=max(64, cfg.batch_size), progress=self.progress)
         self.log({"step": self.step, "test_loss": in_unit(final.nats_per_image, shape, self.unit), "unit": self.unit})
         save_loss_curve(self.run_dir / METRICS_FILE, self.run_dir / "loss.png", self.unit)
         if cfg.num_samples:
             cond = None
             if self.model.num_classes:
                 cond = torch.arange(cfg.num_samples, device=self.device) % self.model.num_classes
-            samples = self.model.sample(cfg.num_samples, cond=cond, generator=cfg.seed, progress=self.progress)
+            samples = self.eval_model.sample(cfg.num_samples, cond=cond, generator=cfg.seed, progress=self.progress)
             save_grid(samples, self.model.num_levels, self.run_dir / "samples.png")
         return {"step": self.step, "minutes": self.elapsed / 60, **final.as_dict()}
 
