@@ -9,7 +9,7 @@ import torch
 from conftest import tiny
 from pixelar.causality import dependency_matrix, generation_order, missing_context, violations
 
-FULL_CONTEXT = {"gated-pixelcnn": {"num_layers": 5}}
+FULL_CONTEXT = {"gated-pixelcnn": {"num_layers": 5}, "diagonal-bilstm": {"num_layers": 2}}
 
 
 def union_dependencies(model, shape, levels, draws: int = 3):
@@ -40,3 +40,25 @@ def test_no_blind_spot(name, shape):
     assert len(violations(dep)) == 0
     missing = missing_context(dep)
     assert len(missing) == 0, f"conditional i ignores earlier sub-pixel j: {missing[:8].tolist()}"
+
+
+def test_row_lstm_field_is_the_triangle_above():
+    """Row LSTM (Section 3.1): the state-to-state convolution widens the field by one column per
+    row up, so a pixel far up and to the right is out of reach (the paper's triangle)."""
+    shape = (1, 8, 8)
+    model = tiny("row-lstm", shape, 4, num_layers=2)
+    dep = union_dependencies(model, shape, 4)
+    order = generation_order(shape)
+    assert len(violations(dep)) == 0
+    assert dep[order[0, 7, 0], order[0, 0, 0]]  # straight up, seven rows away: inside
+    assert not dep[order[0, 1, 0], order[0, 0, 7]]  # one row up, seven columns right: outside
+
+
+def test_skew_unskew_round_trip():
+    from pixelar.layers.recurrent import skew, unskew
+
+    x = torch.randn(2, 3, 4, 5)
+    s = skew(x)
+    assert s.shape == (2, 3, 4, 8)
+    assert torch.equal(s[:, :, 2, 2:7], x[:, :, 2])
+    assert torch.equal(unskew(s, 5), x)

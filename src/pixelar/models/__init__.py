@@ -4,5 +4,6 @@ from pixelar.models.base import AutoregressiveModel
 from pixelar.models.gated_pixelcnn import GatedPixelCNN
 from pixelar.models.pixelcnn import PixelCNN
 from pixelar.models.pixelcnn_pp import PixelCNNPP
+from pixelar.models.pixelrnn import DiagonalBiLSTM, RowLSTM
 
-__all__ = ["AutoregressiveModel", "GatedPixelCNN", "PixelCNN", "PixelCNNPP"]
+__all__ = ["AutoregressiveModel", "DiagonalBiLSTM", "GatedPixelCNN", "PixelCNN", "PixelCNNPP", "RowLSTM"]

@@ -1,0 +1,147 @@
+"""PixelRNN (van den Oord, Kalchbrenner, Kavukcuoglu, "Pixel Recurrent Neural Networks",
+ICML 2016): the Row LSTM and Diagonal BiLSTM models of Table 1.
+
+    x ──7×7 conv, mask A──► 2h ──[recurrent layer + residual]×num_layers──► output head ► params
+
+The recurrent layers are in :mod:`pixelar.layers.recurrent`; the output head (ReLU and two
+1×1 mask-B convolutions, then a softmax or a sigmoid) is the paper's (Section 5.1). A
+class-conditional model adds a learned per-class bias to the input of every layer and of the
+head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from torch import Tensor, nn
+
+from pixelar.distributions import make_distribution
+from pixelar.errors import PixelarError
+from pixelar.layers import IncrementalConv, MaskedConv2d
+from pixelar.layers.common import ClassBias, OutputHead, spatial
+from pixelar.layers.recurrent import DiagonalBiLSTMLayer, RowLSTMLayer
+from pixelar.models.base import AutoregressiveModel
+from pixelar.registry import ModelConfig, register_model
+
+
+@dataclass
+class PixelRNNConfig(ModelConfig):
+    """Hyperparameters of the PixelRNN models.
+
+    Attributes:
+        num_layers: recurrent layers (each with its residual connection).
+        hidden_channels: h, the LSTM state size; the residual stream has 2h features.
+        distribution: "auto" (sigmoid for num_levels = 2, else softmax), "categorical", "bernoulli".
+    """
+
+    num_layers: int = 2
+    hidden_channels: int = 8
+    distribution: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.num_layers < 1 or self.hidden_channels < 1:
+            raise PixelarError("num_layers and hidden_channels must be >= 1")
+
+
+class PixelRNN(AutoregressiveModel):
+    """The shared PixelRNN body; subclasses choose the recurrent layer.
+
+    Shapes: images [B, C, H, W] → parameters [B, P, H, W].
+    """
+
+    Config = PixelRNNConfig
+    layer_cls: ClassVar[type[nn.Module]]
+
+    def __init__(self, config: PixelRNNConfig) -> None:
+        super().__init__(config)
+        C = config.image_shape[0]
+        h = config.hidden_channels
+        self.distribution = make_distribution(config.distribution, C, config.num_levels)
+        self.input_conv = MaskedConv2d(C, 2 * h, 7, "A", C)
+        self.layers = nn.ModuleList(self.layer_cls(h, C, first=i == 0) for i in range(config.num_layers))
+        self.head = OutputHead(2 * h, C, self.distribution)
+        if config.num_classes:
+            self.class_bias = ClassBias(config.num_classes, config.num_layers + 1, 2 * h)
+
+    def class_biases(self, cond: Tensor | None) -> list[Tensor | None]:
+        if cond is None or not self.config.num_classes:
+            return [None] * (self.config.num_layers + 1)
+        return self.class_bias(cond)
+
+    def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
+        y = self.input_conv(x)
+        biases = self.class_biases(cond)
+        for layer, bias in zip(self.layers, biases):
+            y = layer(y + spatial(bias), x) if layer.takes_image else layer(y + spatial(bias))
+        return self.head(y + spatial(biases[-1]))
+
+    def fast_stepper(self, n: int, cond: Tensor | None) -> PixelRNNSampler:
+        return PixelRNNSampler(self, n, cond)
+
+
+@register_model("row-lstm")
+class RowLSTM(PixelRNN):
+    """PixelRNN with Row LSTM layers (Section 3.1): triangular receptive field, one step per row."""
+
+    layer_cls = RowLSTMLayer
+
+
+@register_model("diagonal-bilstm")
+class DiagonalBiLSTM(PixelRNN):
+    """PixelRNN with Diagonal BiLSTM layers (Section 3.2): the whole context, one step per diagonal."""
+
+    layer_cls = DiagonalBiLSTMLayer
+
+
+class PixelRNNSampler:
+    """Exact sampling that carries the recurrent state: each sub-pixel costs one column of
+    every layer (the 7×7 input convolution at one position, each LSTM one cell update), and
+    each finished row one row update (the Row LSTM's state-to-state convolution, the Diagonal
+    BiLSTM's right-to-left pass). Memory: see the layers' ``incremental`` states; it grows with
+    the image, not with the number of steps.
+    """
+
+    def __init__(self, model: PixelRNN, n: int, cond: Tensor | None) -> None:
+        C, H, W = model.image_shape
+        self.model, self.C, self.W = model, C, W
+        self.input = IncrementalConv(model.input_conv, n, H, W)
+        self.states = [layer.incremental(n, H, W) for layer in model.layers]
+        self.head = model.head.incremental()
+        self.biases = model.class_biases(cond)
+        self.done = 0
+        self.last: tuple[int, int] = (-1, -1)
+
+    def _advance_rows(self, x: Tensor, h: int) -> None:
+        while self.states[0].row < h:
+            image_row = self.model.scale(x[:, :, self.states[0].row])
+            for state in self.states:
+                state.next_row(image_row)
+
+    def _column(self, x: Tensor, h: int, w: int) -> Tensor:
+        self._advance_rows(x, h)
+        self.input.write(h, w, self.model.scale(x[:, :, h, w]))
+        y = self.input.output(h, w)
+        for state, bias in zip(self.states, self.biases):
+            y = state.step(y if bias is None else y + bias, h, w)
+        if self.biases[-1] is not None:
+            y = y + self.biases[-1]
+        return self.head(y)
+
+    def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor:
+        p = h * self.W + w
+        while self.done < p:
+            q = self.done
+            qh, qw = divmod(q, self.W)
+            if self.last == (q, self.C - 1):
+                self.input.write(qh, qw, self.model.scale(x[:, :, qh, qw]))
+            else:
+                self._column(x, qh, qw)
+            self.done += 1
+        params = self._column(x, h, w)
+        self.last = (p, c)
+        return self.model.distribution.conditional(params, x[:, :, h, w], c)
+
+
+__all__ = ["DiagonalBiLSTM", "PixelRNN", "PixelRNNConfig", "RowLSTM"]
