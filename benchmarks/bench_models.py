@@ -78,7 +78,7 @@ def main() -> None:
         for size, (shape, levels) in SIZES.items():
             row[f"train_img_s_{size}"] = train_rate(name, shape, levels, args)
             model = pixelar.create_model(name, image_shape=shape, num_levels=levels, **args)
-            fast = model.fast_stepper(1, None) is not None
+            fast = model.has_fast_sampler
             row[f"sample16_s_{size}"] = time_sampling(model, 16, "auto", None if fast else a.sample_rows)
             row[f"sample16_s_{size}_estimated"] = not fast
         if a.minutes > 0:

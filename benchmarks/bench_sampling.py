@@ -69,7 +69,7 @@ def main() -> None:
         for size, (shape, levels) in SIZES.items():
             torch.manual_seed(0)
             model = pixelar.create_model(name, image_shape=shape, num_levels=levels, **args).eval()
-            if model.fast_stepper(1, None) is None:
+            if not model.has_fast_sampler:
                 continue
             for n in (1, 16):
                 naive = time_sampling(model, n, "naive", a.naive_rows)
@@ -89,7 +89,7 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
         torch.manual_seed(0)
         model = pixelar.create_model(name, image_shape=(1, 28, 28), num_levels=2, **args).eval()
-        if model.fast_stepper(1, None) is not None:
+        if model.has_fast_sampler:
             same = model.sample(16, generator=1, method="fast") == model.sample(16, generator=1, method="naive")
             rows.append(
                 {"model": name, "size": "28x28x1", "batch": 16, "float32_identical": float(same.float().mean())}

@@ -9,7 +9,7 @@ import pixelar
 from conftest import MODELS, tiny
 from pixelar.sampling import sample
 
-FAST = [m for m in MODELS if pixelar.create_model(m, image_shape=(1, 4, 4), num_levels=2).fast_stepper(1, None)]
+FAST = [m for m in MODELS if pixelar.create_model(m, image_shape=(1, 4, 4), num_levels=2).has_fast_sampler]
 
 
 def test_convolutional_models_have_fast_samplers():

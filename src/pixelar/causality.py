@@ -31,7 +31,7 @@ def dependency_matrix(
 ) -> Tensor:
     """dep[i, j] = True when the conditional table of sub-pixel i changes if sub-pixel j changes.
 
-    Indices are generation indices. ``x`` is one image [C, H, W]; every sub-pixel j is changed
+    Indices are the model's generation indices (:meth:`AutoregressiveModel.generation_order`). ``x`` is one image [C, H, W]; every sub-pixel j is changed
     in turn to another value. In train mode (dropout active) the base and perturbed batches run
     with the same seed, so each image sees the same dropout masks in both.
     Returns a bool tensor [D, D] with D = C·H·W.
@@ -39,7 +39,7 @@ def dependency_matrix(
     C, H, W = model.image_shape
     D = C * H * W
     K = model.num_levels
-    order = generation_order((C, H, W)).to(x.device)
+    order = model.generation_order().to(x.device)
     base = x.unsqueeze(0).repeat(D, 1, 1, 1).long()
     perturbed = base.clone()
     flat = perturbed.view(D, -1)

@@ -36,7 +36,6 @@ import torch
 from torch import Tensor
 
 from pixelar.errors import PixelarError
-from pixelar.sampling import autoregress
 
 if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
@@ -76,7 +75,7 @@ def _family():
 
 def _method(model: AutoregressiveModel, method: str) -> str:
     if method == "auto":
-        return "fast" if model.fast_stepper(1, None) is not None else "naive"
+        return "fast" if model.has_fast_sampler else "naive"
     if method not in ("fast", "naive"):
         raise PixelarError(f"unknown method {method!r}; choose auto, fast or naive")
     return method
@@ -103,7 +102,7 @@ def encode(model: AutoregressiveModel, x: Tensor, cond: Tensor | None = None, me
             return values
 
         work = torch.zeros_like(chunk)
-        autoregress(model, work, torch.zeros_like(chunk, dtype=torch.bool), c_chunk, method, choose)
+        model.autoregress(work, torch.zeros_like(chunk, dtype=torch.bool), c_chunk, method, choose)
     payload = encoder.get_compressed().astype("<u4").tobytes()
     C, H, W = model.image_shape
     flags = (FLAG_LABELS if cond is not None else 0) | (FLAG_FAST if method == "fast" else 0)
@@ -196,9 +195,7 @@ def decode(model: AutoregressiveModel, data: bytes) -> Tensor:
             return torch.from_numpy(decoder.decode(family, _probabilities(logp)).astype(np.int64))
 
         work = torch.zeros(size, *model.image_shape, dtype=torch.long, device=model.device)
-        out.append(
-            autoregress(model, work, torch.zeros_like(work, dtype=torch.bool), c_chunk, header["method"], choose)
-        )
+        out.append(model.autoregress(work, torch.zeros_like(work, dtype=torch.bool), c_chunk, header["method"], choose))
     x = torch.cat(out) if out else torch.zeros(0, *model.image_shape, dtype=torch.long)
     if images_digest(x)[:32] != header["images"]:
         raise PixelarError(

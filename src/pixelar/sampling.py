@@ -131,7 +131,7 @@ def sample(
         u = torch.rand(n, generator=gen, dtype=torch.float64)
         return draw(logp, u, temperature)
 
-    return autoregress(model, x, known_mask, cond, method, choose, progress=progress, desc="sampling")
+    return model.autoregress(x, known_mask, cond, method, choose, progress=progress)
 
 
 Chooser = Callable[[Tensor, int, int, int], Tensor]

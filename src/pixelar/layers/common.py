@@ -52,5 +52,13 @@ class ClassBias(nn.Module):
 
 
 def spatial(bias: Tensor | None) -> Tensor | float:
-    """A [B, F] bias as [B, F, 1, 1] for adding to feature maps (0 when there is none)."""
-    return 0.0 if bias is None else bias[:, :, None, None]
+    """A bias for adding to feature maps: [B, F] as [B, F, 1, 1], a map [B, F, H, W] as it is,
+    0 when there is none."""
+    if bias is None:
+        return 0.0
+    return bias[:, :, None, None] if bias.dim() == 2 else bias
+
+
+def bias_at(bias: Tensor, h: int, w: int) -> Tensor:
+    """The [B, F] value at (h, w) of a bias [B, F] or bias map [B, F, H, W]."""
+    return bias if bias.dim() == 2 else bias[:, :, h, w]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -11,6 +11,9 @@ from torch import Tensor, nn
 from pixelar.distributions import OutputDistribution
 from pixelar.errors import PixelarError
 from pixelar.registry import ModelConfig
+
+if TYPE_CHECKING:
+    from pixelar.sampling import Chooser, Stepper
 
 
 class AutoregressiveModel(nn.Module):
@@ -119,9 +122,27 @@ class AutoregressiveModel(nn.Module):
         return torch.stack([self.distribution.conditional(params, x, c) for c in range(self.image_shape[0])], dim=1)
 
     # -- sampling -----------------------------------------------------------------------
-    def fast_stepper(self, n: int, cond: Tensor | None):
+    def fast_stepper(self, n: int, cond: Tensor | None) -> Stepper | None:
         """An incremental sampler for this model, or None when it has none (naive is used)."""
         return None
+
+    @property
+    def has_fast_sampler(self) -> bool:
+        return type(self).fast_stepper is not AutoregressiveModel.fast_stepper
+
+    def generation_order(self) -> Tensor:
+        """Generation index of every sub-pixel [C, H, W]: raster order, channels R → G → B."""
+        from pixelar.causality import generation_order
+
+        return generation_order(self.image_shape)
+
+    def autoregress(
+        self, x: Tensor, known: Tensor, cond: Tensor | None, method: str, choose: Chooser, progress: bool = False
+    ) -> Tensor:
+        """Fill the unknown sub-pixels of x in generation order; see :func:`pixelar.sampling.autoregress`."""
+        from pixelar.sampling import autoregress
+
+        return autoregress(self, x, known, cond, method, choose, progress=progress)
 
     def sample(
         self,

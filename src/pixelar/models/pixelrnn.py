@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
 from pixelar.layers import IncrementalConv, MaskedConv2d
-from pixelar.layers.common import ClassBias, OutputHead, spatial
+from pixelar.layers.common import ClassBias, OutputHead, bias_at, spatial
 from pixelar.layers.recurrent import DiagonalBiLSTMLayer, RowLSTMLayer
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
@@ -95,6 +95,34 @@ class DiagonalBiLSTM(PixelRNN):
     layer_cls = DiagonalBiLSTMLayer
 
 
+class ContextPixelRNN(PixelRNN):
+    """A PixelRNN conditioned on a context map [B, C, H, W] (for the multi-scale model): a 1×1
+    convolution of the map is added as a bias map to the input of every layer and of the head.
+    ``cond`` is the pair (labels or None, context map)."""
+
+    def __init__(self, config: PixelRNNConfig) -> None:
+        super().__init__(config)
+        C, h, L = config.image_shape[0], config.hidden_channels, config.num_layers
+        self.context_conv = nn.Conv2d(C, 2 * h * (L + 1), 1)
+
+    def check_cond(self, cond, batch: int) -> None:
+        labels, _ = cond
+        super().check_cond(labels, batch)
+
+    def class_biases(self, cond) -> list[Tensor | None]:
+        labels, context = cond
+        maps = self.context_conv(context).chunk(self.config.num_layers + 1, dim=1)
+        return [m + spatial(b) for m, b in zip(maps, super().class_biases(labels))]
+
+
+class ContextRowLSTM(ContextPixelRNN):
+    layer_cls = RowLSTMLayer
+
+
+class ContextDiagonalBiLSTM(ContextPixelRNN):
+    layer_cls = DiagonalBiLSTMLayer
+
+
 class PixelRNNSampler:
     """Exact sampling that carries the recurrent state: each sub-pixel costs one column of
     every layer (the 7×7 input convolution at one position, each LSTM one cell update), and
@@ -124,9 +152,9 @@ class PixelRNNSampler:
         self.input.write(h, w, self.model.scale(x[:, :, h, w]))
         y = self.input.output(h, w)
         for state, bias in zip(self.states, self.biases):
-            y = state.step(y if bias is None else y + bias, h, w)
+            y = state.step(y if bias is None else y + bias_at(bias, h, w), h, w)
         if self.biases[-1] is not None:
-            y = y + self.biases[-1]
+            y = y + bias_at(self.biases[-1], h, w)
         return self.head(y)
 
     def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor:
