@@ -33,6 +33,13 @@ from pixelar.evaluation import evaluate
 from pixelar.training import TrainConfig, train
 
 DATASETS = {"digits-binary": "digits-binary", "digits-8bit": "digits", "photos32": "photos32"}
+# The model trained per dataset: a PixelCNN for the digits, a PixelCNN++ (whose logistic mixture
+# learns smooth 8-bit colour distributions far faster than a 256-way softmax) for the photos.
+MODELS = {
+    "digits-binary": ("pixelcnn", {"num_layers": 6, "hidden_channels": 32}),
+    "digits-8bit": ("pixelcnn", {"num_layers": 6, "hidden_channels": 32}),
+    "photos32": ("pixelcnn++", {"num_layers": 2, "hidden_channels": 32, "num_components": 5, "dropout": 0.0}),
+}
 
 
 def png(arr: np.ndarray, binary: bool) -> int:

@@ -64,7 +64,7 @@ def nll_after(name: str, args, minutes: float) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=",".join(pixelar.list_models()))
-    p.add_argument("--num-layers", type=int, default=6)
+    p.add_argument("--num-layers", type=int, default=4)
     p.add_argument("--hidden-channels", type=int, default=32)
     p.add_argument("--minutes", type=float, default=2.0, help="training budget for the NLL column (0 skips it)")
     p.add_argument("--sample-rows", type=int, default=4, help="rows timed for naive sampling at 32×32×3")
