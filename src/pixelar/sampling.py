@@ -32,6 +32,45 @@ class Stepper(Protocol):
     def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor: ...
 
 
+class ColumnSampler:
+    """Base of the fast samplers that compute one column — every layer at one pixel — per
+    sub-pixel, from per-layer caches.
+
+    A causal network's activations at pixel q depend only on sub-pixels before q's last
+    channel, so they are final once q's column has been computed for its last channel; only
+    the first layer's cached input still needs q's final value (:meth:`write_input`). Pixels
+    the loop skipped (known ones, in completion) get their columns computed on the way.
+    Subclasses implement :meth:`column` and :meth:`write_input`.
+    """
+
+    def __init__(self, model: AutoregressiveModel) -> None:
+        self.model = model
+        self.C, self.W = model.image_shape[0], model.image_shape[2]
+        self.done = 0  # pixels before this raster index have final columns and inputs
+        self.last: tuple[int, int] = (-1, -1)  # (pixel, channel) of the last column computed
+
+    def column(self, x: Tensor, h: int, w: int) -> Tensor:
+        """Every layer at pixel (h, w), given x up to the current sub-pixel → parameters [n, P]."""
+        raise NotImplementedError
+
+    def write_input(self, x: Tensor, h: int, w: int) -> None:
+        """Store the final value of pixel (h, w) where the first layer reads it."""
+        raise NotImplementedError
+
+    def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor:
+        p = h * self.W + w
+        while self.done < p:
+            qh, qw = divmod(self.done, self.W)
+            if self.last == (self.done, self.C - 1):
+                self.write_input(x, qh, qw)  # features never see their own pixel's last channel
+            else:
+                self.column(x, qh, qw)
+            self.done += 1
+        params = self.column(x, h, w)
+        self.last = (p, c)
+        return self.model.distribution.conditional(params, x[:, :, h, w], c)
+
+
 class NaiveStepper:
     """The reference: a full teacher-forced forward pass for every sub-pixel."""
 

@@ -30,6 +30,7 @@ from pixelar.layers import IncrementalConv, MaskedConv2d, apply_pointwise, chann
 from pixelar.layers.common import ClassBias, OutputHead
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
+from pixelar.sampling import ColumnSampler
 
 
 @dataclass
@@ -151,7 +152,7 @@ class GatedPixelCNN(AutoregressiveModel):
         return GatedPixelCNNSampler(self, n, cond)
 
 
-class GatedPixelCNNSampler:
+class GatedPixelCNNSampler(ColumnSampler):
     """Fast exact sampling for :class:`GatedPixelCNN` (cf. Ramachandran et al. 2017).
 
     The vertical stack of row r depends on rows <= r only, and the horizontal stack of row r
@@ -163,9 +164,8 @@ class GatedPixelCNNSampler:
     """
 
     def __init__(self, model: GatedPixelCNN, n: int, cond: Tensor | None) -> None:
-        self.model = model
-        C, H, W = model.image_shape
-        self.C, self.H, self.W = C, H, W
+        super().__init__(model)
+        _, H, W = model.image_shape
         self.layers = model.layers
         self.biases = model.class_biases(cond)
         dtype, device = model.dtype, model.device
@@ -188,8 +188,6 @@ class GatedPixelCNNSampler:
         self.h_outs = [None if layer.first else pointwise(layer.h_out) for layer in self.layers]
         self.head = model.head.incremental()
         self.rows_done = 0  # rows whose vertical stack has been computed
-        self.done = 0
-        self.last: tuple[int, int] = (-1, -1)
 
     def _vertical_row(self, x: Tensor, r: int) -> None:
         """Vertical stack of row r (complete), stored for the horizontal stack of row r + 1."""
@@ -205,34 +203,22 @@ class GatedPixelCNNSampler:
                 pre = pre + self.biases[i][:, : pre.shape[1], None]
             value = gate(pre)
 
-    def _column(self, x: Tensor, h: int, w: int) -> Tensor:
+    def write_input(self, x: Tensor, h: int, w: int) -> None:
+        self.h_convs[0].write(h, w, self.model.scale(x[:, :, h, w]))
+
+    def column(self, x: Tensor, h: int, w: int) -> Tensor:
+        self._prepare_row(x, h)
         value = self.model.scale(x[:, :, h, w])
         for i, layer in enumerate(self.layers):
             conv = self.h_convs[i]
             conv.write(h, w, value)
-            above = self.v_pre_above[i][:, :, w] if h > 0 else torch.zeros_like(self.v_pre_above[i][:, :, 0])
+            above = self.v_pre_above[i][:, :, w]  # zeros for row 0, like the shifted map's padding
             pre = conv.output(h, w) + apply_pointwise(self.links[i], above)
             if self.biases[i] is not None:
                 pre = pre + self.biases[i][:, pre.shape[1] :]
             gated = gate(pre)
             value = gated if layer.first else value + apply_pointwise(self.h_outs[i], gated)
         return self.head(value)
-
-    def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor:
-        p = h * self.W + w
-        while self.done < p:
-            q = self.done
-            qh, qw = divmod(q, self.W)
-            if self.last == (q, self.C - 1):
-                self.h_convs[0].write(qh, qw, self.model.scale(x[:, :, qh, qw]))
-            else:
-                self._prepare_row(x, qh)
-                self._column(x, qh, qw)
-            self.done += 1
-        self._prepare_row(x, h)
-        params = self._column(x, h, w)
-        self.last = (p, c)
-        return self.model.distribution.conditional(params, x[:, :, h, w], c)
 
     def _prepare_row(self, x: Tensor, h: int) -> None:
         while self.rows_done < h:

@@ -26,6 +26,7 @@ from pixelar.layers import IncrementalConv, MaskedConv2d, apply_pointwise, point
 from pixelar.layers.common import ClassBias, OutputHead, spatial
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
+from pixelar.sampling import ColumnSampler
 
 
 @dataclass
@@ -107,33 +108,31 @@ class PixelCNN(AutoregressiveModel):
         return self.class_bias(cond)
 
 
-class PixelCNNSampler:
+class PixelCNNSampler(ColumnSampler):
     """Fast exact sampling for :class:`PixelCNN` (cf. Ramachandran et al. 2017).
 
-    A masked network's activations at pixel q depend only on pixels <= q, so they are final
-    once pixel q is. Each step computes one column — every layer at the current pixel only —
-    from cached input maps of the spatial convolutions (:class:`IncrementalConv`); the colour
-    channels of a pixel recompute that column, never the image. Cache: the padded input map of
-    the 7×7 layer and of every 3×3 layer, n·(C + h·L)·(H+3)·(W+6) values at most.
+    Each step computes one column — every layer at the current pixel only — from cached input
+    maps of the spatial convolutions (:class:`IncrementalConv`); the colour channels of a pixel
+    recompute that column, never the image. Cache: the padded input map of the 7×7 layer and
+    of every 3×3 layer, n·(C + h·L)·(H+3)·(W+6) values at most.
     """
 
     def __init__(self, model: PixelCNN, n: int, cond: Tensor | None) -> None:
-        self.model = model
-        C, H, W = model.image_shape
-        self.C, self.W = C, W
+        super().__init__(model)
+        _, H, W = model.image_shape
         self.input = IncrementalConv(model.input_conv, n, H, W)
         self.blocks = [
             (pointwise(b.reduce), IncrementalConv(b.conv, n, H, W), pointwise(b.expand)) for b in model.blocks
         ]
         self.head = model.head.incremental()
         self.biases = model.class_biases(cond)
-        self.done = 0  # pixels before this raster index have final cached inputs
-        self.last: tuple[int, int] = (-1, -1)  # (pixel, channel) of the last column computed
 
-    def _column(self, x: Tensor, h: int, w: int) -> Tensor:
-        """Every layer at pixel (h, w) → parameters [n, P]."""
-        relu = torch.relu
+    def write_input(self, x: Tensor, h: int, w: int) -> None:
         self.input.write(h, w, self.model.scale(x[:, :, h, w]))
+
+    def column(self, x: Tensor, h: int, w: int) -> Tensor:
+        relu = torch.relu
+        self.write_input(x, h, w)
         y = self.input.output(h, w)
         for (reduce, conv, expand), bias in zip(self.blocks, self.biases):
             if bias is not None:
@@ -143,18 +142,3 @@ class PixelCNNSampler:
         if self.biases[-1] is not None:
             y = y + self.biases[-1]
         return self.head(y)
-
-    def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor:
-        p = h * self.W + w
-        while self.done < p:
-            q = self.done
-            if self.last == (q, self.C - 1):
-                # Features never see the last channel of their own pixel: only the input changes.
-                qh, qw = divmod(q, self.W)
-                self.input.write(qh, qw, self.model.scale(x[:, :, qh, qw]))
-            else:
-                self._column(x, *divmod(q, self.W))
-            self.done += 1
-        params = self._column(x, h, w)
-        self.last = (p, c)
-        return self.model.distribution.conditional(params, x[:, :, h, w], c)

@@ -23,6 +23,7 @@ from pixelar.layers.common import ClassBias, OutputHead, bias_at, spatial
 from pixelar.layers.recurrent import DiagonalBiLSTMLayer, RowLSTMLayer
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
+from pixelar.sampling import ColumnSampler
 
 
 @dataclass
@@ -123,7 +124,7 @@ class ContextDiagonalBiLSTM(ContextPixelRNN):
     layer_cls = DiagonalBiLSTMLayer
 
 
-class PixelRNNSampler:
+class PixelRNNSampler(ColumnSampler):
     """Exact sampling that carries the recurrent state: each sub-pixel costs one column of
     every layer (the 7×7 input convolution at one position, each LSTM one cell update), and
     each finished row one row update (the Row LSTM's state-to-state convolution, the Diagonal
@@ -132,14 +133,12 @@ class PixelRNNSampler:
     """
 
     def __init__(self, model: PixelRNN, n: int, cond: Tensor | None) -> None:
-        C, H, W = model.image_shape
-        self.model, self.C, self.W = model, C, W
+        super().__init__(model)
+        _, H, W = model.image_shape
         self.input = IncrementalConv(model.input_conv, n, H, W)
         self.states = [layer.incremental(n, H, W) for layer in model.layers]
         self.head = model.head.incremental()
         self.biases = model.class_biases(cond)
-        self.done = 0
-        self.last: tuple[int, int] = (-1, -1)
 
     def _advance_rows(self, x: Tensor, h: int) -> None:
         while self.states[0].row < h:
@@ -147,29 +146,15 @@ class PixelRNNSampler:
             for state in self.states:
                 state.next_row(image_row)
 
-    def _column(self, x: Tensor, h: int, w: int) -> Tensor:
-        self._advance_rows(x, h)
+    def write_input(self, x: Tensor, h: int, w: int) -> None:
         self.input.write(h, w, self.model.scale(x[:, :, h, w]))
+
+    def column(self, x: Tensor, h: int, w: int) -> Tensor:
+        self._advance_rows(x, h)
+        self.write_input(x, h, w)
         y = self.input.output(h, w)
         for state, bias in zip(self.states, self.biases):
             y = state.step(y if bias is None else y + bias_at(bias, h, w), h, w)
         if self.biases[-1] is not None:
             y = y + bias_at(self.biases[-1], h, w)
         return self.head(y)
-
-    def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor:
-        p = h * self.W + w
-        while self.done < p:
-            q = self.done
-            qh, qw = divmod(q, self.W)
-            if self.last == (q, self.C - 1):
-                self.input.write(qh, qw, self.model.scale(x[:, :, qh, qw]))
-            else:
-                self._column(x, qh, qw)
-            self.done += 1
-        params = self._column(x, h, w)
-        self.last = (p, c)
-        return self.model.distribution.conditional(params, x[:, :, h, w], c)
-
-
-__all__ = ["DiagonalBiLSTM", "PixelRNN", "PixelRNNConfig", "RowLSTM"]
