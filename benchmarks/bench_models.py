@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 import pixelar
-from bench_sampling import time_sampling
+from bench_sampling import merge_rows, time_sampling
 from pixelar.training import TrainConfig, Trainer
 
 SIZES = {"28x28x1": ((1, 28, 28), 2), "32x32x3": ((3, 32, 32), 256)}
@@ -103,6 +103,7 @@ def main() -> None:
         )
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    rows = merge_rows(out, rows, ("model",))
     meta = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -21,27 +21,36 @@ from pathlib import Path
 import torch
 
 import pixelar
-from pixelar.sampling import as_generator, draw, make_stepper
+from pixelar.sampling import as_generator, draw
 
 SIZES = {"28x28x1": ((1, 28, 28), 2), "32x32x3": ((3, 32, 32), 256)}
 
 
 def time_sampling(model, n: int, method: str, rows: int | None = None) -> float:
-    """Seconds to sample n images with ``method``; with ``rows``, time that many rows and scale."""
+    """Seconds to sample n images with ``method`` through the model's own loop; with ``rows``,
+    only the first rows are generated (the rest marked known) and the time is scaled."""
     C, H, W = model.image_shape
     rows = H if rows is None else min(rows, H)
     gen = as_generator(0)
     x = torch.zeros(n, C, H, W, dtype=torch.long, device=model.device)
-    model.eval()
-    with torch.inference_mode():
-        t = time.perf_counter()
-        stepper = make_stepper(model, n, None, method)
-        for h in range(rows):
-            for w in range(W):
-                for c in range(C):
-                    u = torch.rand(n, generator=gen, dtype=torch.float64)
-                    x[:, c, h, w] = draw(stepper.conditional(x, c, h, w), u)
-        return (time.perf_counter() - t) * H / rows
+    known = torch.zeros(n, C, H, W, dtype=torch.bool, device=model.device)
+    known[:, :, rows:] = True  # nothing after the timed rows is generated
+
+    def choose(logp, c, h, w):
+        return draw(logp, torch.rand(n, generator=gen, dtype=torch.float64))
+
+    t = time.perf_counter()
+    model.autoregress(x, known, None, method, choose)
+    return (time.perf_counter() - t) * H / rows
+
+
+def merge_rows(path: Path, rows: list[dict], keys: tuple[str, ...]) -> list[dict]:
+    """Rows of an earlier run of the same benchmark, replaced where ``keys`` match."""
+    if not path.exists():
+        return rows
+    new = {tuple(r.get(k) for k in keys) for r in rows}
+    old = [r for r in json.loads(path.read_text())["rows"] if tuple(r.get(k) for k in keys) not in new]
+    return old + rows
 
 
 def time_forward(model, n: int, repeats: int = 5) -> float:
@@ -111,6 +120,7 @@ def main() -> None:
             )
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    rows = merge_rows(out, rows, ("model", "size", "batch"))
     meta = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -194,7 +194,7 @@ def autoregress(
     zeros at the unknown positions, so every caller presents the stepper the same inputs.
     """
     n, C, H, W = x.shape
-    first_unknown = _first_unknown(known)
+    first_unknown, last_unknown = _unknown_span(known)
     was_training = model.training
     model.eval()
     try:
@@ -204,8 +204,9 @@ def autoregress(
             for h in range(H):
                 for w in range(W):
                     for c in range(C):
-                        if (h * W + w) * C + c < first_unknown:
-                            continue  # every image knows everything so far: no work needed
+                        index = (h * W + w) * C + c
+                        if index < first_unknown or index > last_unknown:
+                            continue  # nothing unknown before or after this point: no work needed
                         todo = ~known[:, c, h, w]
                         if not bool(todo.any()):
                             stepper.conditional(x, c, h, w)  # keeps an incremental cache in step
@@ -219,8 +220,11 @@ def autoregress(
     return x
 
 
-def _first_unknown(known: Tensor) -> int:
-    """Generation index of the first sub-pixel that some image does not know."""
+def _unknown_span(known: Tensor) -> tuple[int, int]:
+    """Generation indices of the first and the last sub-pixel that some image does not know
+    ((n, -1) when every image knows everything)."""
     flat = known.permute(0, 2, 3, 1).reshape(known.shape[0], -1).all(0)
     missing = (~flat).nonzero()
-    return int(missing[0]) if len(missing) else flat.numel()
+    if not len(missing):
+        return flat.numel(), -1
+    return int(missing[0]), int(missing[-1])
