@@ -33,8 +33,14 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
+# All benchmarks (about an hour on 2 cores); each prints a table and writes benchmarks/results/*.json.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_models.py
+	$(BIN)/python benchmarks/bench_models.py --minutes 2
+	$(BIN)/python benchmarks/bench_sampling.py --num-layers 4 --naive-rows 4
+	$(BIN)/python benchmarks/bench_quality.py --minutes 5 --models pixelcnn,row-lstm,diagonal-bilstm
+	$(BIN)/python benchmarks/bench_conditional.py --minutes 3
+	$(BIN)/python benchmarks/bench_codec.py --minutes 2
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

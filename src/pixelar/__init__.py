@@ -1,6 +1,8 @@
 """pixelar: pixel-level autoregressive image models (PixelRNN and PixelCNN families)."""
 
 from pixelar.checkpoint import load
+from pixelar.codec import decode, encode
+from pixelar.completion import complete
 from pixelar.errors import PixelarError
 from pixelar.metrics import bits_per_dim, nats_per_image
 from pixelar.registry import ModelConfig, create_model, list_models, register_model
@@ -12,7 +14,10 @@ __all__ = [
     "PixelarError",
     "__version__",
     "bits_per_dim",
+    "complete",
     "create_model",
+    "decode",
+    "encode",
     "list_models",
     "load",
     "nats_per_image",
