@@ -94,3 +94,14 @@ def test_unknown_model_and_hyperparameter():
         pixelar.create_model("pixelgan")
     with pytest.raises(PixelarError, match="no hyperparameter num_layer"):
         pixelar.create_model("pixelcnn", num_layer=3)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    path = pixelar.create_model("pixelcnn", image_shape=(1, 4, 4), num_levels=2).save_pretrained(tmp_path / "m")
+    mask = os.umask(0)
+    os.umask(mask)
+    mode = stat.S_IMODE((path / "model.safetensors").stat().st_mode)
+    assert mode == 0o666 & ~mask
