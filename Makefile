@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 
 # Train a PixelCNN on the bundled binarized digits for ~3 minutes, evaluate it, sample from it.
 demo: $(STAMP)
+	rm -rf runs/demo
 	$(BIN)/pixelar train --preset demo --out runs/demo
 	$(BIN)/pixelar eval runs/demo --split test
 	$(BIN)/pixelar sample runs/demo -n 16 -o runs/demo/samples.png
