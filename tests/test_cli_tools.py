@@ -101,3 +101,8 @@ def test_cli_decompress_errors(tmp_path, rgb_model, binary_model, capsys):
     assert "truncated" in capsys.readouterr().err
     assert run("decompress", binary_model, tmp_path / "nope.pxz") == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_missing_input_file_is_named(tmp_path, binary_model, capsys):
+    assert run("compress", binary_model, tmp_path / "nope.png", "-o", tmp_path / "x.pxz") == 2
+    assert "nope.png does not exist" in capsys.readouterr().err

@@ -74,6 +74,8 @@ def load_png(path: str | Path, model: AutoregressiveModel) -> Tensor:
     """A PNG (or any Pillow image) as an integer image [C, H, W] for ``model``, with clear errors."""
     C, H, W = model.image_shape
     K = model.num_levels
+    if not Path(path).is_file():
+        raise PixelarError(f"{path} does not exist; pass an image file")
     try:
         with Image.open(path) as img:
             bands = [b for b in img.getbands() if b != "A"]
