@@ -396,9 +396,10 @@ class PixelCNNPPSampler:
 
     The parameters at pixel (h, w) depend on no sub-pixel of that pixel (the channel
     dependence lives in the mixture), so the network runs once per pixel, not per sub-pixel;
-    and each run computes one row of every layer at its resolution (:class:`RowOps`): the
-    strided layers' rows are recomputed on the steps of the rows they depend on only. Work
-    per image ≈ W full forward passes instead of H·W·C. Memory: one forward pass's maps.
+    and each run computes one row of every layer at its resolution (:class:`RowOps`) — row
+    h >> l at level l — reusing the cached rows above. Arithmetic per image ≈ W full forward
+    passes instead of H·W·C; in practice the many small row operations cost more than that.
+    Memory: one forward pass's maps.
     """
 
     def __init__(self, model: PixelCNNPP, cond: Tensor | None) -> None:
