@@ -33,6 +33,22 @@ class AutoregressiveModel(nn.Module):
         super().__init__()
         self.config = config
 
+    # -- class conditioning ---------------------------------------------------------------
+    def add_class_biases(self, num_layers: int, features: int) -> None:
+        """For a class-conditional model, a learned [features] bias per class for each of
+        ``num_layers`` layers (``self.class_bias``); nothing for an unconditional one."""
+        from pixelar.layers.common import ClassBias
+
+        self.num_bias_layers = num_layers
+        if self.num_classes:
+            self.class_bias = ClassBias(self.num_classes, num_layers, features)
+
+    def class_biases(self, cond: Tensor | None) -> list[Tensor | None]:
+        """One [B, features] bias per layer for labels ``cond`` (None per layer when unconditional)."""
+        if cond is None or not self.num_classes:
+            return [None] * self.num_bias_layers
+        return self.class_bias(cond)
+
     # -- shape and input handling -------------------------------------------------------
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
 from pixelar.layers import IncrementalConv, MaskedConv2d, apply_pointwise, channel_groups, pointwise
-from pixelar.layers.common import ClassBias, OutputHead
+from pixelar.layers.common import OutputHead
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
 from pixelar.sampling import ColumnSampler
@@ -133,14 +133,7 @@ class GatedPixelCNN(AutoregressiveModel):
             + [GatedLayer(p, p, config.kernel_size, C, first=False) for _ in range(config.num_layers)]
         )
         self.head = OutputHead(p, C, self.distribution)
-        if config.num_classes:
-            self.class_bias = ClassBias(config.num_classes, len(self.layers), 4 * p)
-
-    def class_biases(self, cond: Tensor | None) -> list[Tensor | None]:
-        """Per layer a [B, 4p] gate bias V h (vertical 2p, then horizontal 2p), or None."""
-        if cond is None or not self.config.num_classes:
-            return [None] * len(self.layers)
-        return self.class_bias(cond)
+        self.add_class_biases(len(self.layers), 4 * p)  # per layer V h: vertical 2p, then horizontal 2p
 
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
         v = h = x

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
 from pixelar.layers import IncrementalConv, MaskedConv2d, apply_pointwise, pointwise
-from pixelar.layers.common import ClassBias, OutputHead, spatial
+from pixelar.layers.common import OutputHead, spatial
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
 from pixelar.sampling import ColumnSampler
@@ -88,8 +88,7 @@ class PixelCNN(AutoregressiveModel):
         self.input_conv = MaskedConv2d(C, 2 * h, 7, "A", C)
         self.blocks = nn.ModuleList(ResidualBlock(h, C) for _ in range(config.num_layers))
         self.head = OutputHead(2 * h, C, self.distribution)
-        if config.num_classes:
-            self.class_bias = ClassBias(config.num_classes, config.num_layers + 1, 2 * h)
+        self.add_class_biases(config.num_layers + 1, 2 * h)
 
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
         y = self.input_conv(x)
@@ -100,12 +99,6 @@ class PixelCNN(AutoregressiveModel):
 
     def fast_stepper(self, n: int, cond: Tensor | None) -> PixelCNNSampler:
         return PixelCNNSampler(self, n, cond)
-
-    def class_biases(self, cond: Tensor | None) -> list[Tensor | None]:
-        """One [B, 2h] bias per block input and one for the head (None when unconditional)."""
-        if cond is None or not self.config.num_classes:
-            return [None] * (self.config.num_layers + 1)
-        return self.class_bias(cond)
 
 
 class PixelCNNSampler(ColumnSampler):

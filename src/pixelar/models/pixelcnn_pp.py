@@ -28,7 +28,6 @@ from torch import Tensor, nn
 
 from pixelar.distributions import DiscretizedLogisticMixture
 from pixelar.errors import PixelarError
-from pixelar.layers.common import ClassBias
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
 
@@ -225,8 +224,7 @@ class PixelCNNPP(AutoregressiveModel):
         self.up_ul_stride = nn.ModuleList(DownRightShiftedDeconv2d(f, f) for _ in range(2))
         self.out = nn.Conv2d(f, self.distribution.num_params, 1)
         self.num_gated = 2 * (3 * n + sum(sizes))
-        if config.num_classes:
-            self.class_bias = ClassBias(config.num_classes, self.num_gated, 2 * f)
+        self.add_class_biases(self.num_gated, 2 * f)
 
     def padded_input(self, x: Tensor) -> Tensor:
         """Scaled images [B, C, H, W] → [B, C + 1, H', W'] with an "inside the image" channel,
@@ -234,11 +232,6 @@ class PixelCNNPP(AutoregressiveModel):
         H, W = x.shape[2:]
         x = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
         return F.pad(x, (0, -W % 4, 0, -H % 4))
-
-    def gate_biases(self, cond: Tensor | None) -> list[Tensor | None]:
-        if cond is None or not self.config.num_classes:
-            return [None] * self.num_gated
-        return self.class_bias(cond)
 
     def graph(self, ops: Ops, x, biases: list[Tensor | None]):
         """The network (Figure 2 of the paper) on the padded input, in ``ops``."""
@@ -269,7 +262,7 @@ class PixelCNNPP(AutoregressiveModel):
 
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
         H, W = x.shape[2:]
-        return self.graph(FULL, self.padded_input(x), self.gate_biases(cond))[:, :, :H, :W]
+        return self.graph(FULL, self.padded_input(x), self.class_biases(cond))[:, :, :H, :W]
 
     def fast_stepper(self, n: int, cond: Tensor | None) -> PixelCNNPPSampler:
         return PixelCNNPPSampler(self, cond)
@@ -404,7 +397,7 @@ class PixelCNNPPSampler:
 
     def __init__(self, model: PixelCNNPP, cond: Tensor | None) -> None:
         self.model = model
-        self.biases = model.gate_biases(cond)
+        self.biases = model.class_biases(cond)
         self.ops = RowOps()
         self.input: Rows | None = None
         self.rows_done = 0  # rows computed with their final pixels

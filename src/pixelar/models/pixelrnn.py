@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
 from pixelar.layers import IncrementalConv, MaskedConv2d
-from pixelar.layers.common import ClassBias, OutputHead, bias_at, spatial
+from pixelar.layers.common import OutputHead, bias_at, spatial
 from pixelar.layers.recurrent import DiagonalBiLSTMLayer, RowLSTMLayer
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
@@ -63,13 +63,7 @@ class PixelRNN(AutoregressiveModel):
         self.input_conv = MaskedConv2d(C, 2 * h, 7, "A", C)
         self.layers = nn.ModuleList(self.layer_cls(h, C, first=i == 0) for i in range(config.num_layers))
         self.head = OutputHead(2 * h, C, self.distribution)
-        if config.num_classes:
-            self.class_bias = ClassBias(config.num_classes, config.num_layers + 1, 2 * h)
-
-    def class_biases(self, cond: Tensor | None) -> list[Tensor | None]:
-        if cond is None or not self.config.num_classes:
-            return [None] * (self.config.num_layers + 1)
-        return self.class_bias(cond)
+        self.add_class_biases(config.num_layers + 1, 2 * h)
 
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
         y = self.input_conv(x)
