@@ -36,8 +36,10 @@ def time_sampling(model, n: int, method: str, rows: int | None = None) -> float:
     known = torch.zeros(n, C, H, W, dtype=torch.bool, device=model.device)
     known[:, :, rows:] = True  # nothing after the timed rows is generated
 
-    def choose(logp, c, h, w):
-        return draw(logp, torch.rand(n, generator=gen, dtype=torch.float64))
+    uniforms = torch.rand(n, C, H, W, generator=gen, dtype=torch.float64)
+
+    def choose(logp, c, front):
+        return draw(logp, front.take(uniforms, c))
 
     t = time.perf_counter()
     model.autoregress(x, known, None, method, choose)

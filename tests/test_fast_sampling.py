@@ -7,7 +7,8 @@ import torch
 
 import pixelar
 from conftest import MODELS, tiny
-from pixelar.sampling import sample
+from pixelar.causality import dependency_matrix, schedule_violations
+from pixelar.sampling import sample, step_index, wavefronts
 
 FAST = [m for m in MODELS if pixelar.create_model(m, image_shape=(1, 4, 4), num_levels=2).has_fast_sampler]
 
@@ -18,7 +19,8 @@ def test_convolutional_models_have_fast_samplers():
 
 @pytest.mark.parametrize("name", FAST)
 @pytest.mark.parametrize(
-    "shape,levels,classes", [((3, 5, 5), 4, 0), ((1, 7, 6), 2, 0), ((3, 4, 4), 256, 3), ((1, 5, 5), 3, 2)]
+    "shape,levels,classes",
+    [((3, 5, 5), 4, 0), ((1, 7, 6), 2, 0), ((3, 4, 4), 256, 3), ((1, 5, 5), 3, 2), ((3, 4, 13), 4, 0)],
 )
 def test_fast_equals_naive_in_float64(name, shape, levels, classes):
     kw = {"num_classes": classes} if classes else {}
@@ -51,3 +53,36 @@ def test_fast_sampling_in_float32_matches_the_model(name):
     naive = model.sample(32, generator=2, method="naive")
     fast = model.sample(32, generator=2, method="fast")
     assert (naive == fast).float().mean() > 0.9
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_fast_schedule_only_reads_earlier_steps(name):
+    """Every sub-pixel a conditional depends on (measured by perturbation) is generated in an
+    earlier step of the fast sampler's schedule."""
+    model = tiny(name, (3, 4, 11), 4, seed=14)
+    dep = dependency_matrix(model, torch.randint(0, 4, (3, 4, 11)))
+    steps = step_index(model.image_shape, model.wavefront_shift)
+    assert len(schedule_violations(dep, model.generation_order(), steps)) == 0
+
+
+def test_pixelcnn_wavefront_is_as_wide_as_its_blind_spot_allows():
+    """PixelCNN samples ⌈W/4⌉ pixels per step; one column less of lead, or a model without the
+    blind spot, would read pixels not generated yet (so the check above has power)."""
+    pixelcnn = tiny("pixelcnn", (3, 4, 11), 4, seed=14)
+    gated = tiny("gated-pixelcnn", (3, 4, 11), 4, seed=14)
+    assert pixelcnn.wavefront_shift == 4 and gated.wavefront_shift == 11
+    assert max(f.count for f in wavefronts(32, 32, pixelcnn.wavefront_shift)) == 8
+    x = torch.randint(0, 4, (3, 4, 11))
+    for model, shift in ((pixelcnn, 3), (gated, 4)):
+        dep = dependency_matrix(model, x)
+        assert len(schedule_violations(dep, model.generation_order(), step_index(model.image_shape, shift))) > 0
+
+
+def test_wavefronts_cover_every_pixel_once_in_raster_order_within_a_front():
+    for H, W, s in ((1, 1, 1), (4, 11, 4), (5, 3, 3), (3, 7, 1), (6, 6, 2)):
+        fronts = wavefronts(H, W, s)
+        pixels = [(f.h0 + i, f.w0 - i * s) for f in fronts for i in range(f.count)]
+        assert sorted(pixels) == [(h, w) for h in range(H) for w in range(W)]
+        assert all(f.w0 + s * f.h0 == f.t for f in fronts)
+        flat = torch.arange(H * W).reshape(1, 1, H, W)
+        assert [v for f in fronts for v in f.take(flat, 0)[0].tolist()] == [h * W + w for h, w in pixels]

@@ -74,3 +74,16 @@ def violations(dep: Tensor) -> Tensor:
 def missing_context(dep: Tensor) -> Tensor:
     """Pairs (i, j) with j < i where conditional i does not depend on sub-pixel j: [n, 2]."""
     return torch.tril(~dep, diagonal=-1).nonzero()
+
+
+def schedule_violations(dep: Tensor, order: Tensor, steps: Tensor) -> Tensor:
+    """Pairs (i, j) where conditional i depends on sub-pixel j but a sampling schedule does not
+    generate j in an earlier step than i: [n, 2] (generation indices).
+
+    ``order`` and ``steps`` [C, H, W] give each sub-pixel's generation index and its step in the
+    schedule (e.g. :func:`pixelar.sampling.step_index`).
+    """
+    step_of = torch.empty(order.numel(), dtype=torch.long)
+    step_of[order.flatten().cpu()] = steps.flatten().cpu()
+    not_before = step_of[None, :] >= step_of[:, None]  # [i, j]: j's step is not before i's
+    return (dep & not_before).nonzero()

@@ -7,8 +7,8 @@ File layout (all integers little-endian; 61 bytes of framing plus 2 bytes per la
     | model fingerprint (16 bytes) | images hash (16 bytes) | labels (N × u16, if flagged)
     | payload length u32 | payload (range-coder words) | CRC-32 u32
 
-flags: bit 0 labels present, bit 1 the fast stepper's arithmetic produced the probabilities
-(else the naive one's). The fingerprint is the SHA-256 of the model's configuration and
+flags: bit 0 labels present, bit 1 the fast stepper's arithmetic and schedule produced the
+probabilities (else the naive one's, in raster order). The fingerprint is the SHA-256 of the model's configuration and
 weights, the images hash the SHA-256 of the integer images, both truncated to 16 bytes. The CRC
 covers everything before it. Decoding refuses a file with a wrong magic, a newer version, a bad
 length or CRC, or another model's fingerprint, and checks the decoded images against their
@@ -36,12 +36,13 @@ import torch
 from torch import Tensor
 
 from pixelar.errors import PixelarError
+from pixelar.sampling import Front
 
 if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
 
 MAGIC = b"PXAR"
-VERSION = 1
+VERSION = 2  # 2: symbols in the order of the stepper's schedule (wavefronts for the fast PixelCNN)
 CHUNK = 64  # images per batch of the autoregressive loop (part of the batch layout)
 HEADER = struct.Struct("<BBBHHHII16s16s")
 FLAG_LABELS, FLAG_FAST = 1, 2
@@ -64,7 +65,8 @@ def images_digest(x: Tensor) -> str:
 
 
 def _probabilities(logp: Tensor) -> np.ndarray:
-    return torch.softmax(logp.double(), dim=1).cpu().numpy()
+    """Conditionals [n, K, count] as probability rows [n·count, K], image-major."""
+    return torch.softmax(logp.double(), dim=1).transpose(1, 2).reshape(-1, logp.shape[1]).cpu().numpy()
 
 
 def _family():
@@ -96,9 +98,9 @@ def encode(model: AutoregressiveModel, x: Tensor, cond: Tensor | None = None, me
         chunk = x[start : start + CHUNK]
         c_chunk = None if cond is None else cond[start : start + CHUNK].to(model.device).long()
 
-        def choose(logp: Tensor, c: int, h: int, w: int, chunk: Tensor = chunk) -> Tensor:
-            values = chunk[:, c, h, w]
-            encoder.encode(values.cpu().numpy().astype(np.int32), family, _probabilities(logp))
+        def choose(logp: Tensor, c: int, front: Front, chunk: Tensor = chunk) -> Tensor:
+            values = front.take(chunk, c)
+            encoder.encode(values.cpu().numpy().astype(np.int32).ravel(), family, _probabilities(logp))
             return values
 
         work = torch.zeros_like(chunk)
@@ -134,8 +136,11 @@ def read_header(data: bytes) -> tuple[dict, bytes]:
     if len(data) < offset + 8:
         raise PixelarError("the compressed file is truncated")
     version, flags, dtype, C, H, W, K, N, fingerprint, digest = HEADER.unpack_from(data, 4)
-    if version < 1:
-        raise PixelarError(f"unknown file format version {version}")
+    if version < VERSION:
+        raise PixelarError(
+            f"the file was written in an older format ({version}) whose symbol order this pixelar does not read; "
+            "decompress it with the pixelar that wrote it"
+        )
     labels = None
     if flags & FLAG_LABELS:
         labels = (
@@ -191,8 +196,9 @@ def decode(model: AutoregressiveModel, data: bytes) -> Tensor:
         size = min(CHUNK, n - start)
         c_chunk = None if labels is None else torch.tensor(labels[start : start + size], device=model.device)
 
-        def choose(logp: Tensor, c: int, h: int, w: int) -> Tensor:
-            return torch.from_numpy(decoder.decode(family, _probabilities(logp)).astype(np.int64))
+        def choose(logp: Tensor, c: int, front: Front) -> Tensor:
+            symbols = decoder.decode(family, _probabilities(logp)).astype(np.int64)
+            return torch.from_numpy(symbols).view(logp.shape[0], logp.shape[2])
 
         work = torch.zeros(size, *model.image_shape, dtype=torch.long, device=model.device)
         out.append(model.autoregress(work, torch.zeros_like(work, dtype=torch.bool), c_chunk, header["method"], choose))

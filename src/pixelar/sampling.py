@@ -11,6 +11,7 @@ whenever their probabilities agree.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import torch
@@ -23,64 +24,141 @@ if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
 
 
-class Stepper(Protocol):
-    """Gives log p(x_(c,h,w) = k | x_<(c,h,w)) for k in [0, K): [n, K].
+@dataclass(frozen=True)
+class Front:
+    """Pixels generated in the same step: (h0 + i·dh, w0 − i·dw) for i < count, in raster order.
 
-    It is called in raster order; ``x`` holds every sub-pixel before (c, h, w).
+    A front is a strided slice of any flattened map (:meth:`flat`), so reading and writing it
+    costs one view, never a gather.
     """
 
-    def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor: ...
+    t: int
+    h0: int
+    w0: int
+    count: int = 1
+    dh: int = 1
+    dw: int = 0
+
+    def flat(self, width: int, pad_top: int = 0, pad_left: int = 0) -> slice:
+        """The front's positions in a map of ``width`` columns (after padding) flattened over (H, W)."""
+        start = (self.h0 + pad_top) * width + self.w0 + pad_left
+        step = self.dh * width - self.dw if self.count > 1 else 1
+        return slice(start, start + (self.count - 1) * step + 1, step)
+
+    def take(self, t: Tensor, c: int) -> Tensor:
+        """Channel c of a contiguous map [n, C, H, W] at the front's pixels: [n, count]."""
+        return t.flatten(2)[:, c, self.flat(t.shape[3])]
+
+    def scaled(self, factor: int) -> Front:
+        """The same pixels in an image ``factor`` times larger (pixel (h, w) → (f·h, f·w))."""
+        return replace(self, h0=self.h0 * factor, w0=self.w0 * factor, dh=self.dh * factor, dw=self.dw * factor)
+
+    @property
+    def pixel(self) -> tuple[int, int]:
+        """(h, w) of a one-pixel front."""
+        if self.count != 1:
+            raise ValueError("this sampler generates one pixel per step")
+        return self.h0, self.w0
+
+
+def wavefronts(height: int, width: int, shift: int) -> list[Front]:
+    """The generation schedule: front t holds the pixels (h, w) with w + shift·h = t.
+
+    shift = width is raster order, one pixel per front. A smaller shift is exact for a model
+    whose conditionals at (h, w) depend on no pixel (h − k, w') with w' ≥ w + k·shift (k ≥ 1):
+    every pixel a conditional reads then lies on an earlier front.
+    """
+    if not 1 <= shift <= width:
+        raise ValueError(f"a wavefront shift must lie in [1, {width}], got {shift}")
+    fronts = []
+    for t in range(width + shift * (height - 1)):
+        lo = max(0, -(-(t - width + 1) // shift))
+        hi = min(height - 1, t // shift)
+        fronts.append(Front(t, lo, t - shift * lo, hi - lo + 1, 1, shift))
+    return fronts
+
+
+def step_index(image_shape: tuple[int, int, int], shift: int) -> Tensor:
+    """Index of the sampling step of every sub-pixel [C, H, W]: (w + shift·h)·C + c."""
+    C, H, W = image_shape
+    t = torch.arange(W)[None, :] + shift * torch.arange(H)[:, None]
+    return (t[None] * C + torch.arange(C)[:, None, None]).long()
+
+
+class Stepper(Protocol):
+    """Gives the conditionals of the next sub-pixels, following its schedule ``fronts``.
+
+    ``conditional(x, c, front)`` returns log p(x_(c,h,w) = k | earlier sub-pixels) for the
+    front's pixels: [n, K, count]. It is called front by front, channel by channel; ``x`` holds
+    every sub-pixel generated before, and zeros at those not generated yet.
+    """
+
+    fronts: list[Front]
+
+    def conditional(self, x: Tensor, c: int, front: Front) -> Tensor: ...
 
 
 class ColumnSampler:
-    """Base of the fast samplers that compute one column — every layer at one pixel — per
-    sub-pixel, from per-layer caches.
+    """Base of the fast samplers that compute one column — every layer at the front's pixels —
+    per sub-pixel step, from per-layer caches.
 
     A causal network's activations at pixel q depend only on sub-pixels before q's last
     channel, so they are final once q's column has been computed for its last channel; only
-    the first layer's cached input still needs q's final value (:meth:`write_input`). Pixels
-    the loop skipped (known ones, in completion) get their columns computed on the way.
+    the first layer's cached input still needs q's final value (:meth:`write_input`). Fronts
+    the loop skipped (known pixels, in completion) get their columns computed on the way.
+    The schedule is the model's :attr:`~AutoregressiveModel.wavefront_shift`.
     Subclasses implement :meth:`column` and :meth:`write_input`.
     """
 
     def __init__(self, model: AutoregressiveModel) -> None:
         self.model = model
-        self.C, self.W = model.image_shape[0], model.image_shape[2]
-        self.done = 0  # pixels before this raster index have final columns and inputs
-        self.last: tuple[int, int] = (-1, -1)  # (pixel, channel) of the last column computed
+        self.C, H, self.W = model.image_shape
+        self.fronts = wavefronts(H, self.W, model.wavefront_shift)
+        self.done = 0  # fronts before this index have final columns and inputs
+        self.last: tuple[int, int] = (-1, -1)  # (front, channel) of the last column computed
+        self.dtype = model.dtype
+        self.unit = 2.0 / (model.num_levels - 1)
 
-    def column(self, x: Tensor, h: int, w: int) -> Tensor:
-        """Every layer at pixel (h, w), given x up to the current sub-pixel → parameters [n, P]."""
+    def pixels(self, x: Tensor, front: Front) -> Tensor:
+        """The front's pixels of x, scaled as the network's input: [n·count, C]."""
+        v = x.flatten(2)[:, :, front.flat(self.W)].transpose(1, 2).reshape(-1, self.C)
+        return v.to(self.dtype) * self.unit - 1.0
+
+    def column(self, x: Tensor, front: Front) -> Tensor:
+        """Every layer at the front's pixels, given x up to the current sub-pixel → [n·count, P]."""
         raise NotImplementedError
 
-    def write_input(self, x: Tensor, h: int, w: int) -> None:
-        """Store the final value of pixel (h, w) where the first layer reads it."""
+    def write_input(self, x: Tensor, front: Front) -> None:
+        """Store the final values of the front's pixels where the first layer reads them."""
         raise NotImplementedError
 
-    def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor:
-        p = h * self.W + w
-        while self.done < p:
-            qh, qw = divmod(self.done, self.W)
-            if self.last == (self.done, self.C - 1):
-                self.write_input(x, qh, qw)  # features never see their own pixel's last channel
+    def conditional(self, x: Tensor, c: int, front: Front) -> Tensor:
+        while self.done < front.t:
+            skipped = self.fronts[self.done]
+            if self.last == (skipped.t, self.C - 1):
+                self.write_input(x, skipped)  # features never see their own pixel's last channel
             else:
-                self.column(x, qh, qw)
+                self.column(x, skipped)
             self.done += 1
-        params = self.column(x, h, w)
-        self.last = (p, c)
-        return self.model.distribution.conditional(params, x[:, :, h, w], c)
+        params = self.column(x, front)
+        self.last = (front.t, c)
+        params = params.view(x.shape[0], front.count, -1).transpose(1, 2)
+        return self.model.distribution.conditional(params, x.flatten(2)[:, :, front.flat(self.W)], c)
 
 
 class NaiveStepper:
-    """The reference: a full teacher-forced forward pass for every sub-pixel."""
+    """The reference: a full teacher-forced forward pass for every sub-pixel, in raster order."""
 
     def __init__(self, model: AutoregressiveModel, cond: Tensor | None) -> None:
         self.model = model
         self.cond = cond
+        _, H, W = model.image_shape
+        self.fronts = wavefronts(H, W, W)
 
-    def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor:
+    def conditional(self, x: Tensor, c: int, front: Front) -> Tensor:
+        h, w = front.pixel
         params = self.model(x, self.cond)
-        return self.model.distribution.conditional(params[:, :, h, w], x[:, :, h, w], c)
+        return self.model.distribution.conditional(params[:, :, h, w, None], x[:, :, h, w, None], c)
 
 
 def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
@@ -96,13 +174,14 @@ def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
 
 
 def draw(logp: Tensor, u: Tensor, temperature: float = 1.0) -> Tensor:
-    """Inverse-CDF sample from log-probabilities [n, K] with uniforms u [n]; returns [n] long.
+    """Inverse-CDF samples from log-probabilities [n, K, *S] with uniforms u [n, *S]: [n, *S] long.
 
     With temperature T the distribution is p^(1/T), renormalised.
     """
-    probs = torch.softmax(logp.double() / temperature, dim=1)
+    logp = logp.double()
+    probs = torch.softmax(logp if temperature == 1.0 else logp / temperature, dim=1)
     cdf = probs.cumsum(1)
-    target = u.to(cdf.device, torch.float64)[:, None] * cdf[:, -1:]
+    target = u.to(cdf.device, torch.float64).unsqueeze(1) * cdf[:, -1:]
     return (cdf < target).sum(1).clamp_max(logp.shape[1] - 1)
 
 
@@ -166,14 +245,15 @@ def sample(
         known_mask = known.to(device=device, dtype=torch.bool).expand(n, C, H, W)
     x = torch.where(known_mask, x, torch.zeros_like(x))
 
-    def choose(logp: Tensor, c: int, h: int, w: int) -> Tensor:
-        u = torch.rand(n, generator=gen, dtype=torch.float64)
-        return draw(logp, u, temperature)
+    uniforms = torch.rand(n, C, H, W, generator=gen, dtype=torch.float64).to(device)  # one per sub-pixel
+
+    def choose(logp: Tensor, c: int, front: Front) -> Tensor:
+        return draw(logp, front.take(uniforms, c), temperature)
 
     return model.autoregress(x, known_mask, cond, method, choose, progress=progress)
 
 
-Chooser = Callable[[Tensor, int, int, int], Tensor]
+Chooser = Callable[[Tensor, int, Front], Tensor]
 
 
 def autoregress(
@@ -188,43 +268,49 @@ def autoregress(
 ) -> Tensor:
     """The loop shared by sampling, completion and the codec's encoder and decoder.
 
-    Visits sub-pixels in generation order; for each one some image does not know, asks the
-    stepper for its conditional log p [n, K] and sets it to ``choose(logp, c, h, w)`` [n]
-    where unknown. ``x`` [n, C, H, W] (long) is filled in place and returned; it must hold
-    zeros at the unknown positions, so every caller presents the stepper the same inputs.
+    Visits the stepper's fronts in order and the channels of each front in order; for each
+    (front, channel) where some image does not know a sub-pixel, asks the stepper for the
+    conditionals log p [n, K, count] and sets the unknown sub-pixels to
+    ``choose(logp, c, front)`` [n, count]. ``x`` [n, C, H, W] (long) is filled in place and
+    returned; it must hold zeros at the unknown positions, so every caller presents the
+    stepper the same inputs.
     """
     n, C, H, W = x.shape
-    first_unknown, last_unknown = _unknown_span(known)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
             stepper = make_stepper(model, n, cond, method)
+            shift = stepper.fronts[0].dw
+            first, last = _unknown_span(known, shift)
+            flat = x.view(n, C, H * W)
+            missing = None if bool((~known).all()) else (~known.expand_as(x)).reshape(n, C, H * W)
             bar = tqdm(total=H, unit="row", desc=desc, disable=not progress, leave=False)
-            for h in range(H):
-                for w in range(W):
-                    for c in range(C):
-                        index = (h * W + w) * C + c
-                        if index < first_unknown or index > last_unknown:
-                            continue  # nothing unknown before or after this point: no work needed
-                        todo = ~known[:, c, h, w]
-                        if not bool(todo.any()):
-                            stepper.conditional(x, c, h, w)  # keeps an incremental cache in step
-                            continue
-                        value = choose(stepper.conditional(x, c, h, w), c, h, w)
-                        x[:, c, h, w] = torch.where(todo, value.to(x.device), x[:, c, h, w])
-                bar.update(1)
+            for front in stepper.fronts:
+                for c in range(C):
+                    if not first <= front.t * C + c <= last:
+                        continue  # nothing unknown before or after this point: no work needed
+                    where = front.flat(W)
+                    if missing is None:
+                        flat[:, c, where] = choose(stepper.conditional(x, c, front), c, front).to(x.device)
+                        continue
+                    todo = missing[:, c, where]
+                    if bool(todo.any()):
+                        value = choose(stepper.conditional(x, c, front), c, front).to(x.device)
+                        flat[:, c, where] = torch.where(todo, value, flat[:, c, where])
+                rows = min(H, max(0, (front.t - W + 1) // shift + 1))  # rows finished after this front
+                bar.update(rows - bar.n)
             bar.close()
     finally:
         model.train(was_training)
     return x
 
 
-def _unknown_span(known: Tensor) -> tuple[int, int]:
-    """Generation indices of the first and the last sub-pixel that some image does not know
-    ((n, -1) when every image knows everything)."""
-    flat = known.permute(0, 2, 3, 1).reshape(known.shape[0], -1).all(0)
-    missing = (~flat).nonzero()
-    if not len(missing):
-        return flat.numel(), -1
-    return int(missing[0]), int(missing[-1])
+def _unknown_span(known: Tensor, shift: int) -> tuple[int, int]:
+    """Step indices (:func:`step_index`) of the first and the last sub-pixel that some image
+    does not know ((n, -1) when every image knows everything)."""
+    unknown = (~known).reshape(-1, *known.shape[-3:]).any(0)
+    steps = step_index(tuple(known.shape[-3:]), shift).to(known.device)[unknown]
+    if not len(steps):
+        return unknown.numel(), -1
+    return int(steps.min()), int(steps.max())

@@ -62,3 +62,8 @@ def spatial(bias: Tensor | None) -> Tensor | float:
 def bias_at(bias: Tensor, h: int, w: int) -> Tensor:
     """The [B, F] value at (h, w) of a bias [B, F] or bias map [B, F, H, W]."""
     return bias if bias.dim() == 2 else bias[:, :, h, w]
+
+
+def per_pixel(bias: Tensor, count: int) -> Tensor:
+    """A per-image bias [n, F] repeated for ``count`` pixels of each image: [n·count, F]."""
+    return bias if count == 1 else bias.repeat_interleave(count, 0)

@@ -9,11 +9,14 @@ visible; positions to the right in the same row, and below, never are.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from pixelar.sampling import Front
 
 MaskType = Literal["A", "B"]
 
@@ -90,28 +93,39 @@ class MaskedConv2d(nn.Conv2d):
 
 
 class IncrementalConv:
-    """A masked convolution evaluated one output position at a time, for fast sampling.
+    """A masked convolution evaluated at a few output positions at a time, for fast sampling.
 
-    Holds the layer's input map in a zero-padded buffer [n, in, H + kh//2, W + 2·(kw//2)]
-    (the padding the full convolution uses; rows below the centre are never read, since
-    the mask closes them). :meth:`write` stores the input at (h, w); :meth:`output` returns the
-    output at (h, w) [n, out] from the buffer window, with the same masked weights as the full
-    layer. Memory: n · in · (H + kh//2) · (W + kw − 1) values, independent of the step count.
+    Holds the layer's input map channels-last in a zero-padded buffer
+    [n, (H + kh//2)·(W + 2·(kw//2)), in] (the padding the full convolution uses; rows below
+    the centre are never read, since the mask closes them). :meth:`write` stores the input at
+    a front's pixels (:class:`pixelar.sampling.Front`); :meth:`output` returns the output there
+    [n·count, out] from the buffer windows — one strided view, one matrix product — with the
+    same masked weights as the full layer. Memory: n · in · (H + kh//2) · (W + kw − 1)
+    values, independent of the step count.
     """
 
     def __init__(self, conv: MaskedConv2d, n: int, height: int, width: int) -> None:
         kh, kw = conv.kernel_size
         self.ph, self.pw, self.kw = kh // 2, kw // 2, kw
+        self.width = width + 2 * self.pw
         w = (conv.weight * conv.mask)[:, :, : self.ph + 1, :]  # rows above and the centre row
-        self.weight = w.reshape(w.shape[0], -1).T.contiguous()  # [in·(ph+1)·kw, out]
+        self.weight = w.permute(2, 3, 1, 0).reshape(-1, w.shape[0]).contiguous()  # [(ph+1)·kw·in, out]
         self.bias = conv.bias
-        self.buf = conv.weight.new_zeros(n, conv.in_channels, height + self.ph, width + 2 * self.pw)
+        self.buf = conv.weight.new_zeros(n, (height + self.ph) * self.width, conv.in_channels)
 
-    def write(self, h: int, w: int, value: Tensor) -> None:
-        self.buf[:, :, h + self.ph, w + self.pw] = value
+    def write(self, front: Front, value: Tensor) -> None:
+        """Store the input [n·count, in] at the front's pixels."""
+        self.buf[:, front.flat(self.width, self.ph, self.pw)] = value.view(self.buf.shape[0], front.count, -1)
 
-    def output(self, h: int, w: int) -> Tensor:
-        window = self.buf[:, :, h : h + self.ph + 1, w : w + self.kw].reshape(self.buf.shape[0], -1)
+    def output(self, front: Front) -> Tensor:
+        """The convolution's output at the front's pixels: [n·count, out]."""
+        n, _, cin = self.buf.shape
+        step = front.flat(self.width).step
+        window = self.buf.as_strided(
+            (n, front.count, self.ph + 1, self.kw, cin),
+            (self.buf.stride(0), step * cin, self.width * cin, cin, 1),
+            (front.h0 * self.width + front.w0) * cin,  # top-left of the first pixel's window
+        ).reshape(n * front.count, -1)
         if self.bias is None:
             return window @ self.weight
         return torch.addmm(self.bias, window, self.weight)

@@ -10,11 +10,16 @@ state an exact sampler carries from pixel to pixel.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pixelar.layers.masked import IncrementalConv, MaskedConv2d, apply_pointwise, channel_groups, pointwise
+
+if TYPE_CHECKING:
+    from pixelar.sampling import Front
 
 
 def lstm_cell(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
@@ -87,10 +92,11 @@ class RowLSTMState:
         self.ss_row = self.layer.state_to_state(self.h_above)
         self.row += 1
 
-    def step(self, value: Tensor, h: int, w: int) -> Tensor:
-        """Layer input at (h, w) [n, 2h] → layer output there [n, 2h]."""
-        self.input.write(h, w, value)
-        gates = self.input.output(h, w) + self.ss_row[:, :, w]
+    def step(self, value: Tensor, front: Front) -> Tensor:
+        """Layer input at the front's one pixel (h, w) [n, 2h] → layer output there [n, 2h]."""
+        _, w = front.pixel
+        self.input.write(front, value)
+        gates = self.input.output(front) + self.ss_row[:, :, w]
         hid, cell = lstm_cell(gates, self.c_above[:, :, w])
         self.h_row[:, :, w], self.c_row[:, :, w] = hid, cell
         return value + apply_pointwise(self.output, hid)
@@ -230,8 +236,9 @@ class DiagonalBiLSTMState:
             self.h_r[:, :, r, w], self.c_r[:, :, r, w] = h, c
         self.row += 1
 
-    def step(self, value: Tensor, h: int, w: int) -> Tensor:
-        """Layer input at (h, w) [n, 2h] → layer output there [n, 2h]."""
+    def step(self, value: Tensor, front: Front) -> Tensor:
+        """Layer input at the front's one pixel (h, w) [n, 2h] → layer output there [n, 2h]."""
+        h, w = front.pixel
         lstm = self.layer.forward_lstm
         self.x[:, :, h, w] = value
         above = self.h_l[:, :, h - 1, w] if h > 0 else torch.zeros_like(value[:, : lstm.hidden])

@@ -146,6 +146,13 @@ class AutoregressiveModel(nn.Module):
     def has_fast_sampler(self) -> bool:
         return type(self).fast_stepper is not AutoregressiveModel.fast_stepper
 
+    @property
+    def wavefront_shift(self) -> int:
+        """s such that pixel (h, w) may be sampled in the same step as (h − 1, w + s): the
+        fast sampler's schedule (:func:`pixelar.sampling.wavefronts`). The image width — raster
+        order, one pixel per step — unless the model's receptive field allows less."""
+        return self.image_shape[2]
+
     def generation_order(self) -> Tensor:
         """Generation index of every sub-pixel [C, H, W]: raster order, channels R → G → B."""
         from pixelar.causality import generation_order

@@ -30,7 +30,7 @@ from pixelar.layers import IncrementalConv, MaskedConv2d, apply_pointwise, chann
 from pixelar.layers.common import OutputHead
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
-from pixelar.sampling import ColumnSampler
+from pixelar.sampling import ColumnSampler, Front
 
 
 @dataclass
@@ -196,17 +196,18 @@ class GatedPixelCNNSampler(ColumnSampler):
                 pre = pre + self.biases[i][:, : pre.shape[1], None]
             value = gate(pre)
 
-    def write_input(self, x: Tensor, h: int, w: int) -> None:
-        self.h_convs[0].write(h, w, self.model.scale(x[:, :, h, w]))
+    def write_input(self, x: Tensor, front: Front) -> None:
+        self.h_convs[0].write(front, self.pixels(x, front))
 
-    def column(self, x: Tensor, h: int, w: int) -> Tensor:
+    def column(self, x: Tensor, front: Front) -> Tensor:
+        h, w = front.pixel
         self._prepare_row(x, h)
-        value = self.model.scale(x[:, :, h, w])
+        value = self.pixels(x, front)
         for i, layer in enumerate(self.layers):
             conv = self.h_convs[i]
-            conv.write(h, w, value)
+            conv.write(front, value)
             above = self.v_pre_above[i][:, :, w]  # zeros for row 0, like the shifted map's padding
-            pre = conv.output(h, w) + apply_pointwise(self.links[i], above)
+            pre = conv.output(front) + apply_pointwise(self.links[i], above)
             if self.biases[i] is not None:
                 pre = pre + self.biases[i][:, pre.shape[1] :]
             gated = gate(pre)

@@ -32,7 +32,7 @@ from pixelar.models.pixelrnn import (
     RowLSTM,
 )
 from pixelar.registry import ModelConfig, register_model
-from pixelar.sampling import Chooser, autoregress
+from pixelar.sampling import Chooser, Front, autoregress
 
 FAMILIES = {"diagonal-bilstm": (DiagonalBiLSTM, ContextDiagonalBiLSTM), "row-lstm": (RowLSTM, ContextRowLSTM)}
 
@@ -150,8 +150,8 @@ class MultiScalePixelRNN(AutoregressiveModel):
         """Small image first (its own loop), then the rest of the full image given it."""
         f = self.config.factor
 
-        def choose_small(logp: Tensor, c: int, h: int, w: int) -> Tensor:
-            return choose(logp, c, h * f, w * f)
+        def choose_small(logp: Tensor, c: int, front: Front) -> Tensor:
+            return choose(logp, c, front.scaled(f))
 
         small = autoregress(
             self.small, self.subsampled(x).clone(), self.subsampled(known), cond, method, choose_small, progress

@@ -23,10 +23,10 @@ from torch import Tensor, nn
 from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
 from pixelar.layers import IncrementalConv, MaskedConv2d, apply_pointwise, pointwise
-from pixelar.layers.common import OutputHead, spatial
+from pixelar.layers.common import OutputHead, per_pixel, spatial
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
-from pixelar.sampling import ColumnSampler
+from pixelar.sampling import ColumnSampler, Front
 
 
 @dataclass
@@ -97,6 +97,16 @@ class PixelCNN(AutoregressiveModel):
             y = block(y + spatial(bias))
         return self.head(y + spatial(biases[-1]))
 
+    @property
+    def wavefront_shift(self) -> int:
+        """The blind spot bounds how far right the row above is read: a centred masked k×k
+        convolution reaches k//2 columns right in each row above and none in the current row,
+        so the conditionals at (h, w) read row h − j only up to column w + j·r, r the largest
+        k//2 (3, the 7×7 input layer), however deep the network. Pixel (h, w) can therefore be
+        sampled with (h − 1, w + r + 1): ⌈W / (r + 1)⌉ pixels per step instead of one."""
+        reach = max(m.kernel_size[1] // 2 for m in self.modules() if isinstance(m, MaskedConv2d))
+        return min(reach + 1, self.image_shape[2])
+
     def fast_stepper(self, n: int, cond: Tensor | None) -> PixelCNNSampler:
         return PixelCNNSampler(self, n, cond)
 
@@ -104,10 +114,11 @@ class PixelCNN(AutoregressiveModel):
 class PixelCNNSampler(ColumnSampler):
     """Fast exact sampling for :class:`PixelCNN` (cf. Ramachandran et al. 2017).
 
-    Each step computes one column — every layer at the current pixel only — from cached input
-    maps of the spatial convolutions (:class:`IncrementalConv`); the colour channels of a pixel
-    recompute that column, never the image. Cache: the padded input map of the 7×7 layer and
-    of every 3×3 layer, n·(C + h·L)·(H+3)·(W+6) values at most.
+    Each step computes one column — every layer at the current front's pixels only, a
+    wavefront of up to ⌈W/4⌉ pixels (:attr:`PixelCNN.wavefront_shift`) — from cached input
+    maps of the spatial convolutions (:class:`IncrementalConv`); the colour channels of a
+    pixel recompute that column, never the image. Cache: the padded input map of the 7×7
+    layer and of every 3×3 layer, n·(C + h·L)·(H+3)·(W+6) values at most.
     """
 
     def __init__(self, model: PixelCNN, n: int, cond: Tensor | None) -> None:
@@ -120,18 +131,18 @@ class PixelCNNSampler(ColumnSampler):
         self.head = model.head.incremental()
         self.biases = model.class_biases(cond)
 
-    def write_input(self, x: Tensor, h: int, w: int) -> None:
-        self.input.write(h, w, self.model.scale(x[:, :, h, w]))
+    def write_input(self, x: Tensor, front: Front) -> None:
+        self.input.write(front, self.pixels(x, front))
 
-    def column(self, x: Tensor, h: int, w: int) -> Tensor:
+    def column(self, x: Tensor, front: Front) -> Tensor:
         relu = torch.relu
-        self.write_input(x, h, w)
-        y = self.input.output(h, w)
+        self.write_input(x, front)
+        y = self.input.output(front)
         for (reduce, conv, expand), bias in zip(self.blocks, self.biases):
             if bias is not None:
-                y = y + bias
-            conv.write(h, w, relu(apply_pointwise(reduce, relu(y))))
-            y = y + apply_pointwise(expand, relu(conv.output(h, w)))
+                y = y + per_pixel(bias, front.count)
+            conv.write(front, relu(apply_pointwise(reduce, relu(y))))
+            y = y + apply_pointwise(expand, relu(conv.output(front)))
         if self.biases[-1] is not None:
-            y = y + self.biases[-1]
+            y = y + per_pixel(self.biases[-1], front.count)
         return self.head(y)

@@ -30,6 +30,7 @@ from pixelar.distributions import DiscretizedLogisticMixture
 from pixelar.errors import PixelarError
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
+from pixelar.sampling import Front, wavefronts
 
 
 @dataclass
@@ -397,6 +398,8 @@ class PixelCNNPPSampler:
 
     def __init__(self, model: PixelCNNPP, cond: Tensor | None) -> None:
         self.model = model
+        _, H, W = model.image_shape
+        self.fronts = wavefronts(H, W, model.wavefront_shift)
         self.biases = model.class_biases(cond)
         self.ops = RowOps()
         self.input: Rows | None = None
@@ -414,7 +417,8 @@ class PixelCNNPPSampler:
         self.ops.begin(h)
         return self.model.graph(self.ops, self.input, self.biases).buf[:, :, h]
 
-    def conditional(self, x: Tensor, c: int, h: int, w: int) -> Tensor:
+    def conditional(self, x: Tensor, c: int, front: Front) -> Tensor:
+        h, w = front.pixel
         W = self.model.image_shape[2]
         if h * W + w != self.pixel:
             # Rows above are redone once with their final pixels: maps that a down-shift moves
@@ -424,4 +428,4 @@ class PixelCNNPPSampler:
                 self.rows_done += 1
             self.params = self._row_pass(x, h)[:, :, w]
             self.pixel = h * W + w
-        return self.model.distribution.conditional(self.params, x[:, :, h, w], c)
+        return self.model.distribution.conditional(self.params[..., None], x[:, :, h, w, None], c)

@@ -23,7 +23,7 @@ from pixelar.layers.common import OutputHead, bias_at, spatial
 from pixelar.layers.recurrent import DiagonalBiLSTMLayer, RowLSTMLayer
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
-from pixelar.sampling import ColumnSampler
+from pixelar.sampling import ColumnSampler, Front
 
 
 @dataclass
@@ -140,15 +140,16 @@ class PixelRNNSampler(ColumnSampler):
             for state in self.states:
                 state.next_row(image_row)
 
-    def write_input(self, x: Tensor, h: int, w: int) -> None:
-        self.input.write(h, w, self.model.scale(x[:, :, h, w]))
+    def write_input(self, x: Tensor, front: Front) -> None:
+        self.input.write(front, self.pixels(x, front))
 
-    def column(self, x: Tensor, h: int, w: int) -> Tensor:
+    def column(self, x: Tensor, front: Front) -> Tensor:
+        h, w = front.pixel
         self._advance_rows(x, h)
-        self.write_input(x, h, w)
-        y = self.input.output(h, w)
+        self.write_input(x, front)
+        y = self.input.output(front)
         for state, bias in zip(self.states, self.biases):
-            y = state.step(y if bias is None else y + bias_at(bias, h, w), h, w)
+            y = state.step(y if bias is None else y + bias_at(bias, h, w), front)
         if self.biases[-1] is not None:
             y = y + bias_at(self.biases[-1], h, w)
         return self.head(y)
