@@ -165,25 +165,26 @@ class DiscretizedLogisticMixture(OutputDistribution):
         log_high = -F.softplus(minus)  # value K-1: P(X > v - half)
         return torch.where(k == 0, log_low, torch.where(k == self.num_levels - 1, log_high, log_mid))
 
-    def _component_log_probs(self, params: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(log π [B, M, *S], log p_c(x_c | m, x_<c) [B, C, M, *S]) at the observed x."""
+    def _component_log_probs(self, params: Tensor, x: Tensor, channels: int) -> tuple[Tensor, Tensor]:
+        """(log π [B, M, *S], log p_c(x_c | m, x_<c) [B, channels, M, *S]) at the observed x,
+        for the first ``channels`` channels."""
         logits, means, log_scales, coeffs = self._unpack(params)
         v = self._scaled(x, params.dtype)
-        lp = []
-        for c in range(self.num_colors):
+        lp = [torch.zeros_like(logits).unsqueeze(1)[:, :0]]
+        for c in range(channels):
             mean = self._channel_mean(means, coeffs, v, c)
-            lp.append(self._log_bin(v[:, c].unsqueeze(1), x[:, c].unsqueeze(1), mean, log_scales[:, c]))
-        return F.log_softmax(logits, dim=1), torch.stack(lp, dim=1)
+            lp.append(self._log_bin(v[:, c].unsqueeze(1), x[:, c].unsqueeze(1), mean, log_scales[:, c]).unsqueeze(1))
+        return F.log_softmax(logits, dim=1), torch.cat(lp, dim=1)
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
-        log_pi, lp = self._component_log_probs(params, x)
+        log_pi, lp = self._component_log_probs(params, x, self.num_colors)
         cum = log_pi.unsqueeze(1) + lp.cumsum(1)  # [B, C, M, *S]
         joint = torch.logsumexp(cum, dim=2)  # log p(x_≤c)
         return torch.cat([joint[:, :1], joint[:, 1:] - joint[:, :-1]], dim=1)
 
     def conditional(self, params: Tensor, x: Tensor, c: int) -> Tensor:
-        log_pi, lp = self._component_log_probs(params, x)
-        w = log_pi + lp[:, :c].sum(1)
+        log_pi, lp = self._component_log_probs(params, x, c)
+        w = log_pi + lp.sum(1)
         w = w - torch.logsumexp(w, dim=1, keepdim=True)  # posterior over components given x_<c
         _, means, log_scales, coeffs = self._unpack(params)
         mean = self._channel_mean(means, coeffs, self._scaled(x, params.dtype), c)  # [B, M, *S]

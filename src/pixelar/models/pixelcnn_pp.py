@@ -30,7 +30,7 @@ from pixelar.distributions import DiscretizedLogisticMixture
 from pixelar.errors import PixelarError
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
-from pixelar.sampling import Front, wavefronts
+from pixelar.sampling import ColumnSampler, Front
 
 
 @dataclass
@@ -68,6 +68,12 @@ def right_shift(x: Tensor) -> Tensor:
 def concat_elu(x: Tensor) -> Tensor:
     """elu([x, −x]) over channels: [B, F, H, W] → [B, 2F, H, W]."""
     return F.elu(torch.cat([x, -x], dim=1))
+
+
+def gate_residual(x: Tensor, c: Tensor) -> Tensor:
+    """x + a ⊙ σ(b) with [a, b] = c split over channels (dim 1)."""
+    a, b = c.chunk(2, dim=1)
+    return x + a * torch.sigmoid(b)
 
 
 class DownShiftedConv2d(nn.Conv2d):
@@ -142,8 +148,9 @@ class GatedResNet(nn.Module):
 
 
 class Ops:
-    """The operations the PixelCNN++ graph is written in, on whole maps (:class:`FullOps`) or on
-    one row per resolution at a time (:class:`RowOps`, for sampling)."""
+    """The operations the PixelCNN++ graph is written in: on whole maps (:class:`FullOps`), or
+    for sampling on one row per resolution at a time (:class:`RowOps`, the u stream) or one
+    position per resolution at a time (:class:`PixelOps`, the ul stream)."""
 
 
 class FullOps(Ops):
@@ -157,11 +164,11 @@ class FullOps(Ops):
     def dropout(self, module: nn.Dropout, t: Tensor) -> Tensor:
         return module(t)
 
-    def down_shift(self, t: Tensor) -> Tensor:
-        return down_shift(t)
+    def down_shifted_conv(self, module: nn.Module, t: Tensor) -> Tensor:
+        return down_shift(module(t))
 
-    def right_shift(self, t: Tensor) -> Tensor:
-        return right_shift(t)
+    def right_shifted_conv(self, module: nn.Module, t: Tensor) -> Tensor:
+        return right_shift(module(t))
 
     def concat_elu(self, t: Tensor) -> Tensor:
         return concat_elu(t)
@@ -179,8 +186,7 @@ class FullOps(Ops):
         return t + bias[:, :, None, None]
 
     def gate_residual(self, x: Tensor, c: Tensor) -> Tensor:
-        a, b = c.chunk(2, dim=1)
-        return x + a * torch.sigmoid(b)
+        return gate_residual(x, c)
 
 
 FULL = FullOps()
@@ -234,39 +240,65 @@ class PixelCNNPP(AutoregressiveModel):
         x = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
         return F.pad(x, (0, -W % 4, 0, -H % 4))
 
-    def graph(self, ops: Ops, x, biases: list[Tensor | None]):
-        """The network (Figure 2 of the paper) on the padded input, in ``ops``."""
+    def u_stream(self, ops: Ops, x, biases: list[Tensor | None]) -> list:
+        """The down-shifted stream u, which sees the rows above only (Figure 2, top), on the
+        padded input → what the ul stream reads from it, in reading order: the down-shifted
+        part of the ul initialisation, then u after every gated layer."""
         bias = iter(biases)
-        u = ops.down_shift(ops.conv(self.u_init, x))
-        ul = ops.add(ops.down_shift(ops.conv(self.ul_init_down, x)), ops.right_shift(ops.conv(self.ul_init_right, x)))
-        us, uls = [u], [ul]
+        u = ops.down_shifted_conv(self.u_init, x)
+        feeds = [ops.down_shifted_conv(self.ul_init_down, x)]
+        us = [u]
         for block in range(3):
-            for lu, lul in zip(self.down_u[block], self.down_ul[block]):
-                u = lu.run(ops, u, bias=next(bias))
-                ul = lul.run(ops, ul, u, bias=next(bias))
+            for layer in self.down_u[block]:
+                u = layer.run(ops, u, bias=next(bias))
+                feeds.append(u)
                 us.append(u)
-                uls.append(ul)
             if block < 2:
                 u = ops.conv(self.down_u_stride[block], u)
-                ul = ops.conv(self.down_ul_stride[block], ul)
                 us.append(u)
-                uls.append(ul)
-        u, ul = us.pop(), uls.pop()
+        u = us.pop()
         for block in range(3):
             if block > 0:
                 u = ops.deconv(self.up_u_stride[block - 1], u)
+            for layer in self.up_u[block]:
+                u = layer.run(ops, u, us.pop(), bias=next(bias))
+                feeds.append(u)
+        return feeds
+
+    def ul_stream(self, ops: Ops, x, feeds: list, biases: list[Tensor | None]):
+        """The down-right-shifted stream ul (rows above and pixels to the left), reading u
+        through ``feeds`` (:meth:`u_stream`), → distribution parameters."""
+        feed, bias = iter(feeds), iter(biases)
+        ul = ops.add(next(feed), ops.right_shifted_conv(self.ul_init_right, x))
+        uls = [ul]
+        for block in range(3):
+            for layer in self.down_ul[block]:
+                ul = layer.run(ops, ul, next(feed), bias=next(bias))
+                uls.append(ul)
+            if block < 2:
+                ul = ops.conv(self.down_ul_stride[block], ul)
+                uls.append(ul)
+        ul = uls.pop()
+        for block in range(3):
+            if block > 0:
                 ul = ops.deconv(self.up_ul_stride[block - 1], ul)
-            for lu, lul in zip(self.up_u[block], self.up_ul[block]):
-                u = lu.run(ops, u, us.pop(), bias=next(bias))
-                ul = lul.run(ops, ul, ops.cat(u, uls.pop()), bias=next(bias))
+            for layer in self.up_ul[block]:
+                ul = layer.run(ops, ul, ops.cat(next(feed), uls.pop()), bias=next(bias))
         return ops.conv(self.out, ops.elu(ul))
+
+    def stream_biases(self, cond: Tensor | None) -> tuple[list[Tensor | None], list[Tensor | None]]:
+        """The per-layer class biases of the u and of the ul stream (they alternate u, ul)."""
+        biases = self.class_biases(cond)
+        return biases[0::2], biases[1::2]
 
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
         H, W = x.shape[2:]
-        return self.graph(FULL, self.padded_input(x), self.class_biases(cond))[:, :, :H, :W]
+        x = self.padded_input(x)
+        u_biases, ul_biases = self.stream_biases(cond)
+        return self.ul_stream(FULL, x, self.u_stream(FULL, x, u_biases), ul_biases)[:, :, :H, :W]
 
     def fast_stepper(self, n: int, cond: Tensor | None) -> PixelCNNPPSampler:
-        return PixelCNNPPSampler(self, cond)
+        return PixelCNNPPSampler(self, n, cond)
 
 
 class Rows:
@@ -278,11 +310,10 @@ class Rows:
 
 
 class RowOps(Ops):
-    """The PixelCNN++ graph evaluated on one row per resolution: at generation row h, row
-    h >> l of every level-l map. No layer looks down, so a level-l row depends only on rows at
-    or above it of its inputs; rows above the current one are final in the caches, and the
-    current row costs one row of every layer. Every map of the graph is cached whole:
-    memory is that of one forward pass at batch n.
+    """The u stream evaluated one row per resolution: at generation row h, row h >> l of every
+    level-l map. u looks neither down nor at its own row of the image, so at the start of row h
+    (rows above final) each level-l row is final; rows above are read from the caches. Memory:
+    every u map whole, about half of one forward pass at batch n.
     """
 
     def __init__(self) -> None:
@@ -308,24 +339,28 @@ class RowOps(Ops):
         rows = t.buf[:, :, max(first, 0) : last + 1]
         return F.pad(rows, (0, 0, max(-first, 0), 0))
 
-    def conv(self, module: nn.Conv2d, t: Rows) -> Rows:
+    def _conv_row(self, module: nn.Conv2d, t: Rows, r: int) -> Tensor:
+        """The (down-shifted, possibly strided) convolution's output row r: [n, F', W']."""
         fh, fw = module.kernel_size
-        stride = module.stride[0]
-        level = t.level + (stride == 2)
-        r = self.h >> level
-        if stride == 2:  # output row r reads input rows 2r−1 and 2r
+        if module.stride[0] == 2:  # output row r reads input rows 2r−1 and 2r
             window = self._rows_above(t, 2 * r - 1, 2 * r)
         else:
             window = self._rows_above(t, r - fh + 1, r)
-        if isinstance(module, DownShiftedConv2d):
-            pad = ((fw - 1) // 2, (fw - 1) // 2)
-        elif isinstance(module, DownRightShiftedConv2d):
-            pad = (fw - 1, 0)
-        else:
-            pad = (0, 0)
-        y = F.conv2d(F.pad(window, (*pad, 0, 0)), module.weight, module.bias, stride=module.stride)
-        out = self._out(y, y.shape[1], level, (t.buf.shape[2] // stride, y.shape[3]))
-        out.buf[:, :, r] = y[:, :, -1]
+        pad = ((fw - 1) // 2, (fw - 1) // 2) if isinstance(module, DownShiftedConv2d) else (0, 0)
+        return F.conv2d(F.pad(window, (*pad, 0, 0)), module.weight, module.bias, stride=module.stride)[:, :, -1]
+
+    def conv(self, module: nn.Conv2d, t: Rows) -> Rows:
+        level = t.level + (module.stride[0] == 2)
+        y = self._conv_row(module, t, self.h >> level)
+        out = self._out(y, y.shape[1], level, (t.buf.shape[2] // module.stride[0], y.shape[2]))
+        out.buf[:, :, self.h >> level] = y
+        return out
+
+    def down_shifted_conv(self, module: nn.Conv2d, t: Rows) -> Rows:
+        r = self.row(t)
+        y = self._conv_row(module, t, max(r - 1, 0))
+        out = self._out(y, y.shape[1], t.level, (t.buf.shape[2], y.shape[2]))
+        out.buf[:, :, r] = y if r > 0 else 0.0
         return out
 
     def deconv(self, module: nn.ConvTranspose2d, t: Rows) -> Rows:
@@ -336,7 +371,7 @@ class RowOps(Ops):
         out.buf[:, :, r] = y[:, :, r % 2]
         return out
 
-    def _map(self, t: Rows, fn, channels: int | None = None) -> Rows:
+    def _map(self, t: Rows, fn) -> Rows:
         r = self.row(t)
         y = fn(t.buf[:, :, r])
         out = self._out(y, y.shape[1], t.level, t.buf.shape[2:])
@@ -346,20 +381,8 @@ class RowOps(Ops):
     def dropout(self, module: nn.Dropout, t: Rows) -> Rows:
         return t  # sampling runs in eval mode
 
-    def down_shift(self, t: Rows) -> Rows:
-        r = self.row(t)
-        out = self._out(t.buf, t.buf.shape[1], t.level, t.buf.shape[2:])
-        out.buf[:, :, r] = t.buf[:, :, r - 1] if r > 0 else 0.0
-        return out
-
-    def right_shift(self, t: Rows) -> Rows:
-        return self._map(t, lambda v: F.pad(v, (1, 0))[:, :, :-1])
-
     def concat_elu(self, t: Rows) -> Rows:
         return self._map(t, concat_elu)
-
-    def elu(self, t: Rows) -> Rows:
-        return self._map(t, F.elu)
 
     def _map2(self, a: Rows, b: Rows, fn) -> Rows:
         r = self.row(a)
@@ -371,61 +394,198 @@ class RowOps(Ops):
     def add(self, a: Rows, b: Rows) -> Rows:
         return self._map2(a, b, torch.add)
 
-    def cat(self, a: Rows, b: Rows) -> Rows:
-        return self._map2(a, b, lambda u, v: torch.cat([u, v], dim=1))
-
     def add_bias(self, t: Rows, bias: Tensor) -> Rows:
         return self._map(t, lambda v: v + bias[:, :, None])
 
     def gate_residual(self, x: Rows, c: Rows) -> Rows:
-        def fn(u: Tensor, v: Tensor) -> Tensor:
-            a, b = v.chunk(2, dim=1)
-            return u + a * torch.sigmoid(b)
-
-        return self._map2(x, c, fn)
+        return self._map2(x, c, gate_residual)
 
 
-class PixelCNNPPSampler:
-    """Fast exact sampling for :class:`PixelCNNPP`.
+class Pixels:
+    """A feature map at one resolution level held by :class:`PixelOps`: its value at the
+    current position (``y`` [n, F]) and, for maps that a window, shift or up-sampling reads,
+    every position so far, channels last with one zero row above and one zero column to the
+    left: ``buf`` [n, H' + 1, W' + 1, F], position (i, j) at [:, i + 1, j + 1]."""
 
-    The parameters at pixel (h, w) depend on no sub-pixel of that pixel (the channel
-    dependence lives in the mixture), so the network runs once per pixel, not per sub-pixel;
-    and each run computes one row of every layer at its resolution (:class:`RowOps`) — row
-    h >> l at level l — reusing the cached rows above. Arithmetic per image ≈ W full forward
-    passes instead of H·W·C; in practice the many small row operations cost more than that.
-    Memory: one forward pass's maps.
+    def __init__(self, y: Tensor, level: int) -> None:
+        self.y, self.level = y, level
+        self.buf: Tensor | None = None
+        self.at = (0, 0)
+
+
+class PixelOps(Ops):
+    """The ul stream evaluated at one position per resolution: at generation pixel (h, w),
+    position (h >> l, w >> l) of every level-l map — computed only when (h, w) is that
+    position's first pixel (h and w multiples of 2^l), since it depends on no later pixel,
+    and read from the cache at the other pixels of its 2^l × 2^l block. ul's convolutions look
+    up and left only, so every window reads final cached positions; the u stream is read from
+    the :class:`RowOps` maps (:class:`Rows`). Memory: the ul maps that are read spatially, at
+    most one forward pass's maps at batch n.
     """
 
-    def __init__(self, model: PixelCNNPP, cond: Tensor | None) -> None:
-        self.model = model
+    def __init__(self, height: int, width: int) -> None:
+        self.height, self.width = height, width  # the padded image
+        self.slots: list[Pixels] = []
+        self.index = 0
+        self.h = self.w = 0
+        self.weights: dict[int, tuple[Tensor, Tensor | None]] = {}
+
+    def begin(self, h: int, w: int) -> None:
+        self.h, self.w, self.index = h, w, 0
+
+    def pos(self, level: int) -> tuple[int, int]:
+        return self.h >> level, self.w >> level
+
+    def value(self, t: Pixels | Rows) -> Tensor:
+        """t at the current position of its level: [n, F] (a Pixels map was computed there in
+        this pass, as every op of an active level is)."""
+        if isinstance(t, Rows):
+            i, j = self.pos(t.level)
+            return t.buf[:, :, i, j]
+        return t.y
+
+    def _put(self, level: int, compute) -> Pixels:
+        """The next slot; at a position's first pixel, ``compute()`` [n, F] is its new value."""
+        out = self.slots[self.index] if self.index < len(self.slots) else None
+        self.index += 1
+        if (self.h | self.w) & ((1 << level) - 1):
+            return out  # computed at the first pixel of this position's block (always visited first)
+        y = compute()
+        if out is None:
+            out = Pixels(y, level)
+            self.slots.append(out)
+        out.y, out.at = y, self.pos(level)
+        if out.buf is not None:
+            out.buf[:, out.at[0] + 1, out.at[1] + 1] = y
+        return out
+
+    def stored(self, t: Pixels) -> Tensor:
+        """t's buffer of every position so far; from the first spatial read on, ``_put`` keeps it
+        (the first pass, at pixel (0, 0), makes every read of the graph)."""
+        if t.buf is None:
+            n, f = t.y.shape
+            t.buf = t.y.new_zeros(n, (self.height >> t.level) + 1, (self.width >> t.level) + 1, f)
+            t.buf[:, t.at[0] + 1, t.at[1] + 1] = t.y
+        return t.buf
+
+    def _matrix(self, module: nn.Module) -> tuple[Tensor, Tensor | None]:
+        """A convolution's weight as a matrix [window · in, out] matching :meth:`_window`."""
+        key = id(module)
+        if key not in self.weights:
+            w = module.weight
+            self.weights[key] = (w.permute(2, 3, 1, 0).reshape(-1, w.shape[0]).contiguous(), module.bias)
+        return self.weights[key]
+
+    def _window(self, t: Pixels, top: int, left: int, fh: int, fw: int) -> Tensor:
+        """Positions rows top..top+fh−1, columns left..left+fw−1 of t (−1: the zero border): [n, fh·fw·F]."""
+        buf = self.stored(t)
+        return buf[:, top + 1 : top + 1 + fh, left + 1 : left + 1 + fw].reshape(buf.shape[0], -1)
+
+    def _linear(self, module: nn.Module, x: Tensor) -> Tensor:
+        weight, bias = self._matrix(module)
+        return x @ weight if bias is None else torch.addmm(bias, x, weight)
+
+    def conv(self, module: nn.Conv2d, t: Pixels | Rows) -> Pixels:
+        fh, fw = module.kernel_size
+        if (fh, fw) == (1, 1):
+            return self._put(t.level, lambda: self._linear(module, self.value(t)))
+        stride = module.stride[0]
+        level = t.level + (stride == 2)
+
+        def compute() -> Tensor:
+            i, j = self.pos(level)
+            if stride == 2:  # output (i, j) reads input rows 2i−1..2i, columns 2j−1..2j
+                return self._linear(module, self._window(t, 2 * i - 1, 2 * j - 1, 2, 2))
+            return self._linear(module, self._window(t, i - fh + 1, j - fw + 1, fh, fw))
+
+        return self._put(level, compute)
+
+    def right_shifted_conv(self, module: nn.Conv2d, t: Pixels) -> Pixels:
+        fh, fw = module.kernel_size
+
+        def compute() -> Tensor:
+            i, j = self.pos(t.level)
+            y = self._linear(module, self._window(t, i - fh + 1, j - fw, fh, fw))  # the output at (i, j − 1)
+            return y if j > 0 else torch.zeros_like(y)
+
+        return self._put(t.level, compute)
+
+    def deconv(self, module: nn.ConvTranspose2d, t: Pixels) -> Pixels:
+        level = t.level - 1
+
+        def compute() -> Tensor:
+            a, b = self.pos(level)  # output (a, b) reads input (a // 2, b // 2) through tap (a % 2, b % 2)
+            return torch.addmm(
+                module.bias, self.stored(t)[:, a // 2 + 1, b // 2 + 1], module.weight[:, :, a % 2, b % 2]
+            )
+
+        return self._put(level, compute)
+
+    def dropout(self, module: nn.Dropout, t: Pixels) -> Pixels:
+        return t  # sampling runs in eval mode
+
+    def concat_elu(self, t: Pixels | Rows) -> Pixels:
+        return self._put(t.level, lambda: concat_elu(self.value(t)))
+
+    def elu(self, t: Pixels) -> Pixels:
+        return self._put(t.level, lambda: F.elu(self.value(t)))
+
+    def add(self, a: Pixels | Rows, b: Pixels) -> Pixels:
+        return self._put(b.level, lambda: self.value(a) + self.value(b))
+
+    def cat(self, a: Pixels | Rows, b: Pixels) -> Pixels:
+        return self._put(b.level, lambda: torch.cat([self.value(a), self.value(b)], dim=1))
+
+    def add_bias(self, t: Pixels, bias: Tensor) -> Pixels:
+        return self._put(t.level, lambda: self.value(t) + bias)
+
+    def gate_residual(self, x: Pixels, c: Pixels) -> Pixels:
+        return self._put(x.level, lambda: gate_residual(self.value(x), self.value(c)))
+
+
+class PixelCNNPPSampler(ColumnSampler):
+    """Fast exact sampling for :class:`PixelCNNPP`: the u stream one row per resolution at the
+    start of each image row (:class:`RowOps`), the ul stream one position per resolution at
+    each pixel (:class:`PixelOps`), a level-l position only at the first pixel of its block —
+    so the strided layers run on one pixel in 4 or 16. The parameters at a pixel depend on
+    none of its sub-pixels (the channel dependence lives in the mixture), so a pixel's column
+    is computed once, not per channel. Memory: one forward pass's maps at batch n.
+    """
+
+    def __init__(self, model: PixelCNNPP, n: int, cond: Tensor | None) -> None:
+        super().__init__(model)
+        self.u_biases, self.ul_biases = model.stream_biases(cond)
+        dtype, device = self.dtype, model.device
         _, H, W = model.image_shape
-        self.fronts = wavefronts(H, W, model.wavefront_shift)
-        self.biases = model.class_biases(cond)
-        self.ops = RowOps()
-        self.input: Rows | None = None
-        self.rows_done = 0  # rows computed with their final pixels
-        self.pixel = -1
-        self.params: Tensor | None = None
+        zeros = torch.zeros(n, self.C, H, W, dtype=dtype, device=device)
+        self.rows = RowOps()
+        self.row_input = Rows(model.padded_input(zeros), 0)  # the image, one finished row at a time
+        Hp, Wp = self.row_input.buf.shape[2:]
+        self.ops = PixelOps(Hp, Wp)
+        self.input = Pixels(torch.zeros(n, self.C + 1, dtype=dtype, device=device), 0)
+        self.input.buf = torch.zeros(n, Hp + 1, Wp + 1, self.C + 1, dtype=dtype, device=device)
+        self.feeds: list[Rows] = []
+        self.rows_done = 0  # image rows whose u stream has been computed
+        self.cached: tuple[int, Tensor | None] = (-1, None)
 
-    def _row_pass(self, x: Tensor, h: int) -> Tensor:
-        """Row h of every map from the current x → the output row [n, P, W']."""
-        if self.input is None:
-            self.input = Rows(self.model.padded_input(self.model.scale(torch.zeros_like(x))), 0)
-        first = max(h - 1, 0)
-        rows = self.model.padded_input(self.model.scale(x[:, :, first : h + 1]))
-        self.input.buf[:, :, first : h + 1] = rows[:, :, : h + 1 - first]
-        self.ops.begin(h)
-        return self.model.graph(self.ops, self.input, self.biases).buf[:, :, h]
-
-    def conditional(self, x: Tensor, c: int, front: Front) -> Tensor:
+    def write_input(self, x: Tensor, front: Front) -> None:
         h, w = front.pixel
-        W = self.model.image_shape[2]
-        if h * W + w != self.pixel:
-            # Rows above are redone once with their final pixels: maps that a down-shift moves
-            # to the next row read the whole row, including its last pixels.
-            while self.rows_done < h:
-                self._row_pass(x, self.rows_done)
-                self.rows_done += 1
-            self.params = self._row_pass(x, h)[:, :, w]
-            self.pixel = h * W + w
-        return self.model.distribution.conditional(self.params[..., None], x[:, :, h, w, None], c)
+        self.input.buf[:, h + 1, w + 1, : self.C] = self.pixels(x, front)
+        self.input.buf[:, h + 1, w + 1, self.C] = 1.0  # inside the image
+
+    def column(self, x: Tensor, front: Front) -> Tensor:
+        if front.t == self.cached[0]:
+            return self.cached[1]
+        h, w = front.pixel
+        while self.rows_done <= h:
+            r = self.rows_done
+            if r > 0:
+                self.row_input.buf[:, : self.C, r - 1, : self.W] = x[:, :, r - 1].to(self.dtype) * self.unit - 1.0
+            self.rows.begin(r)
+            self.feeds = self.model.u_stream(self.rows, self.row_input, self.u_biases)
+            self.rows_done += 1
+        self.write_input(x, front)
+        self.ops.begin(h, w)
+        params = self.ops.value(self.model.ul_stream(self.ops, self.input, self.feeds, self.ul_biases))
+        self.cached = (front.t, params)
+        return params
