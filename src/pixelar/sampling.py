@@ -124,8 +124,12 @@ class ColumnSampler:
         v = x.flatten(2)[:, :, front.flat(self.W)].transpose(1, 2).reshape(-1, self.C)
         return v.to(self.dtype) * self.unit - 1.0
 
-    def column(self, x: Tensor, front: Front) -> Tensor:
-        """Every layer at the front's pixels, given x up to the current sub-pixel → [n·count, P]."""
+    def column(self, x: Tensor, front: Front, final: bool) -> Tensor:
+        """Every layer at the front's pixels, given x up to the current sub-pixel → [n·count, P].
+
+        ``final``: every sub-pixel but the pixels' last channels is known (the activations
+        computed now are those later pixels will read).
+        """
         raise NotImplementedError
 
     def write_input(self, x: Tensor, front: Front) -> None:
@@ -138,9 +142,9 @@ class ColumnSampler:
             if self.last == (skipped.t, self.C - 1):
                 self.write_input(x, skipped)  # features never see their own pixel's last channel
             else:
-                self.column(x, skipped)
+                self.column(x, skipped, final=True)
             self.done += 1
-        params = self.column(x, front)
+        params = self.column(x, front, final=c == self.C - 1)
         self.last = (front.t, c)
         params = params.view(x.shape[0], front.count, -1).transpose(1, 2)
         return self.model.distribution.conditional(params, x.flatten(2)[:, :, front.flat(self.W)], c)
@@ -174,15 +178,16 @@ def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
 
 
 def draw(logp: Tensor, u: Tensor, temperature: float = 1.0) -> Tensor:
-    """Inverse-CDF samples from log-probabilities [n, K, *S] with uniforms u [n, *S]: [n, *S] long.
+    """Inverse-CDF samples from normalised log-probabilities [n, K, *S] with uniforms u [n, *S]:
+    [n, *S] long, the first k whose cumulative probability reaches u (in float64).
 
     With temperature T the distribution is p^(1/T), renormalised.
     """
-    logp = logp.double()
-    probs = torch.softmax(logp if temperature == 1.0 else logp / temperature, dim=1)
-    cdf = probs.cumsum(1)
-    target = u.to(cdf.device, torch.float64).unsqueeze(1) * cdf[:, -1:]
-    return (cdf < target).sum(1).clamp_max(logp.shape[1] - 1)
+    logp = logp.double().movedim(1, -1)  # [n, *S, K]
+    probs = logp.exp() if temperature == 1.0 else torch.softmax(logp / temperature, dim=-1)
+    cdf = probs.cumsum(-1)
+    target = (u.to(cdf.device, torch.float64) * cdf[..., -1]).unsqueeze(-1)
+    return torch.searchsorted(cdf, target).squeeze(-1).clamp_max(logp.shape[-1] - 1)
 
 
 def make_stepper(model: AutoregressiveModel, n: int, cond: Tensor | None, method: str) -> Stepper:

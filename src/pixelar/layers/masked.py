@@ -93,42 +93,61 @@ class MaskedConv2d(nn.Conv2d):
 
 
 class IncrementalConv:
-    """A masked convolution evaluated at a few output positions at a time, for fast sampling.
+    """One masked convolution — or a stack of L of the same shape — evaluated at a few output
+    positions at a time, for fast sampling.
 
-    Holds the layer's input map channels-last in a zero-padded buffer
-    [n, (H + kh//2)·(W + 2·(kw//2)), in] (the padding the full convolution uses; rows below
-    the centre are never read, since the mask closes them). :meth:`write` stores the input at
-    a front's pixels (:class:`pixelar.sampling.Front`); :meth:`output` returns the output there
-    [n·count, out] from the buffer windows — one strided view, one matrix product — with the
-    same masked weights as the full layer. Memory: n · in · (H + kh//2) · (W + kw − 1)
-    values, independent of the step count.
+    Holds each layer's input map channels-last in a zero-padded buffer
+    [L, n, (H + kh//2)·(W + 2·(kw//2)), in] (the padding the full convolution uses; rows below
+    the centre are never read, since the mask closes them). :meth:`write` stores inputs at a
+    front's pixels (:class:`pixelar.sampling.Front`). :meth:`output` gives a single layer's
+    output there from the whole window; :meth:`context` every layer's output from every tap
+    but the centre — the part that the current pixels' own values do not change — in one
+    batched product, to which a sampler adds ``centre`` times the current input. The weights
+    are the full layer's masked ones. Memory: L · n · in · (H + kh//2) · (W + kw − 1) values,
+    independent of the step count.
     """
 
-    def __init__(self, conv: MaskedConv2d, n: int, height: int, width: int) -> None:
-        kh, kw = conv.kernel_size
+    def __init__(self, convs: MaskedConv2d | list[MaskedConv2d], n: int, height: int, width: int) -> None:
+        convs = [convs] if isinstance(convs, MaskedConv2d) else convs
+        kh, kw = convs[0].kernel_size
         self.ph, self.pw, self.kw = kh // 2, kw // 2, kw
         self.width = width + 2 * self.pw
-        w = (conv.weight * conv.mask)[:, :, : self.ph + 1, :]  # rows above and the centre row
-        self.weight = w.permute(2, 3, 1, 0).reshape(-1, w.shape[0]).contiguous()  # [(ph+1)·kw·in, out]
-        self.bias = conv.bias
-        self.buf = conv.weight.new_zeros(n, (height + self.ph) * self.width, conv.in_channels)
+        w = torch.stack([(c.weight * c.mask)[:, :, : self.ph + 1, :] for c in convs])  # [L, out, in, ph+1, kw]
+        self.centre = w[:, :, :, self.ph, self.pw].transpose(1, 2).contiguous()  # [L, in, out]
+        self.weight = w.permute(0, 3, 4, 2, 1).reshape(len(convs), -1, w.shape[1]).contiguous()  # [L, taps·in, out]
+        w = w.clone()
+        w[:, :, :, self.ph, self.pw] = 0.0
+        self.context_weight = w.permute(0, 3, 4, 2, 1).reshape(len(convs), -1, w.shape[1]).contiguous()
+        self.bias = None if convs[0].bias is None else torch.stack([c.bias for c in convs])[:, None, :]
+        self.buf = convs[0].weight.new_zeros(len(convs), n, (height + self.ph) * self.width, convs[0].in_channels)
 
     def write(self, front: Front, value: Tensor) -> None:
-        """Store the input [n·count, in] at the front's pixels."""
-        self.buf[:, front.flat(self.width, self.ph, self.pw)] = value.view(self.buf.shape[0], front.count, -1)
+        """Store the inputs [n·count, in] (or [L, n·count, in]) at the front's pixels."""
+        L, n, _, cin = self.buf.shape
+        self.buf[:, :, front.flat(self.width, self.ph, self.pw)] = value.view(L, n, front.count, cin)
+
+    def _windows(self, front: Front) -> Tensor:
+        """Every layer's input window at the front's pixels: [L, n·count, taps·in]."""
+        L, n, _, cin = self.buf.shape
+        step = front.flat(self.width).step
+        stride = self.buf.stride()
+        return self.buf.as_strided(
+            (L, n, front.count, self.ph + 1, self.kw, cin),
+            (stride[0], stride[1], step * cin, self.width * cin, cin, 1),
+            (front.h0 * self.width + front.w0) * cin,  # top-left of the first pixel's window
+        ).reshape(L, n * front.count, -1)
 
     def output(self, front: Front) -> Tensor:
-        """The convolution's output at the front's pixels: [n·count, out]."""
-        n, _, cin = self.buf.shape
-        step = front.flat(self.width).step
-        window = self.buf.as_strided(
-            (n, front.count, self.ph + 1, self.kw, cin),
-            (self.buf.stride(0), step * cin, self.width * cin, cin, 1),
-            (front.h0 * self.width + front.w0) * cin,  # top-left of the first pixel's window
-        ).reshape(n * front.count, -1)
+        """A single layer's output at the front's pixels, its input there written: [n·count, out]."""
+        window = self._windows(front)[0]
+        return window @ self.weight[0] if self.bias is None else torch.addmm(self.bias[0], window, self.weight[0])
+
+    def context(self, front: Front) -> Tensor:
+        """Every layer's output at the front's pixels without the centre tap: [L, n·count, out]."""
+        window = self._windows(front)
         if self.bias is None:
-            return window @ self.weight
-        return torch.addmm(self.bias, window, self.weight)
+            return torch.bmm(window, self.context_weight)
+        return torch.baddbmm(self.bias, window, self.context_weight)
 
 
 def pointwise(conv: nn.Conv2d) -> tuple[Tensor, Tensor | None]:

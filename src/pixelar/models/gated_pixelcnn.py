@@ -199,7 +199,7 @@ class GatedPixelCNNSampler(ColumnSampler):
     def write_input(self, x: Tensor, front: Front) -> None:
         self.h_convs[0].write(front, self.pixels(x, front))
 
-    def column(self, x: Tensor, front: Front) -> Tensor:
+    def column(self, x: Tensor, front: Front, final: bool) -> Tensor:
         h, w = front.pixel
         self._prepare_row(x, h)
         value = self.pixels(x, front)

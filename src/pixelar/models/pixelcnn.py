@@ -115,34 +115,46 @@ class PixelCNNSampler(ColumnSampler):
     """Fast exact sampling for :class:`PixelCNN` (cf. Ramachandran et al. 2017).
 
     Each step computes one column — every layer at the current front's pixels only, a
-    wavefront of up to ⌈W/4⌉ pixels (:attr:`PixelCNN.wavefront_shift`) — from cached input
-    maps of the spatial convolutions (:class:`IncrementalConv`); the colour channels of a
-    pixel recompute that column, never the image. Cache: the padded input map of the 7×7
-    layer and of every 3×3 layer, n·(C + h·L)·(H+3)·(W+6) values at most.
+    wavefront of up to ⌈W/4⌉ pixels (:attr:`PixelCNN.wavefront_shift`). The spatial
+    convolutions are split (:class:`IncrementalConv`): their taps on earlier pixels, whose
+    inputs are final, once per front for all layers in one batched product; their centre tap
+    at each colour channel's step. So the channels of a pixel recompute only the centre path,
+    never the image. Cache: the padded input map of the 7×7 layer and of every 3×3 layer,
+    n·(C + h·L)·(H+3)·(W+6) values at most.
     """
 
     def __init__(self, model: PixelCNN, n: int, cond: Tensor | None) -> None:
         super().__init__(model)
         _, H, W = model.image_shape
         self.input = IncrementalConv(model.input_conv, n, H, W)
-        self.blocks = [
-            (pointwise(b.reduce), IncrementalConv(b.conv, n, H, W), pointwise(b.expand)) for b in model.blocks
-        ]
+        self.convs = IncrementalConv([b.conv for b in model.blocks], n, H, W) if model.blocks else None
+        self.blocks = [(pointwise(b.reduce), pointwise(b.expand)) for b in model.blocks]
         self.head = model.head.incremental()
         self.biases = model.class_biases(cond)
+        self.front = -1  # the front whose context is computed
+        self.context_input: Tensor | None = None
+        self.context: Tensor | None = None
 
     def write_input(self, x: Tensor, front: Front) -> None:
         self.input.write(front, self.pixels(x, front))
 
-    def column(self, x: Tensor, front: Front) -> Tensor:
+    def column(self, x: Tensor, front: Front, final: bool) -> Tensor:
         relu = torch.relu
-        self.write_input(x, front)
-        y = self.input.output(front)
-        for (reduce, conv, expand), bias in zip(self.blocks, self.biases):
+        if front.t != self.front:
+            self.context_input = self.input.context(front)[0]
+            self.context = None if self.convs is None else self.convs.context(front)
+            self.front = front.t
+        y = torch.addmm(self.context_input, self.pixels(x, front), self.input.centre[0])
+        inputs = []
+        for i, ((reduce, expand), bias) in enumerate(zip(self.blocks, self.biases)):
             if bias is not None:
                 y = y + per_pixel(bias, front.count)
-            conv.write(front, relu(apply_pointwise(reduce, relu(y))))
-            y = y + apply_pointwise(expand, relu(conv.output(front)))
+            inputs.append(relu(apply_pointwise(reduce, relu(y))))
+            y = y + apply_pointwise(expand, relu(torch.addmm(self.context[i], inputs[-1], self.convs.centre[i])))
         if self.biases[-1] is not None:
             y = y + per_pixel(self.biases[-1], front.count)
+        if final:
+            self.write_input(x, front)
+            if inputs:
+                self.convs.write(front, torch.stack(inputs))
         return self.head(y)

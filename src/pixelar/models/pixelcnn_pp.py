@@ -573,7 +573,7 @@ class PixelCNNPPSampler(ColumnSampler):
         self.input.buf[:, h + 1, w + 1, : self.C] = self.pixels(x, front)
         self.input.buf[:, h + 1, w + 1, self.C] = 1.0  # inside the image
 
-    def column(self, x: Tensor, front: Front) -> Tensor:
+    def column(self, x: Tensor, front: Front, final: bool) -> Tensor:
         if front.t == self.cached[0]:
             return self.cached[1]
         h, w = front.pixel

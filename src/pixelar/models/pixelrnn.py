@@ -143,7 +143,7 @@ class PixelRNNSampler(ColumnSampler):
     def write_input(self, x: Tensor, front: Front) -> None:
         self.input.write(front, self.pixels(x, front))
 
-    def column(self, x: Tensor, front: Front) -> Tensor:
+    def column(self, x: Tensor, front: Front, final: bool) -> Tensor:
         h, w = front.pixel
         self._advance_rows(x, h)
         self.write_input(x, front)
