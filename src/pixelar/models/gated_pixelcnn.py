@@ -150,10 +150,11 @@ class GatedPixelCNNSampler(ColumnSampler):
 
     The vertical stack of row r depends on rows <= r only, and the horizontal stack of row r
     uses it shifted down: so the vertical stack is computed once per row, for the whole row,
-    when the row above is complete; the horizontal stack once per pixel (and colour channel),
-    one column of every layer. Cache: each layer's vertical input map, n·p·(H+k//2)·(W+k−1)
-    values, its pre-gate output for the previous row, n·2p·W, and each horizontal input map,
-    n·p·H·(W+k−1).
+    when the row above is complete — together with its 1×1 link into the horizontal stack —
+    and the horizontal stack once per pixel: its taps on the pixels to the left, and the link,
+    once per pixel for all layers (one batched product); its centre tap per colour channel.
+    Cache: each layer's vertical input map, n·p·(H+k//2)·(W+k−1) values, its linked output for
+    the previous row, n·2p·W, and each horizontal input map, n·p·H·(W+k−1).
     """
 
     def __init__(self, model: GatedPixelCNN, n: int, cond: Tensor | None) -> None:
@@ -173,17 +174,35 @@ class GatedPixelCNNSampler(ColumnSampler):
             )
             for layer in self.layers
         ]
-        self.v_pre_above = [
-            torch.zeros(n, layer.v_conv.out_channels, W, dtype=dtype, device=device) for layer in self.layers
-        ]
-        self.h_convs = [IncrementalConv(layer.h_conv, n, H, W) for layer in self.layers]
         self.links = [pointwise(layer.link) for layer in self.layers]
-        self.h_outs = [None if layer.first else pointwise(layer.h_out) for layer in self.layers]
+        # The row above's vertical stack through the link, plus the class bias: [L, n, W, 2p].
+        # Row 0 sees the shifted map's zero padding: the link's bias alone.
+        self.above = torch.stack(
+            [
+                self._linked(i, torch.zeros(n, W, layer.link.in_channels, dtype=dtype, device=device))
+                for i, layer in enumerate(self.layers)
+            ]
+        )
+        self.first = IncrementalConv(self.layers[0].h_conv, n, H, W)
+        rest = [layer.h_conv for layer in self.layers[1:]]
+        self.rest = IncrementalConv(rest, n, H, W) if rest else None
+        self.h_outs = [pointwise(layer.h_out) for layer in self.layers[1:]]
         self.head = model.head.incremental()
         self.rows_done = 0  # rows whose vertical stack has been computed
+        self.front = -1  # the front whose context is computed
+        self.context: Tensor | None = None
+
+    def _linked(self, i: int, pre: Tensor) -> Tensor:
+        """Layer i's vertical pre-activations of a row [n, W, 2p] → its link into the
+        horizontal stack, with the class bias: [n, W, 2p]."""
+        weight, bias = self.links[i]
+        out = pre @ weight + bias
+        if self.biases[i] is not None:
+            out = out + self.biases[i][:, None, out.shape[2] :]
+        return out
 
     def _vertical_row(self, x: Tensor, r: int) -> None:
-        """Vertical stack of row r (complete), stored for the horizontal stack of row r + 1."""
+        """Vertical stack of row r (complete), stored through the links for row r + 1."""
         value = self.model.scale(x[:, :, r])  # [n, C, W]
         for i, layer in enumerate(self.layers):
             k = layer.v_conv.k
@@ -191,30 +210,33 @@ class GatedPixelCNNSampler(ColumnSampler):
             self.v_in[i][:, :, r + p, p : p + self.W] = value
             window = self.v_in[i][:, :, r : r + p + 1]  # rows r-p .. r (padded)
             pre = F.conv2d(window, layer.v_conv.weight, layer.v_conv.bias)[:, :, 0]  # [n, 2p, W]
-            self.v_pre_above[i] = pre
+            self.above[i] = self._linked(i, pre.transpose(1, 2))
             if self.biases[i] is not None:
                 pre = pre + self.biases[i][:, : pre.shape[1], None]
             value = gate(pre)
 
     def write_input(self, x: Tensor, front: Front) -> None:
-        self.h_convs[0].write(front, self.pixels(x, front))
+        self.first.write(front, self.pixels(x, front))
 
     def column(self, x: Tensor, front: Front, final: bool) -> Tensor:
         h, w = front.pixel
-        self._prepare_row(x, h)
-        value = self.pixels(x, front)
-        for i, layer in enumerate(self.layers):
-            conv = self.h_convs[i]
-            conv.write(front, value)
-            above = self.v_pre_above[i][:, :, w]  # zeros for row 0, like the shifted map's padding
-            pre = conv.output(front) + apply_pointwise(self.links[i], above)
-            if self.biases[i] is not None:
-                pre = pre + self.biases[i][:, pre.shape[1] :]
-            gated = gate(pre)
-            value = gated if layer.first else value + apply_pointwise(self.h_outs[i], gated)
+        if front.t != self.front:
+            while self.rows_done < h:
+                self._vertical_row(x, self.rows_done)
+                self.rows_done += 1
+            context = self.first.context(front)
+            if self.rest is not None:
+                context = torch.cat([context, self.rest.context(front)])
+            self.context = context + self.above[:, :, w]  # [L, n, 2p]
+            self.front = front.t
+        value = gate(torch.addmm(self.context[0], self.pixels(x, front), self.first.centre[0]))
+        inputs = []
+        for i, h_out in enumerate(self.h_outs):
+            inputs.append(value)
+            gated = gate(torch.addmm(self.context[i + 1], value, self.rest.centre[i]))
+            value = value + apply_pointwise(h_out, gated)
+        if final:
+            self.write_input(x, front)
+            if inputs:
+                self.rest.write(front, torch.stack(inputs))
         return self.head(value)
-
-    def _prepare_row(self, x: Tensor, h: int) -> None:
-        while self.rows_done < h:
-            self._vertical_row(x, self.rows_done)
-            self.rows_done += 1
