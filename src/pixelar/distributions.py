@@ -34,11 +34,20 @@ class OutputDistribution:
         """log p(x_i | x_<i) for every sub-pixel: [B, C, *S] in nats."""
         raise NotImplementedError
 
+    def channel_params(self, c: int) -> slice:
+        """The parameter channels that channel c's conditional reads."""
+        raise NotImplementedError
+
     def conditional(self, params: Tensor, x: Tensor, c: int) -> Tensor:
         """Normalised log-probabilities of all K values of channel c: [B, K, *S].
 
         ``x`` supplies the channels < c of the same pixel (later channels are ignored).
         """
+        return self.conditional_from(params[:, self.channel_params(c)], x, c)
+
+    def conditional_from(self, part: Tensor, x: Tensor, c: int) -> Tensor:
+        """:meth:`conditional` from ``part`` = params[:, channel_params(c)] alone (what a fast
+        sampler computes)."""
         raise NotImplementedError
 
 
@@ -65,8 +74,11 @@ class Categorical(OutputDistribution):
         logp = F.log_softmax(self._logits(params), dim=2)
         return logp.gather(2, x.long().unsqueeze(2)).squeeze(2)
 
-    def conditional(self, params: Tensor, x: Tensor, c: int) -> Tensor:
-        return F.log_softmax(self._logits(params)[:, c], dim=1)
+    def channel_params(self, c: int) -> slice:
+        return slice(c * self.num_levels, (c + 1) * self.num_levels)
+
+    def conditional_from(self, part: Tensor, x: Tensor, c: int) -> Tensor:
+        return F.log_softmax(part, dim=1)
 
 
 class Bernoulli(OutputDistribution):
@@ -90,9 +102,11 @@ class Bernoulli(OutputDistribution):
         sign = x.to(params.dtype) * 2 - 1
         return F.logsigmoid(sign * params)
 
-    def conditional(self, params: Tensor, x: Tensor, c: int) -> Tensor:
-        logit = params[:, c]
-        return torch.stack([F.logsigmoid(-logit), F.logsigmoid(logit)], dim=1)
+    def channel_params(self, c: int) -> slice:
+        return slice(c, c + 1)
+
+    def conditional_from(self, part: Tensor, x: Tensor, c: int) -> Tensor:
+        return torch.cat([F.logsigmoid(-part), F.logsigmoid(part)], dim=1)
 
 
 def _log_expm1(d: Tensor) -> Tensor:
@@ -182,7 +196,10 @@ class DiscretizedLogisticMixture(OutputDistribution):
         joint = torch.logsumexp(cum, dim=2)  # log p(x_≤c)
         return torch.cat([joint[:, :1], joint[:, 1:] - joint[:, :-1]], dim=1)
 
-    def conditional(self, params: Tensor, x: Tensor, c: int) -> Tensor:
+    def channel_params(self, c: int) -> slice:
+        return slice(0, self.num_params)
+
+    def conditional_from(self, params: Tensor, x: Tensor, c: int) -> Tensor:
         log_pi, lp = self._component_log_probs(params, x, c)
         w = log_pi + lp.sum(1)
         w = w - torch.logsumexp(w, dim=1, keepdim=True)  # posterior over components given x_<c

@@ -1,11 +1,15 @@
-"""The one sampling loop shared by every model: sub-pixel by sub-pixel in raster order.
+"""The one autoregressive loop shared by every model and by sampling, completion and the codec.
 
-A *stepper* returns the conditional of the next sub-pixel given the image so far. The naive
-stepper runs the whole network once per sub-pixel; models may provide a fast stepper
-(:meth:`AutoregressiveModel.fast_stepper`) that reuses computation. Both consume randomness
-identically, one uniform per image per sampled sub-pixel drawn on the CPU from ``generator``,
-turned into a value by inverse-CDF lookup in float64, so the two methods give the same images
-whenever their probabilities agree.
+A *stepper* returns the conditionals of the next sub-pixels given the image so far, following
+its schedule: a list of *fronts* (:class:`Front`), sets of pixels generated together, each
+front channel by channel (R → G → B). The naive stepper runs the whole network once per
+sub-pixel in raster order; models may provide a fast stepper
+(:meth:`AutoregressiveModel.fast_stepper`) that reuses computation and, where the model's
+receptive field allows (:attr:`AutoregressiveModel.wavefront_shift`), generates a wavefront of
+pixels per step. Both consume randomness identically — one uniform per image and sub-pixel,
+drawn on the CPU from ``generator`` before the loop and turned into a value by inverse-CDF
+lookup in float64 — so the two methods give the same images whenever their probabilities
+agree, whatever order they visit the sub-pixels in.
 """
 
 from __future__ import annotations
@@ -119,16 +123,19 @@ class ColumnSampler:
         self.dtype = model.dtype
         self.unit = 2.0 / (model.num_levels - 1)
 
-    def pixels(self, x: Tensor, front: Front) -> Tensor:
-        """The front's pixels of x, scaled as the network's input: [n·count, C]."""
-        v = x.flatten(2)[:, :, front.flat(self.W)].transpose(1, 2).reshape(-1, self.C)
+    def pixels(self, x: Tensor, front: Front, channels: int | None = None) -> Tensor:
+        """The front's pixels of x (their first ``channels`` channels), scaled as the network's
+        input: [n·count, channels or C]."""
+        channels = self.C if channels is None else channels
+        v = x.flatten(2)[:, :channels, front.flat(self.W)].transpose(1, 2).reshape(-1, channels)
         return v.to(self.dtype) * self.unit - 1.0
 
-    def column(self, x: Tensor, front: Front, final: bool) -> Tensor:
-        """Every layer at the front's pixels, given x up to the current sub-pixel → [n·count, P].
+    def column(self, x: Tensor, front: Front, c: int) -> Tensor:
+        """Every layer at the front's pixels, given x up to channel c of them → the parameters
+        that channel c's conditional reads (``distribution.channel_params(c)``): [n·count, P_c].
 
-        ``final``: every sub-pixel but the pixels' last channels is known (the activations
-        computed now are those later pixels will read).
+        At c = C − 1 every sub-pixel but the pixels' last channels is known: the activations
+        computed then are final, those later pixels read.
         """
         raise NotImplementedError
 
@@ -142,12 +149,12 @@ class ColumnSampler:
             if self.last == (skipped.t, self.C - 1):
                 self.write_input(x, skipped)  # features never see their own pixel's last channel
             else:
-                self.column(x, skipped, final=True)
+                self.column(x, skipped, self.C - 1)
             self.done += 1
-        params = self.column(x, front, final=c == self.C - 1)
+        part = self.column(x, front, c)
         self.last = (front.t, c)
-        params = params.view(x.shape[0], front.count, -1).transpose(1, 2)
-        return self.model.distribution.conditional(params, x.flatten(2)[:, :, front.flat(self.W)], c)
+        part = part.view(x.shape[0], front.count, -1).transpose(1, 2)
+        return self.model.distribution.conditional_from(part, x.flatten(2)[:, :, front.flat(self.W)], c)
 
 
 class NaiveStepper:

@@ -218,7 +218,7 @@ class GatedPixelCNNSampler(ColumnSampler):
     def write_input(self, x: Tensor, front: Front) -> None:
         self.first.write(front, self.pixels(x, front))
 
-    def column(self, x: Tensor, front: Front, final: bool) -> Tensor:
+    def column(self, x: Tensor, front: Front, c: int) -> Tensor:
         h, w = front.pixel
         if front.t != self.front:
             while self.rows_done < h:
@@ -235,8 +235,8 @@ class GatedPixelCNNSampler(ColumnSampler):
             inputs.append(value)
             gated = gate(torch.addmm(self.context[i + 1], value, self.rest.centre[i]))
             value = value + apply_pointwise(h_out, gated)
-        if final:
+        if c == self.C - 1:  # final: later pixels read these inputs
             self.write_input(x, front)
             if inputs:
                 self.rest.write(front, torch.stack(inputs))
-        return self.head(value)
+        return self.head(value)[:, self.model.distribution.channel_params(c)]

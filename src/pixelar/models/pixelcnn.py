@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
-from pixelar.layers import IncrementalConv, MaskedConv2d, apply_pointwise, pointwise
+from pixelar.layers import IncrementalConv, MaskedConv2d, apply_pointwise, channel_groups, pointwise
 from pixelar.layers.common import OutputHead, per_pixel, spatial
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
@@ -118,9 +118,10 @@ class PixelCNNSampler(ColumnSampler):
     wavefront of up to ⌈W/4⌉ pixels (:attr:`PixelCNN.wavefront_shift`). The spatial
     convolutions are split (:class:`IncrementalConv`): their taps on earlier pixels, whose
     inputs are final, once per front for all layers in one batched product; their centre tap
-    at each colour channel's step. So the channels of a pixel recompute only the centre path,
-    never the image. Cache: the padded input map of the 7×7 layer and of every 3×3 layer,
-    n·(C + h·L)·(H+3)·(W+6) values at most.
+    at each colour channel's step. The step for channel c computes only the features of colour
+    groups ≤ c, all that channel c's parameters read through the masks (mask A / B): a third,
+    two thirds and all of the column for R, G and B. Cache: the padded input map of the 7×7
+    layer and of every 3×3 layer, n·(C + h·L)·(H+3)·(W+6) values at most.
     """
 
     def __init__(self, model: PixelCNN, n: int, cond: Tensor | None) -> None:
@@ -128,33 +129,64 @@ class PixelCNNSampler(ColumnSampler):
         _, H, W = model.image_shape
         self.input = IncrementalConv(model.input_conv, n, H, W)
         self.convs = IncrementalConv([b.conv for b in model.blocks], n, H, W) if model.blocks else None
-        self.blocks = [(pointwise(b.reduce), pointwise(b.expand)) for b in model.blocks]
-        self.head = model.head.incremental()
         self.biases = model.class_biases(cond)
+        self.weights = [self._weights(model, c) for c in range(self.C)]
         self.front = -1  # the front whose context is computed
         self.context_input: Tensor | None = None
         self.context: Tensor | None = None
 
+    def _weights(self, model: PixelCNN, c: int) -> dict:
+        """Every layer's weights restricted to the features of colour groups ≤ c (a prefix, as
+        the groups are contiguous) and the head to channel c's parameters."""
+        wide = int((channel_groups(2 * model.config.hidden_channels, self.C) <= c).sum())
+        narrow = int((channel_groups(model.config.hidden_channels, self.C) <= c).sum())
+
+        def cut(layer: tuple[Tensor, Tensor | None], rows: int, cols: slice | int) -> tuple[Tensor, Tensor | None]:
+            weight, bias = layer
+            cols = slice(0, cols) if isinstance(cols, int) else cols
+            return weight[:rows, cols].contiguous(), None if bias is None else bias[cols].contiguous()
+
+        out = model.distribution.channel_params(c)
+        return {
+            "wide": wide,
+            "narrow": narrow,
+            "centre": self.input.centre[0][:c, :wide].contiguous(),  # mask A: channels < c
+            "blocks": [
+                (
+                    cut(pointwise(b.reduce), wide, narrow),
+                    self.convs.centre[i][:narrow, :narrow].contiguous(),
+                    cut(pointwise(b.expand), narrow, wide),
+                )
+                for i, b in enumerate(model.blocks)
+            ],
+            "head": (cut(pointwise(model.head.hidden), wide, wide), cut(pointwise(model.head.out), wide, out)),
+        }
+
     def write_input(self, x: Tensor, front: Front) -> None:
         self.input.write(front, self.pixels(x, front))
 
-    def column(self, x: Tensor, front: Front, final: bool) -> Tensor:
+    def column(self, x: Tensor, front: Front, c: int) -> Tensor:
         relu = torch.relu
         if front.t != self.front:
             self.context_input = self.input.context(front)[0]
             self.context = None if self.convs is None else self.convs.context(front)
             self.front = front.t
-        y = torch.addmm(self.context_input, self.pixels(x, front), self.input.centre[0])
+        w = self.weights[c]
+        wide, narrow = w["wide"], w["narrow"]
+        y = self.context_input[:, :wide]
+        if c > 0:
+            y = torch.addmm(y, self.pixels(x, front, c), w["centre"])
         inputs = []
-        for i, ((reduce, expand), bias) in enumerate(zip(self.blocks, self.biases)):
+        for i, ((reduce, centre, expand), bias) in enumerate(zip(w["blocks"], self.biases)):
             if bias is not None:
-                y = y + per_pixel(bias, front.count)
+                y = y + per_pixel(bias[:, :wide], front.count)
             inputs.append(relu(apply_pointwise(reduce, relu(y))))
-            y = y + apply_pointwise(expand, relu(torch.addmm(self.context[i], inputs[-1], self.convs.centre[i])))
+            y = y + apply_pointwise(expand, relu(torch.addmm(self.context[i, :, :narrow], inputs[-1], centre)))
         if self.biases[-1] is not None:
-            y = y + per_pixel(self.biases[-1], front.count)
-        if final:
+            y = y + per_pixel(self.biases[-1][:, :wide], front.count)
+        if c == self.C - 1:  # every group computed, and final: later pixels read these inputs
             self.write_input(x, front)
             if inputs:
                 self.convs.write(front, torch.stack(inputs))
-        return self.head(y)
+        hidden, out = w["head"]
+        return apply_pointwise(out, relu(apply_pointwise(hidden, relu(y))))

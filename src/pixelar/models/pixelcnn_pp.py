@@ -573,9 +573,12 @@ class PixelCNNPPSampler(ColumnSampler):
         self.input.buf[:, h + 1, w + 1, : self.C] = self.pixels(x, front)
         self.input.buf[:, h + 1, w + 1, self.C] = 1.0  # inside the image
 
-    def column(self, x: Tensor, front: Front, final: bool) -> Tensor:
-        if front.t == self.cached[0]:
-            return self.cached[1]
+    def column(self, x: Tensor, front: Front, c: int) -> Tensor:
+        if front.t != self.cached[0]:
+            self.cached = (front.t, self._params(x, front))
+        return self.cached[1]  # the mixture's conditionals all read every parameter
+
+    def _params(self, x: Tensor, front: Front) -> Tensor:
         h, w = front.pixel
         while self.rows_done <= h:
             r = self.rows_done
@@ -586,6 +589,4 @@ class PixelCNNPPSampler(ColumnSampler):
             self.rows_done += 1
         self.write_input(x, front)
         self.ops.begin(h, w)
-        params = self.ops.value(self.model.ul_stream(self.ops, self.input, self.feeds, self.ul_biases))
-        self.cached = (front.t, params)
-        return params
+        return self.ops.value(self.model.ul_stream(self.ops, self.input, self.feeds, self.ul_biases))

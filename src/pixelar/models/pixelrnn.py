@@ -143,7 +143,7 @@ class PixelRNNSampler(ColumnSampler):
     def write_input(self, x: Tensor, front: Front) -> None:
         self.input.write(front, self.pixels(x, front))
 
-    def column(self, x: Tensor, front: Front, final: bool) -> Tensor:
+    def column(self, x: Tensor, front: Front, c: int) -> Tensor:
         h, w = front.pixel
         self._advance_rows(x, h)
         self.write_input(x, front)
@@ -152,4 +152,4 @@ class PixelRNNSampler(ColumnSampler):
             y = state.step(y if bias is None else y + bias_at(bias, h, w), front)
         if self.biases[-1] is not None:
             y = y + bias_at(self.biases[-1], h, w)
-        return self.head(y)
+        return self.head(y)[:, self.model.distribution.channel_params(c)]
