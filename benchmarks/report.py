@@ -55,6 +55,22 @@ def sampling() -> None:
             f"| {r['model']} | {r['size']} | {r['batch']} | {r['naive_s']:.1f} | {r['fast_s']:.2f} | "
             f"{r['speedup']:.0f}× | {r['fast_over_forward']:.1f} |"
         )
+    paper = load("sampling_pixelcnn_paper")
+    if paper:
+        m = paper["meta"]
+        print(
+            f"\nThe same for a PixelCNN of the paper's size (num_layers={m['num_layers']}, hidden_channels="
+            f"{m['hidden_channels']}; `python benchmarks/bench_sampling.py --models pixelcnn --num-layers "
+            f"{m['num_layers']} --hidden-channels {m['hidden_channels']} --naive-rows {m['naive_rows']} "
+            "--no-identity --out benchmarks/results/sampling_pixelcnn_paper.json`):\n"
+        )
+        print("| model | size | batch | naive (s) | fast (s) | fast speed-up | fast ÷ one forward pass |")
+        print("|---|---|---|---|---|---|---|")
+        for r in sorted((r for r in paper["rows"] if "speedup" in r), key=lambda r: (r["size"], r["batch"])):
+            print(
+                f"| {r['model']} | {r['size']} | {r['batch']} | {r['naive_s']:.1f} | {r['fast_s']:.2f} | "
+                f"{r['speedup']:.0f}× | {r['fast_over_forward']:.1f} |"
+            )
     same = [r for r in d["rows"] if "float32_identical" in r]
     if same:
         text = ", ".join(f"{r['model']} {r['float32_identical']:.1%}" for r in sorted(same, key=lambda r: r["model"]))
