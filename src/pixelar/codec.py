@@ -8,11 +8,12 @@ File layout (all integers little-endian; 61 bytes of framing plus 2 bytes per la
     | payload length u32 | payload (range-coder words) | CRC-32 u32
 
 flags: bit 0 labels present, bit 1 the fast stepper's arithmetic and schedule produced the
-probabilities (else the naive one's, in raster order). The fingerprint is the SHA-256 of the model's configuration and
-weights, the images hash the SHA-256 of the integer images, both truncated to 16 bytes. The CRC
-covers everything before it. Decoding refuses a file with a wrong magic, a newer version, a bad
-length or CRC, or another model's fingerprint, and checks the decoded images against their
-hash, so it never returns a wrong image silently.
+probabilities and the symbol order (else the naive one's, in raster order). The fingerprint is
+the SHA-256 of the model's configuration and weights, the images hash the SHA-256 of the
+integer images, both truncated to 16 bytes. The CRC covers everything before it. Decoding
+refuses a file with a wrong magic, another format version, a bad length or CRC, or another
+model's fingerprint, and checks the decoded images against their hash, so it never returns a
+wrong image silently.
 
 Determinism: encoder and decoder run the same code path — the shared autoregressive loop
 with the same stepper, batch layout, dtype and device — on the same partially known image, so
@@ -65,8 +66,10 @@ def images_digest(x: Tensor) -> str:
 
 
 def _probabilities(logp: Tensor) -> np.ndarray:
-    """Conditionals [n, K, count] as probability rows [n·count, K], image-major."""
-    return torch.softmax(logp.double(), dim=1).transpose(1, 2).reshape(-1, logp.shape[1]).cpu().numpy()
+    """Conditionals [n, K, count] as probability rows [n·count, K], image-major, C-contiguous
+    (the coder reads the buffer row by row)."""
+    probs = torch.softmax(logp.double(), dim=1).transpose(1, 2).reshape(-1, logp.shape[1])
+    return np.ascontiguousarray(probs.cpu().numpy())
 
 
 def _family():
