@@ -67,7 +67,18 @@ def test_weights_not_matching_config(saved):
     meta = json.loads((saved / "config.json").read_text())
     meta["config"]["hidden_channels"] = 5
     (saved / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(PixelarError, match="does not match"):
+    with pytest.raises(PixelarError, match=r"does not match .*other shape"):
+        pixelar.load(saved)
+
+
+def test_weights_of_another_layout_name_the_keys(saved):
+    """Weights saved by a version with other layer names: the message names what differs."""
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(saved / "model.safetensors"))
+    state = {k.replace("head.", "output."): v for k, v in state.items()}
+    save_file(state, str(saved / "model.safetensors"))
+    with pytest.raises(PixelarError, match=r"missing head\..*unexpected output\..*another pixelar version"):
         pixelar.load(saved)
 
 

@@ -133,8 +133,18 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Autoregressive
     try:
         model.load_state_dict(state)
     except RuntimeError:
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(state))
+        extra = sorted(set(state) - set(expected))
+        shapes = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+        what = "; ".join(
+            f"{label} {', '.join(keys[:3])}{' …' if len(keys) > 3 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", extra), ("other shape", shapes))
+            if keys
+        )
         raise PixelarError(
-            f"{weights} does not match the config in {directory / CONFIG_FILE}; the directory is damaged"
+            f"{weights} does not match the config in {directory / CONFIG_FILE} ({what}): the directory is "
+            "damaged or was written by another pixelar version; retrain or re-save the model"
         ) from None
     return model.to(device).eval()
 

@@ -311,7 +311,8 @@ def autoregress(
                         value = choose(stepper.conditional(x, c, front), c, front).to(x.device)
                         flat[:, c, where] = torch.where(todo, value, flat[:, c, where])
                 rows = min(H, max(0, (front.t - W + 1) // shift + 1))  # rows finished after this front
-                bar.update(rows - bar.n)
+                if rows > bar.n:
+                    bar.update(rows - bar.n)
             bar.close()
     finally:
         model.train(was_training)
