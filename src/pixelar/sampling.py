@@ -125,7 +125,7 @@ class ColumnSampler:
 
     def pixels(self, x: Tensor, front: Front, channels: int | None = None) -> Tensor:
         """The front's pixels of x (their first ``channels`` channels), scaled as the network's
-        input: [n·count, channels or C]."""
+        input (:meth:`AutoregressiveModel.scale`, its dtype looked up once): [n·count, channels or C]."""
         channels = self.C if channels is None else channels
         v = x.flatten(2)[:, :channels, front.flat(self.W)].transpose(1, 2).reshape(-1, channels)
         return v.to(self.dtype) * self.unit - 1.0

@@ -583,7 +583,7 @@ class PixelCNNPPSampler(ColumnSampler):
         while self.rows_done <= h:
             r = self.rows_done
             if r > 0:
-                self.row_input.buf[:, : self.C, r - 1, : self.W] = x[:, :, r - 1].to(self.dtype) * self.unit - 1.0
+                self.row_input.buf[:, : self.C, r - 1, : self.W] = self.model.scale(x[:, :, r - 1])
             self.rows.begin(r)
             self.feeds = self.model.u_stream(self.rows, self.row_input, self.u_biases)
             self.rows_done += 1
