@@ -9,7 +9,7 @@ from PIL import Image
 
 import pixelar
 from pixelar.cli import main
-from pixelar.completion import complete, load_png, rows_mask
+from pixelar.completion import complete, known_after_unknown, load_png, rows_mask
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,36 @@ def test_cli_complete_from_png_and_data(tmp_path, binary_model, capsys):
     assert Image.open(tmp_path / "g.png").size[0] > Image.open(tmp_path / "g.png").size[1]
     assert run("complete", binary_model, "--input", img, "--keep-rows", "99", "--quiet") == 2
     assert "--keep-rows" in capsys.readouterr().err
+
+
+def test_cli_complete_with_a_mask(tmp_path, binary_model, capsys):
+    rng = np.random.default_rng(3)
+    img = _png(tmp_path / "a.png", (rng.random((8, 8)) > 0.5) * 255)
+    prefix = np.zeros((8, 8))
+    prefix[:3] = 255
+    prefix[3, :5] = 255  # three rows and five pixels: a prefix of the generation order
+    mask = _png(tmp_path / "m.png", prefix)
+    args = ("complete", binary_model, "--input", img, "-n", "2", "-o", tmp_path / "g.png", "--quiet")
+    assert run(*args, "--mask", mask) == 0
+    out = capsys.readouterr()
+    assert "29 of 64 pixels kept" in out.out and "note:" not in out.err
+    bottom = _png(tmp_path / "b.png", np.flipud(prefix))
+    assert run(*args, "--mask", bottom) == 0
+    assert "note: the mask keeps pixels after the first one to sample" in capsys.readouterr().err
+    assert run(*args, "--mask", _png(tmp_path / "small.png", np.zeros((4, 8)))) == 2
+    assert "expects 8×8" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # one or the other (argparse's usage error)
+        run(*args, "--mask", mask, "--keep-rows", "2")
+    assert exit_info.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_completion_with_a_mask_keeps_exactly_the_known_pixels(binary_model):
+    model = pixelar.load(binary_model)
+    x = torch.randint(0, 2, (2, 1, 8, 8))
+    known = torch.rand(1, 8, 8, generator=torch.Generator().manual_seed(0)) > 0.5
+    assert known_after_unknown(known) and not known_after_unknown(rows_mask(model.image_shape, 3))
+    out = complete(model, x, known, n=2, generator=0)
+    assert torch.equal(out[:, :, known], x[:, None, known].expand(2, 2, -1))
 
 
 def test_png_size_channels_and_levels_errors(tmp_path, binary_model, rgb_model):

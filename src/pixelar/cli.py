@@ -152,11 +152,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_complete(args: argparse.Namespace) -> int:
     import torch
 
-    from pixelar.completion import complete, load_png, rows_mask, save_completion_grid
+    from pixelar.completion import complete, known_after_unknown, load_mask, load_png, rows_mask, save_completion_grid
     from pixelar.data import get_dataset
 
     model, trained = _model_and_data_args(args)
-    C, H, _ = model.image_shape
+    C, H, W = model.image_shape
     labels = None
     if args.input:
         images = torch.stack([load_png(p, model) for p in args.input])
@@ -177,8 +177,19 @@ def cmd_complete(args: argparse.Namespace) -> int:
             cond = labels[: len(images)]
         else:
             raise PixelarError("the model is class-conditional: pass --label")
-    keep = H // 2 if args.keep_rows is None else args.keep_rows
-    known = rows_mask(model.image_shape, keep)
+    if args.mask:
+        known = load_mask(args.mask, model.image_shape)
+        kept = f"{int(known[0].sum())} of {H * W} pixels kept, from {args.mask}"
+        if known_after_unknown(known):
+            print(
+                "note: the mask keeps pixels after the first one to sample; they stay in the output, but each "
+                "sampled sub-pixel is drawn given the sub-pixels before it in raster order only",
+                file=sys.stderr,
+            )
+    else:
+        keep = H // 2 if args.keep_rows is None else args.keep_rows
+        known = rows_mask(model.image_shape, keep)
+        kept = f"top {keep} of {H} rows kept"
     images = images.to(model.device)
     out = complete(
         model,
@@ -192,7 +203,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     path = save_completion_grid(images, known, out, model.num_levels, args.output)
-    print(f"wrote {len(images)}×{args.n} completions (top {keep} of {H} rows kept) to {path}")
+    print(f"wrote {len(images)}×{args.n} completions ({kept}) to {path}")
     return 0
 
 
@@ -326,7 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test")
     p.add_argument("--data-dir")
     p.add_argument("--count", type=int, default=4, help="images taken from --data")
-    p.add_argument("--keep-rows", type=int, help="rows kept at the top (default: half)")
+    keep = p.add_mutually_exclusive_group()
+    keep.add_argument("--keep-rows", type=int, help="rows kept at the top (default: half)")
+    keep.add_argument("--mask", help="mask image of the model's size: white pixels kept, black ones sampled")
     p.add_argument("-n", type=int, default=4, help="completions per image")
     p.add_argument("-o", "--output", default="completions.png")
     p.add_argument("--temperature", type=float, default=1.0)

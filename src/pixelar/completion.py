@@ -29,6 +29,29 @@ def rows_mask(image_shape: tuple[int, int, int], keep_rows: int) -> Tensor:
     return known
 
 
+def load_mask(path: str | Path, image_shape: tuple[int, int, int]) -> Tensor:
+    """A mask image (white = known, black = to sample) as a known-sub-pixel mask [C, H, W]."""
+    C, H, W = image_shape
+    if not Path(path).is_file():
+        raise PixelarError(f"{path} does not exist; pass a mask image (white = known, black = to sample)")
+    try:
+        with Image.open(path) as img:
+            arr = np.asarray(img.convert("L"))
+    except (OSError, ValueError) as e:
+        raise PixelarError(f"{path} is not a readable image ({e.__class__.__name__})") from None
+    if arr.shape != (H, W):
+        raise PixelarError(f"the mask {path} is {arr.shape[1]}×{arr.shape[0]} but the model expects {W}×{H}")
+    return torch.from_numpy(arr > 127).expand(C, H, W).clone()
+
+
+def known_after_unknown(known: Tensor) -> bool:
+    """Whether some known sub-pixel ([C, H, W] or [N, C, H, W] mask) comes after an unknown one
+    in generation order: it is kept, but the sub-pixels sampled before it do not depend on it."""
+    flat = known.reshape(-1, *known.shape[-3:]).permute(0, 2, 3, 1).flatten(1)  # generation order
+    after_unknown = (~flat).cumsum(1) > 0
+    return bool((flat & after_unknown).any())
+
+
 def complete(
     model: AutoregressiveModel,
     images: Tensor,
