@@ -576,6 +576,8 @@ class PixelCNNPPSampler(ColumnSampler):
     def column(self, x: Tensor, front: Front, c: int) -> Tensor:
         if front.t != self.cached[0]:
             self.cached = (front.t, self._params(x, front))
+        elif c == self.C - 1:
+            self.write_input(x, front)  # the pixel's channels known by now, for the pixels after it
         return self.cached[1]  # the mixture's conditionals all read every parameter
 
     def _params(self, x: Tensor, front: Front) -> Tensor:
