@@ -95,6 +95,29 @@ def test_completion_with_a_mask_keeps_exactly_the_known_pixels(binary_model):
     assert torch.equal(out[:, :, known], x[:, None, known].expand(2, 2, -1))
 
 
+def test_conditional_completion_library_and_cli(tmp_path, capsys):
+    """A class-conditional model completes images given their labels (one per image or one for all)."""
+    from conftest import randomize
+
+    torch.manual_seed(0)
+    model = randomize(pixelar.create_model("pixelcnn", image_shape=(1, 8, 8), num_levels=2, num_classes=3))
+    model.save_pretrained(tmp_path / "cond")
+    x = torch.randint(0, 2, (2, 1, 8, 8))
+    known = rows_mask(model.image_shape, 4)
+    by_label = [complete(model, x, known, n=2, cond=torch.tensor([k, k]), generator=0) for k in range(3)]
+    assert all(torch.equal(o[:, :, :, :4], x[:, None, :, :4].expand(2, 2, 1, 4, 8)) for o in by_label)
+    assert not torch.equal(by_label[0], by_label[2])  # the label changes the completions
+    assert torch.equal(complete(model, x, known, n=2, cond=2, generator=0), by_label[2])
+    with pytest.raises(pixelar.PixelarError, match="pass labels"):
+        complete(model, x, known, n=2)
+    with pytest.raises(pixelar.PixelarError, match="shape \\[2\\]"):
+        complete(model, x, known, n=2, cond=torch.tensor([0, 1, 2]))
+    img = _png(tmp_path / "a.png", (np.random.default_rng(0).random((8, 8)) > 0.5) * 255)
+    args = ("complete", tmp_path / "cond", "--input", img, "-n", "2", "-o", tmp_path / "g.png", "--quiet")
+    assert run(*args, "--label", "1") == 0
+    assert run(*args) == 2 and "--label" in capsys.readouterr().err
+
+
 def test_png_size_channels_and_levels_errors(tmp_path, binary_model, rgb_model):
     model2, model3 = pixelar.load(binary_model), pixelar.load(rgb_model)
     with pytest.raises(pixelar.PixelarError, match="expects 8×8"):

@@ -70,19 +70,21 @@ def complete(
     completion is exact wherever the known sub-pixels precede the unknown ones in the
     ordering (e.g. the top rows).
     """
-    model.check_input(images)
     N = images.shape[0]
+    labels = None
+    if cond is not None:
+        labels = torch.as_tensor(cond).long().reshape(-1)
+        labels = labels.expand(N) if labels.numel() == 1 else labels
+    model.check_input(images, labels)
     known = known.bool()
     if known.shape not in (images.shape[1:], images.shape):
         raise PixelarError(f"the known mask has shape {tuple(known.shape)}, not {tuple(images.shape[1:])}")
     x = images.repeat_interleave(n, 0)
     mask = known.expand(images.shape).repeat_interleave(n, 0)
-    if cond is not None:
-        cond = torch.as_tensor(cond).long().reshape(-1).expand(N).repeat_interleave(n, 0)
     out = sample(
         model,
         N * n,
-        cond=cond,
+        cond=None if labels is None else labels.repeat_interleave(n, 0),
         generator=generator,
         temperature=temperature,
         method=method,

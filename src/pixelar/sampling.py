@@ -250,7 +250,9 @@ def sample(
         x = torch.zeros(n, C, H, W, dtype=torch.long, device=device)
         known_mask = torch.zeros(n, C, H, W, dtype=torch.bool, device=device)
     else:
-        model.check_input(x)
+        if x.dim() == 4 and x.shape[0] != n:
+            raise PixelarError(f"x holds {x.shape[0]} images but {n} samples were asked for; pass n={x.shape[0]}")
+        model.check_input(x, cond)
         x = x.to(device=device, dtype=torch.long).clone()
         if known is None:
             raise PixelarError("completion needs a mask of the known sub-pixels (known=...)")
