@@ -179,19 +179,21 @@ class DiscretizedLogisticMixture(OutputDistribution):
         log_high = -F.softplus(minus)  # value K-1: P(X > v - half)
         return torch.where(k == 0, log_low, torch.where(k == self.num_levels - 1, log_high, log_mid))
 
-    def _component_log_probs(self, params: Tensor, x: Tensor, channels: int) -> tuple[Tensor, Tensor]:
-        """(log π [B, M, *S], log p_c(x_c | m, x_<c) [B, channels, M, *S]) at the observed x,
-        for the first ``channels`` channels."""
+    def _observed(self, params: Tensor, x: Tensor, channels: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """At the observed x: log π [B, M, *S]; log p_d(x_d | m, x_<d) [B, channels, M, *S] for
+        the first ``channels`` channels; the mean of channel ``channels`` given them [B, M, *S]
+        (None when there is no such channel); and every channel's log-scales [B, C, M, *S]."""
         logits, means, log_scales, coeffs = self._unpack(params)
         v = self._scaled(x, params.dtype)
         lp = [torch.zeros_like(logits).unsqueeze(1)[:, :0]]
         for c in range(channels):
             mean = self._channel_mean(means, coeffs, v, c)
             lp.append(self._log_bin(v[:, c].unsqueeze(1), x[:, c].unsqueeze(1), mean, log_scales[:, c]).unsqueeze(1))
-        return F.log_softmax(logits, dim=1), torch.cat(lp, dim=1)
+        next_mean = self._channel_mean(means, coeffs, v, channels) if channels < self.num_colors else None
+        return F.log_softmax(logits, dim=1), torch.cat(lp, dim=1), next_mean, log_scales
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
-        log_pi, lp = self._component_log_probs(params, x, self.num_colors)
+        log_pi, lp, _, _ = self._observed(params, x, self.num_colors)
         cum = log_pi.unsqueeze(1) + lp.cumsum(1)  # [B, C, M, *S]
         joint = torch.logsumexp(cum, dim=2)  # log p(x_≤c)
         return torch.cat([joint[:, :1], joint[:, 1:] - joint[:, :-1]], dim=1)
@@ -200,16 +202,27 @@ class DiscretizedLogisticMixture(OutputDistribution):
         return slice(0, self.num_params)
 
     def conditional_from(self, params: Tensor, x: Tensor, c: int) -> Tensor:
-        log_pi, lp = self._component_log_probs(params, x, c)
+        log_pi, lp, mean, log_scales = self._observed(params, x, c)
         w = log_pi + lp.sum(1)
-        w = w - torch.logsumexp(w, dim=1, keepdim=True)  # posterior over components given x_<c
-        _, means, log_scales, coeffs = self._unpack(params)
-        mean = self._channel_mean(means, coeffs, self._scaled(x, params.dtype), c)  # [B, M, *S]
-        K = self.num_levels
-        k = torch.arange(K, device=params.device).reshape(1, K, 1, *([1] * (params.dim() - 2)))
-        v = self._scaled(k, params.dtype)
-        table = self._log_bin(v, k, mean.unsqueeze(1), log_scales[:, c].unsqueeze(1))  # [B, K, M, *S]
+        w = w - torch.logsumexp(w, dim=1, keepdim=True)  # the components' posterior given x_<c
+        table = self._log_table(mean, log_scales[:, c])  # [B, K, M, *S]
         return torch.logsumexp(w.unsqueeze(1) + table, dim=2)
+
+    def _log_table(self, mean: Tensor, log_scale: Tensor) -> Tensor:
+        """log P(value k | component) for every k: [B, K, M, *S] from mean, log_scale [B, M, *S].
+
+        The same bins as :meth:`_log_bin`, from the K − 1 edges between them: each edge's
+        log-sigmoids serve both bins it bounds.
+        """
+        K = self.num_levels
+        shape = (1, K - 1, 1) + (1,) * (mean.dim() - 2)
+        edges = torch.linspace(-1 + 1 / (K - 1), 1 - 1 / (K - 1), K - 1, dtype=mean.dtype, device=mean.device)
+        z = (edges.reshape(shape) - mean.unsqueeze(1)) * torch.exp(-log_scale).unsqueeze(1)  # [B, K−1, M, *S]
+        log_below = -F.softplus(-z)  # log σ(z): P(X ≤ edge)
+        log_above = -F.softplus(z)  # log (1 − σ(z))
+        a, b = z[:, 1:], z[:, :-1]  # the middle bins: σ(a) − σ(b)
+        middle = b + _log_expm1(a - b) + log_above[:, 1:] + log_above[:, :-1]
+        return torch.cat([log_below[:, :1], middle, log_above[:, -1:]], dim=1)
 
 
 DISTRIBUTIONS: dict[str, type[OutputDistribution]] = {
