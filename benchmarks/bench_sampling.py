@@ -66,6 +66,40 @@ def time_forward(model, n: int, repeats: int = 5) -> float:
     return (time.perf_counter() - t) / repeats
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """Speed-up of fast over naive sampling and fast ÷ one forward pass, per model (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if "speedup" in r]
+    models = sorted({r["model"] for r in rows})
+    cases = sorted({(r["size"], r["batch"]) for r in rows})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    width = 0.8 / len(cases)
+    for ax, key, title in (
+        (axes[0], "speedup", "fast sampling: times faster than naive"),
+        (axes[1], "fast_over_forward", "fast sampling ÷ one forward pass"),
+    ):
+        for i, (size, batch) in enumerate(cases):
+            values = [
+                next((r[key] for r in rows if (r["model"], r["size"], r["batch"]) == (m, size, batch)), 0)
+                for m in models
+            ]
+            ax.bar([j + i * width for j in range(len(models))], values, width, label=f"{size}, batch {batch}")
+        ax.set_yscale("log")
+        ax.set_xticks([j + width * (len(cases) - 1) / 2 for j in range(len(models))], models, rotation=20)
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].axhline(50, color="k", lw=0.8, ls="--")
+    axes[1].axhline(10, color="k", lw=0.8, ls="--")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=None, help="comma-separated (default: every model with a fast sampler)")
@@ -138,7 +172,8 @@ def main() -> None:
         "naive_rows": a.naive_rows,
     }
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    plot(rows, out.with_suffix(".png"))
+    print(f"\nwrote {out} and {out.with_suffix('.png')}")
 
 
 if __name__ == "__main__":

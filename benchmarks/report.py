@@ -55,6 +55,8 @@ def sampling() -> None:
             f"| {r['model']} | {r['size']} | {r['batch']} | {r['naive_s']:.1f} | {r['fast_s']:.2f} | "
             f"{r['speedup']:.0f}× | {r['fast_over_forward']:.1f} |"
         )
+    if (RESULTS / "sampling.png").exists():
+        print("\n![fast vs naive sampling](benchmarks/results/sampling.png)")
     paper = load("sampling_pixelcnn_paper")
     if paper:
         m = paper["meta"]
