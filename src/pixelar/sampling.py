@@ -295,7 +295,7 @@ def autoregress(
     try:
         with torch.inference_mode():
             stepper = make_stepper(model, n, cond, method)
-            shift = stepper.fronts[0].dw
+            shift = stepper.fronts[0].dw  # wavefronts() gives every front its shift as the column step
             first, last = _unknown_span(known, shift)
             flat = x.view(n, C, H * W)
             missing = None if bool((~known).all()) else (~known.expand_as(x)).reshape(n, C, H * W)
