@@ -5,9 +5,10 @@
 For each model with a fast sampler, at 28×28×1 (K=2) and 32×32×3 (K=256), batch 1 and 16:
 naive seconds (the first --naive-rows rows timed and scaled to the whole image: naive cost per
 row is constant), fast seconds (the whole image), their ratio, and fast / one forward pass
-over the same batch (the floor). Also the fraction of sub-pixels identical between fast and
-naive samples in float32 for the same seed (28×28, batch 16, sampled in full by both).
-Weights are random (a trained model costs the same).
+over the same batch (the floor). Also (unless --no-identity) the fraction of sub-pixels
+identical between fast and naive samples in float32 for the same seed (28×28, batch 16,
+sampled in full by both). Weights are random (a trained model costs the same). Writes the
+JSON (rows of earlier runs kept unless re-measured) and a figure beside it (.png).
 """
 
 from __future__ import annotations
