@@ -109,3 +109,18 @@ def test_wavefronts_cover_every_pixel_once_in_raster_order_within_a_front():
         assert all(f.w0 + s * f.h0 == f.t for f in fronts)
         flat = torch.arange(H * W).reshape(1, 1, H, W)
         assert [v for f in fronts for v in f.take(flat, 0)[0].tolist()] == [h * W + w for h, w in pixels]
+
+
+@pytest.mark.parametrize("name", ["pixelcnn", "multiscale-pixelrnn"])
+def test_batch_size_does_not_change_the_images(name):
+    """Sampling in batches (bounded memory) gives the same images as all at once, conditional
+    completion included."""
+    model = tiny(name, (2, 4, 6), 3, seed=16, num_classes=2)
+    cond = torch.tensor([0, 1, 1, 0, 1])
+    x = torch.randint(0, 3, (5, 2, 4, 6))
+    known = torch.rand(5, 2, 4, 6, generator=torch.Generator().manual_seed(0)) < 0.3
+    for kw in ({}, {"x": x, "known": known}):
+        whole = sample(model, 5, cond=cond, generator=7, **kw)
+        assert torch.equal(sample(model, 5, cond=cond, generator=7, batch_size=2, **kw), whole)
+    with pytest.raises(pixelar.PixelarError, match="batch size"):
+        sample(model, 5, cond=cond, batch_size=0)

@@ -140,6 +140,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         method=args.method,
         progress=not args.quiet,
+        batch_size=args.batch_size,
     )
     out = save_grid(samples, model.num_levels, args.output)
     print(f"wrote {args.n} samples to {out}")
@@ -201,6 +202,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         method=args.method,
         progress=not args.quiet,
+        batch_size=args.batch_size,
     )
     path = save_completion_grid(images, known, out, model.num_levels, args.output)
     print(f"wrote {len(images)}×{args.n} completions ({kept}) to {path}")
@@ -326,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", default="auto", choices=["auto", "fast", "naive"])
     p.add_argument("--label", type=int, help="class label for a conditional model")
+    p.add_argument("--batch-size", type=int, default=64, help="images sampled at a time (memory)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_sample)
@@ -346,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", default="auto", choices=["auto", "fast", "naive"])
     p.add_argument("--label", type=int, help="class label for a conditional model")
+    p.add_argument("--batch-size", type=int, default=64, help="completions sampled at a time (memory)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_complete)

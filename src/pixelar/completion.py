@@ -62,8 +62,10 @@ def complete(
     temperature: float = 1.0,
     method: str = "auto",
     progress: bool = False,
+    batch_size: int | None = None,
 ) -> Tensor:
-    """``n`` completions of each image: [N, n, C, H, W] (long).
+    """``n`` completions of each image: [N, n, C, H, W] (long); ``batch_size`` as in
+    :func:`pixelar.sampling.sample`.
 
     ``known`` ([C, H, W] or [N, C, H, W], bool) marks the sub-pixels to keep; every other
     sub-pixel is sampled from the model given all earlier ones (known or sampled), so the
@@ -91,6 +93,7 @@ def complete(
         x=x,
         known=mask,
         progress=progress,
+        batch_size=batch_size,
     )
     return out.reshape(N, n, *images.shape[1:])
 

@@ -221,6 +221,7 @@ def sample(
     x: Tensor | None = None,
     known: Tensor | None = None,
     progress: bool = False,
+    batch_size: int | None = None,
 ) -> Tensor:
     """Draw n images [n, C, H, W] (long, on the model's device).
 
@@ -233,9 +234,13 @@ def sample(
         x, known: for completion: images [n, C, H, W] and a bool mask ([C, H, W] or
             [n, C, H, W]) of the sub-pixels to keep; the others are sampled given them.
         progress: show a progress bar (rows, rate, ETA).
+        batch_size: sample at most this many images at a time (the samplers' caches grow with
+            the batch); the uniforms are drawn for all n first, so the images do not depend on it.
     """
     if n < 1:
         raise PixelarError(f"the number of samples must be at least 1, got {n}")
+    if batch_size is not None and batch_size < 1:
+        raise PixelarError(f"the batch size must be at least 1, got {batch_size}")
     if not temperature > 0:
         raise PixelarError(f"temperature must be positive, got {temperature}")
     C, H, W = model.image_shape
@@ -260,11 +265,17 @@ def sample(
     x = torch.where(known_mask, x, torch.zeros_like(x))
 
     uniforms = torch.rand(n, C, H, W, generator=gen, dtype=torch.float64).to(device)  # one per sub-pixel
+    step = n if batch_size is None else batch_size
+    for start in range(0, n, step):
+        part = slice(start, start + step)
+        u = uniforms[part]
 
-    def choose(logp: Tensor, c: int, front: Front) -> Tensor:
-        return draw(logp, front.take(uniforms, c), temperature)
+        def choose(logp: Tensor, c: int, front: Front, u: Tensor = u) -> Tensor:
+            return draw(logp, front.take(u, c), temperature)
 
-    return model.autoregress(x, known_mask, cond, method, choose, progress=progress)
+        labels = None if cond is None else cond[part]
+        model.autoregress(x[part], known_mask[part], labels, method, choose, progress=progress)
+    return x
 
 
 Chooser = Callable[[Tensor, int, Front], Tensor]

@@ -175,12 +175,20 @@ class AutoregressiveModel(nn.Module):
         temperature: float = 1.0,
         method: Literal["auto", "fast", "naive"] = "auto",
         progress: bool = False,
+        batch_size: int | None = None,
     ) -> Tensor:
         """Draw n images [n, C, H, W] (long) sub-pixel by sub-pixel; see :func:`pixelar.sampling.sample`."""
         from pixelar.sampling import sample
 
         return sample(
-            self, n, cond=cond, generator=generator, temperature=temperature, method=method, progress=progress
+            self,
+            n,
+            cond=cond,
+            generator=generator,
+            temperature=temperature,
+            method=method,
+            progress=progress,
+            batch_size=batch_size,
         )
 
     # -- persistence --------------------------------------------------------------------
