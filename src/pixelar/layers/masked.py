@@ -99,12 +99,11 @@ class IncrementalConv:
     Holds each layer's input map channels-last in a zero-padded buffer
     [L, n, (H + kh//2)·(W + 2·(kw//2)), in] (the padding the full convolution uses; rows below
     the centre are never read, since the mask closes them). :meth:`write` stores inputs at a
-    front's pixels (:class:`pixelar.sampling.Front`). :meth:`output` gives a single layer's
-    output there from the whole window; :meth:`context` every layer's output from every tap
-    but the centre — the part that the current pixels' own values do not change — in one
-    batched product, to which a sampler adds ``centre`` times the current input. The weights
-    are the full layer's masked ones. Memory: L · n · in · (H + kh//2) · (W + kw − 1) values,
-    independent of the step count.
+    front's pixels (:class:`pixelar.sampling.Front`). :meth:`context` gives every layer's output
+    there from every tap but the centre — the part the current pixels' own values do not
+    change — in one batched product, to which a sampler adds ``centre`` times the current input
+    (:meth:`output`, for a single layer). The weights are the full layer's masked ones.
+    Memory: L · n · in · (H + kh//2) · (W + kw − 1) values, independent of the step count.
     """
 
     def __init__(self, convs: MaskedConv2d | list[MaskedConv2d], n: int, height: int, width: int) -> None:
@@ -114,9 +113,7 @@ class IncrementalConv:
         self.width = width + 2 * self.pw
         w = torch.stack([(c.weight * c.mask)[:, :, : self.ph + 1, :] for c in convs])  # [L, out, in, ph+1, kw]
         self.centre = w[:, :, :, self.ph, self.pw].transpose(1, 2).contiguous()  # [L, in, out]
-        self.weight = w.permute(0, 3, 4, 2, 1).reshape(len(convs), -1, w.shape[1]).contiguous()  # [L, taps·in, out]
-        w = w.clone()
-        w[:, :, :, self.ph, self.pw] = 0.0
+        w[:, :, :, self.ph, self.pw] = 0.0  # the centre tap is added per step
         self.context_weight = w.permute(0, 3, 4, 2, 1).reshape(len(convs), -1, w.shape[1]).contiguous()
         self.bias = None if convs[0].bias is None else torch.stack([c.bias for c in convs])[:, None, :]
         self.buf = convs[0].weight.new_zeros(len(convs), n, (height + self.ph) * self.width, convs[0].in_channels)
@@ -137,10 +134,10 @@ class IncrementalConv:
             (front.h0 * self.width + front.w0) * cin,  # top-left of the first pixel's window
         ).reshape(L, n * front.count, -1)
 
-    def output(self, front: Front) -> Tensor:
-        """A single layer's output at the front's pixels, its input there written: [n·count, out]."""
-        window = self._windows(front)[0]
-        return window @ self.weight[0] if self.bias is None else torch.addmm(self.bias[0], window, self.weight[0])
+    def output(self, front: Front, value: Tensor) -> Tensor:
+        """A single layer's output at the front's pixels given its input there [n·count, in]:
+        [n·count, out]."""
+        return torch.addmm(self.context(front)[0], value, self.centre[0])
 
     def context(self, front: Front) -> Tensor:
         """Every layer's output at the front's pixels without the centre tap: [L, n·count, out]."""

@@ -96,7 +96,7 @@ class RowLSTMState:
         """Layer input at the front's one pixel (h, w) [n, 2h] → layer output there [n, 2h]."""
         _, w = front.pixel
         self.input.write(front, value)
-        gates = self.input.output(front) + self.ss_row[:, :, w]
+        gates = self.input.output(front, value) + self.ss_row[:, :, w]
         hid, cell = lstm_cell(gates, self.c_above[:, :, w])
         self.h_row[:, :, w], self.c_row[:, :, w] = hid, cell
         return value + apply_pointwise(self.output, hid)

@@ -146,8 +146,9 @@ class PixelRNNSampler(ColumnSampler):
     def column(self, x: Tensor, front: Front, c: int) -> Tensor:
         h, w = front.pixel
         self._advance_rows(x, h)
-        self.write_input(x, front)
-        y = self.input.output(front)
+        value = self.pixels(x, front)
+        self.input.write(front, value)
+        y = self.input.output(front, value)
         for state, bias in zip(self.states, self.biases):
             y = state.step(y if bias is None else y + bias_at(bias, h, w), front)
         if self.biases[-1] is not None:
