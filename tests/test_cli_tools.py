@@ -9,7 +9,8 @@ from PIL import Image
 
 import pixelar
 from pixelar.cli import main
-from pixelar.completion import complete, known_after_unknown, load_png, rows_mask
+from pixelar.completion import complete, known_after_unknown, rows_mask
+from pixelar.imageio import read_image
 
 
 @pytest.fixture(scope="module")
@@ -118,17 +119,16 @@ def test_conditional_completion_library_and_cli(tmp_path, capsys):
     assert run(*args) == 2 and "--label" in capsys.readouterr().err
 
 
-def test_png_size_channels_and_levels_errors(tmp_path, binary_model, rgb_model):
-    model2, model3 = pixelar.load(binary_model), pixelar.load(rgb_model)
+def test_png_size_channels_and_levels_errors(tmp_path):
     with pytest.raises(pixelar.PixelarError, match="expects 8×8"):
-        load_png(_png(tmp_path / "big.png", np.zeros((9, 8))), model2)
+        read_image(_png(tmp_path / "big.png", np.zeros((9, 8))), 1, 2, size=(8, 8))
     with pytest.raises(pixelar.PixelarError, match="channel"):
-        load_png(_png(tmp_path / "grey.png", np.zeros((6, 6))), model3)
+        read_image(_png(tmp_path / "grey.png", np.zeros((6, 6))), 3, 256)
     with pytest.raises(pixelar.PixelarError, match="quantise"):
-        load_png(_png(tmp_path / "gray.png", np.full((8, 8), 100)), model2)
-    assert load_png(_png(tmp_path / "ok.png", np.full((8, 8), 255)), model2).max() == 1
+        read_image(_png(tmp_path / "gray.png", np.full((8, 8), 100)), 1, 2)
+    assert read_image(_png(tmp_path / "ok.png", np.full((8, 8), 255)), 1, 2).max() == 1
     rgb = np.random.default_rng(1).integers(0, 256, (6, 6, 3))
-    assert torch.equal(load_png(_png(tmp_path / "rgb.png", rgb), model3), torch.from_numpy(rgb).permute(2, 0, 1))
+    assert torch.equal(read_image(_png(tmp_path / "rgb.png", rgb), 3, 256), torch.from_numpy(rgb).permute(2, 0, 1))
 
 
 def test_cli_compress_decompress_round_trip(tmp_path, rgb_model, capsys):

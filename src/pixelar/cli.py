@@ -33,6 +33,12 @@ TRAIN_FLAGS = {
 }
 
 
+VALUES_HELP = (
+    "what the input's values mean: 8-bit intensities (default for image files; a K-level model takes "
+    "round(k*255/(K-1))) or level indices 0..K-1 (default for .npy)"
+)
+
+
 def _parse_value(text: str) -> Any:
     try:
         return json.loads(text)
@@ -122,9 +128,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
 
+    from pixelar.imageio import write_npy
     from pixelar.plotting import save_grid
 
     model, _ = _model_and_data_args(args)
@@ -145,22 +151,24 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = save_grid(samples, model.num_levels, args.output)
     print(f"wrote {args.n} samples to {out}")
     if args.npy:
-        np.save(args.npy, samples.cpu().numpy().astype(np.uint8 if model.num_levels <= 256 else np.int64))
-        print(f"wrote the integer samples to {args.npy}")
+        write_npy(samples, model.num_levels, args.npy)
+        print(f"wrote the integer samples (level indices) to {args.npy}")
     return 0
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
     import torch
 
-    from pixelar.completion import complete, known_after_unknown, load_mask, load_png, rows_mask, save_completion_grid
+    from pixelar.completion import complete, known_after_unknown, rows_mask
     from pixelar.data import get_dataset
+    from pixelar.imageio import read_images, read_mask
+    from pixelar.plotting import save_completion_grid
 
     model, trained = _model_and_data_args(args)
     C, H, W = model.image_shape
     labels = None
     if args.input:
-        images = torch.stack([load_png(p, model) for p in args.input])
+        images = read_images(args.input, C, model.num_levels, args.values, size=(H, W))
     else:
         data = args.data or (trained.data if trained else None)
         if data is None:
@@ -179,7 +187,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
         else:
             raise PixelarError("the model is class-conditional: pass --label")
     if args.mask:
-        known = load_mask(args.mask, model.image_shape)
+        known = read_mask(args.mask, model.image_shape)
         kept = f"{int(known[0].sum())} of {H * W} pixels kept, from {args.mask}"
         if known_after_unknown(known):
             print(
@@ -189,6 +197,8 @@ def cmd_complete(args: argparse.Namespace) -> int:
             )
     else:
         keep = H // 2 if args.keep_rows is None else args.keep_rows
+        if not 0 <= keep <= H:
+            raise PixelarError(f"--keep-rows must be between 0 and the image height {H}, got {keep}")
         known = rows_mask(model.image_shape, keep)
         kept = f"top {keep} of {H} rows kept"
     images = images.to(model.device)
@@ -212,23 +222,15 @@ def cmd_complete(args: argparse.Namespace) -> int:
 def cmd_compress(args: argparse.Namespace) -> int:
     import math
 
-    import numpy as np
     import torch
 
     from pixelar.checkpoint import atomic_write
     from pixelar.codec import encode
-    from pixelar.completion import load_png
+    from pixelar.imageio import read_images
 
     model, _ = _model_and_data_args(args)
-    if len(args.images) == 1 and args.images[0].endswith(".npy"):
-        try:
-            x = torch.from_numpy(np.load(args.images[0], allow_pickle=False).astype(np.int64))
-        except (OSError, ValueError) as e:
-            raise PixelarError(f"{args.images[0]} is not a readable .npy array ({e.__class__.__name__})") from None
-        if x.dim() == 3:
-            x = x.unsqueeze(0)
-    else:
-        x = torch.stack([load_png(p, model) for p in args.images])
+    C, H, W = model.image_shape
+    x = read_images(args.images, C, model.num_levels, args.values, size=(H, W))
     cond = None
     if model.num_classes:
         if args.label is None:
@@ -247,10 +249,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from pixelar.codec import decode
-    from pixelar.plotting import save_image, to_uint8
+    from pixelar.imageio import write_image, write_npy
 
     model, _ = _model_and_data_args(args)
     try:
@@ -261,13 +261,14 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     x = decode(model, data)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    from PIL import Image
-
-    for i, img in enumerate(to_uint8(x, model.num_levels)):
-        save_image(Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img), out / f"image_{i:04d}.png")
-    if args.npy:
-        np.save(out / "images.npy", x.cpu().numpy())
-    print(f"decompressed {len(x)} image(s) into {out}")
+    pngs = model.num_levels <= 256
+    if pngs:
+        for i, img in enumerate(x):
+            write_image(img, model.num_levels, out / f"image_{i:04d}.png")
+    if args.npy or not pngs:
+        write_npy(x, model.num_levels, out / "images.npy")
+    written = "PNG images" + (" and images.npy" if args.npy else "") if pngs else "images.npy (more than 256 levels)"
+    print(f"decompressed {len(x)} image(s) into {out} ({written})")
     return 0
 
 
@@ -335,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("complete", help="complete the bottom of images (occlusion completion)")
     p.add_argument("run", metavar="RUN_OR_DIR")
-    p.add_argument("--input", nargs="+", help="image files of the model's size")
+    p.add_argument("--input", nargs="+", help="image files (or .npy arrays) of the model's size")
+    p.add_argument("--values", choices=["8bit", "levels"], help=VALUES_HELP)
     p.add_argument("--data", help="take images from this dataset instead (default: the run's)")
     p.add_argument("--split", default="test")
     p.add_argument("--data-dir")
@@ -356,8 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compress", help="losslessly compress images with a trained model")
     p.add_argument("run", metavar="RUN_OR_DIR")
-    p.add_argument("images", nargs="+", help="image files of the model's size, or one .npy of integers [N, C, H, W]")
+    p.add_argument(
+        "images", nargs="+", help="image files of the model's size, or .npy arrays of level indices [N, C, H, W]"
+    )
     p.add_argument("-o", "--output", default="images.pxz")
+    p.add_argument("--values", choices=["8bit", "levels"], help=VALUES_HELP)
     p.add_argument("--label", type=int, help="class label for a conditional model")
     p.add_argument("--method", default="auto", choices=["auto", "fast", "naive"])
     p.add_argument("--device", default="cpu")

@@ -11,10 +11,14 @@ from PIL import Image
 from torch import Tensor
 
 from pixelar.checkpoint import atomic_write
+from pixelar.imageio import to_8bit
 
 
 def to_uint8(images: Tensor, num_levels: int) -> np.ndarray:
-    """Integer images [N, C, H, W] in [0, K) -> uint8 [N, H, W, C] in [0, 255]."""
+    """Integer images [N, C, H, W] in [0, K) -> uint8 [N, H, W, C] for display: the 8-bit
+    intensities of :func:`pixelar.imageio.to_8bit` (K > 256 is scaled, for display only)."""
+    if num_levels <= 256:
+        return to_8bit(images, num_levels)
     x = images.detach().cpu().double().numpy() * (255.0 / (num_levels - 1))
     return np.clip(np.rint(x), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
@@ -81,3 +85,19 @@ def save_loss_curve(metrics_path: str | Path, path: str | Path, unit: str) -> Pa
         return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
+
+
+def completion_grid(images: Tensor, known: Tensor, completions: Tensor, num_levels: int) -> Image.Image:
+    """One row per image: the occluded input (unknown part grey), the completions, the original."""
+    N, n = completions.shape[:2]
+    originals = to_uint8(images, num_levels)
+    occluded = originals.copy()
+    mask = known.expand(images.shape).permute(0, 2, 3, 1).cpu().numpy()
+    occluded[~mask] = 128
+    comps = to_uint8(completions.reshape(N * n, *completions.shape[2:]), num_levels).reshape(N, n, *originals.shape[1:])
+    panels = np.concatenate([occluded[:, None], comps, originals[:, None]], axis=1)
+    return tile(panels.reshape(-1, *panels.shape[2:]), nrow=n + 2)
+
+
+def save_completion_grid(images: Tensor, known: Tensor, completions: Tensor, num_levels: int, path: str | Path) -> Path:
+    return save_image(completion_grid(images, known, completions, num_levels), path)
