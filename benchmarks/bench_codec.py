@@ -1,36 +1,31 @@
 """Model-based lossless compression against classical codecs on the same images.
 
-    python benchmarks/bench_codec.py [--minutes 3] [--per-image 100] [--out benchmarks/results/codec.json]
+    python benchmarks/bench_codec.py [--minutes 2] [--per-image 0] [--out benchmarks/results/codec.json]
 
 For the bundled test digits (binary and 8-bit) and the photo patches (32×32 crops of the
-photos that scikit-image and scikit-learn ship; test photos never seen in training), train a
-PixelCNN for --minutes on the training split (or reuse runs/bench-codec-*), then report in
-bits per sub-pixel:
-  * model NLL (the ideal code length) and the real file of the whole test set (`pixelar.codec`);
-  * the model codec per image: payload alone, and a whole file per image (61 bytes of framing);
+photos that scikit-image and scikit-learn ship; test photos never seen in training), train
+the model MODELS names for the dataset for --minutes on the training split (cached in runs/ by
+its whole configuration, see benchmarks/harness.py), then report, in bits per sub-pixel, on
+the same test images for every row (all of them; the first N with --per-image N):
+  * model NLL (the ideal code length) and the real file of the whole set (`pixelar.codec`);
+  * the model codec per image: payload alone, and a whole file per image (payload + framing);
   * PNG, WebP lossless, JPEG-XL lossless and JPEG 2000 lossless per image, and on the whole set
     tiled into one image;
-and encode / decode speed in images/s.
+and encode / decode speed of the whole set in images/s. --quick: a smoke test.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
 import math
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-import pixelar
+import harness
 from pixelar.codec import decode, encode, read_header
-from pixelar.data import get_dataset
 from pixelar.evaluation import evaluate
-from pixelar.training import TrainConfig, train
 
 DATASETS = {"digits-binary": "digits-binary", "digits-8bit": "digits", "photos32": "photos32"}
 # The model trained per dataset: a PixelCNN for the digits, a PixelCNN++ (whose logistic mixture
@@ -39,6 +34,11 @@ MODELS = {
     "digits-binary": ("pixelcnn", {"num_layers": 6, "hidden_channels": 32}),
     "digits-8bit": ("pixelcnn", {"num_layers": 6, "hidden_channels": 32}),
     "photos32": ("pixelcnn++", {"num_layers": 2, "hidden_channels": 32, "num_components": 5, "dropout": 0.0}),
+}
+QUICK_MODELS = {
+    "digits-binary": ("pixelcnn", {"num_layers": 1, "hidden_channels": 8}),
+    "digits-8bit": ("pixelcnn", {"num_layers": 1, "hidden_channels": 8}),
+    "photos32": ("pixelcnn++", {"num_layers": 1, "hidden_channels": 8, "num_components": 2, "dropout": 0.0}),
 }
 
 
@@ -90,81 +90,58 @@ def tile_all(arr: np.ndarray) -> np.ndarray:
     return grid
 
 
-def get_model(name: str, data: str, minutes: float, runs: Path) -> pixelar.models.AutoregressiveModel:
-    run = runs / f"bench-codec-{name}"
-    if not (run / "model").exists():
-        cfg = TrainConfig(
-            model="pixelcnn",
-            model_args={"num_layers": 6, "hidden_channels": 32},
-            data=data,
-            batch_size=32,
-            steps=10**9,
-            max_minutes=minutes,
-            eval_every=0,
-            num_samples=16,
-        )
-        train(cfg, run, progress=False)
-    return pixelar.load(run)
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=3.0)
-    p.add_argument("--per-image", type=int, default=100, help="test images coded one file each")
-    p.add_argument("--runs", default="runs")
-    p.add_argument("--out", default="benchmarks/results/codec.json")
-    a = p.parse_args()
-    results = []
-    for label, data in DATASETS.items():
-        test = get_dataset(data, "test")
-        model = get_model(label, data, a.minutes, Path(a.runs))
+def main(argv: list[str] | None = None) -> None:
+    p = harness.parser(__doc__, "codec")
+    p.add_argument("--minutes", type=float, default=2.0)
+    p.add_argument("--per-image", type=int, default=0, help="use only the first N test images in every row (0: all)")
+    p.add_argument("--datasets", default=",".join(DATASETS))
+    a = harness.parse(p, "codec", {"minutes": 0.05, "per_image": 4}, argv)
+    a.model_table = {k: list(v) for k, v in (QUICK_MODELS if a.quick else MODELS).items()}  # recorded in the config
+    rows = []
+    for label in harness.each(a.datasets):
+        data = DATASETS[label]
+        name, args = a.model_table[label]
+        cfg = harness.budget_config(name, args, data, a.minutes, batch_size=32, lr=1e-3)
+        trained = harness.train_for_budget(cfg, a, "codec")
+        model = trained.model
+        test = harness.dataset(data, "test", a.per_image)
         x = test.images.long()
-        dims = x[0].numel()
+        n, dims = len(x), x[0].numel()
         binary = test.num_levels == 2
-        row: dict = {"data": label, "images": len(x), "dims_per_image": dims}
+        row: dict = {
+            "data": label,
+            "model": name,
+            "args": args,
+            "images": n,
+            "dims_per_image": dims,
+            **trained.row_fields(),
+        }
         row["model_nll_bpd"] = evaluate(model, test).bits_per_dim
-        t = time.perf_counter()
-        blob = encode(model, x)
-        row["encode_img_s"] = len(x) / (time.perf_counter() - t)
-        t = time.perf_counter()
-        assert torch.equal(decode(model, blob), x), "round trip failed"
-        row["decode_img_s"] = len(x) / (time.perf_counter() - t)
-        row["model_codec_whole_set_bpd"] = 8 * len(blob) / (len(x) * dims)
-        sub = x[: a.per_image]
-        files = [encode(model, img[None]) for img in sub]
-        row["model_codec_per_image_payload_bpd"] = np.mean([8 * len(read_header(f)[1]) for f in files]) / dims
-        row["model_codec_per_image_file_bpd"] = np.mean([8 * len(f) for f in files]) / dims
-        row["model_nll_bpd_per_image_subset"] = evaluate(model, test.subset(a.per_image)).bits_per_dim
+        with harness.Timer() as t:
+            blob = encode(model, x)
+        row["encode_img_s"] = n / t.seconds
+        with harness.Timer() as t:
+            restored = decode(model, blob)
+        row["decode_img_s"] = n / t.seconds
+        assert torch.equal(restored, x), "round trip failed"
+        row["model_codec_whole_set_bpd"] = 8 * len(blob) / (n * dims)
+        files = [encode(model, img[None]) for img in x]
+        payloads = [len(read_header(f)[1]) for f in files]
+        row["model_codec_per_image_payload_bpd"] = 8 * float(np.mean(payloads)) / dims
+        row["model_codec_per_image_file_bpd"] = 8 * float(np.mean([len(f) for f in files])) / dims
+        row["model_codec_framing_bytes"] = float(np.mean([len(f) - q for f, q in zip(files, payloads)]))
         arr = (x * (255 // (test.num_levels - 1))).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        for name, codec in CODECS.items():
+        for codec_name, codec in CODECS.items():
             try:
-                row[f"{name} per image"] = np.mean([8 * codec(im, binary) for im in arr]) / dims
-                row[f"{name} whole set"] = 8 * codec(tile_all(arr), binary) / (len(arr) * dims)
+                row[f"{codec_name} per image"] = 8 * float(np.mean([codec(im, binary) for im in arr])) / dims
+                row[f"{codec_name} whole set"] = 8 * codec(tile_all(arr), binary) / (n * dims)
             except Exception as e:
-                row[f"{name} per image"] = row[f"{name} whole set"] = None
-                print(f"{name}: {e.__class__.__name__}: {e}")
-        results.append(row)
-        print(json.dumps(row), flush=True)
-    print()
-    print(f"{'bits/dim':34s}" + "".join(f"{r['data']:>16s}" for r in results))
-
-    def line(title: str, key: str) -> None:
-        cells = "".join(f"{r[key]:16.4f}" if r.get(key) is not None else f"{'n/a':>16s}" for r in results)
-        print(f"{title:34s}{cells}")
-
-    line("model NLL", "model_nll_bpd")
-    line("model codec, whole set", "model_codec_whole_set_bpd")
-    line("model codec, per image payload", "model_codec_per_image_payload_bpd")
-    line("model codec, per image file", "model_codec_per_image_file_bpd")
-    for name in CODECS:
-        line(f"{name}, per image", f"{name} per image")
-        line(f"{name}, whole set", f"{name} whole set")
-    line("encode images/s", "encode_img_s")
-    line("decode images/s", "decode_img_s")
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"minutes": a.minutes, "torch": torch.__version__, "rows": results}, indent=2) + "\n")
-    print(f"\nwrote {out}")
+                row[f"{codec_name} per image"] = row[f"{codec_name} whole set"] = None
+                print(f"{codec_name}: {e.__class__.__name__}: {e}")
+        rows.append(row)
+        harness.emit(row)
+    out = harness.write_results(a.out, "codec", rows, ("data",), a)
+    harness.show(out, "codec")
 
 
 if __name__ == "__main__":

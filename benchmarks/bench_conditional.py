@@ -2,86 +2,68 @@
 
     python benchmarks/bench_conditional.py [--minutes 3] [--models pixelcnn,gated-pixelcnn] [--out ...]
 
-Trains each model class-conditionally on the bundled binarized digits for --minutes, draws
-10 samples per class, and classifies them with a logistic-regression classifier fitted on the
-training digits (scikit-learn). Reports the agreement with the requested label (chance: 10%)
-and, as a reference, the classifier's accuracy on the real test digits.
+Trains each model class-conditionally on the bundled binarized digits for --minutes (batch 32,
+Adam 1e-3), draws --per-class samples per class, and classifies them with a logistic-regression
+classifier fitted on the training digits (scikit-learn). Reports the agreement with the
+requested label (chance: 10%) and, as a reference, the classifier's accuracy on the real test
+digits. Trained models are cached in runs/ by configuration (see benchmarks/harness.py).
+--quick: a smoke test.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from pixelar.data import get_dataset
+import harness
 from pixelar.plotting import save_grid
-from pixelar.training import TrainConfig, Trainer
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    p = harness.parser(__doc__, "conditional")
     p.add_argument("--models", default="pixelcnn,gated-pixelcnn")
     p.add_argument("--num-layers", type=int, default=4)
     p.add_argument("--hidden-channels", type=int, default=32)
     p.add_argument("--minutes", type=float, default=3.0)
-    p.add_argument("--out", default="benchmarks/results/conditional.json")
-    a = p.parse_args()
-    train = get_dataset("digits-binary", "train")
-    test = get_dataset("digits-binary", "test")
+    p.add_argument("--per-class", type=int, default=10, help="samples drawn per class")
+    a = harness.parse(
+        p,
+        "conditional",
+        {"models": "pixelcnn", "num_layers": 1, "hidden_channels": 8, "minutes": 0.05, "per_class": 1},
+        argv,
+    )
+    train = harness.dataset("digits-binary", "train")
+    test = harness.dataset("digits-binary", "test")
     clf = LogisticRegression(max_iter=2000, C=0.1).fit(train.images.flatten(1).numpy(), train.labels.numpy())
     real_acc = float((clf.predict(test.images.flatten(1).numpy()) == test.labels.numpy()).mean())
     rows = []
-    for name in a.models.split(","):
-        cfg = TrainConfig(
-            model=name,
-            model_args={"num_layers": a.num_layers, "hidden_channels": a.hidden_channels},
-            data="digits-binary",
-            conditional=True,
-            steps=10**9,
-            max_minutes=a.minutes,
-            eval_every=0,
-            checkpoint_every=0,
-            num_samples=0,
-        )
-        with tempfile.TemporaryDirectory() as d:
-            trainer = Trainer(cfg, d, progress=False)
-            result = trainer.fit()
-            model = trainer.eval_model
-            labels = torch.arange(10).repeat_interleave(10)
-            samples = model.sample(100, cond=labels, generator=0)
+    for name in harness.each(a.models):
+        args = {"num_layers": a.num_layers, "hidden_channels": a.hidden_channels}
+        cfg = harness.budget_config(name, args, "digits-binary", a.minutes, batch_size=32, lr=1e-3, conditional=True)
+        trained = harness.train_for_budget(cfg, a, "conditional")
+        labels = torch.arange(10).repeat_interleave(a.per_class)
+        samples = trained.model.sample(len(labels), cond=labels, generator=0)
         grid = Path(a.out).with_name(f"conditional_{name}.png")
-        save_grid(samples, 2, grid, nrow=10)
+        save_grid(samples, 2, grid, nrow=a.per_class)  # a row per class
         predicted = clf.predict(samples.flatten(1).numpy())
-        acc = float((predicted == labels.numpy()).mean())
         rows.append(
             {
                 "model": name,
+                "args": args,
                 "minutes": a.minutes,
-                "steps": result["step"],
-                "test_nll_nats": result["nats_per_image"],
-                "label_agreement": acc,
+                **trained.row_fields(),
+                "samples": len(labels),
+                "label_agreement": float((predicted == labels.numpy()).mean()),
                 "classifier_accuracy_on_real_test": real_acc,
-                "grid": str(grid),
+                "grid": harness.relative(grid),
             }
         )
-        print(json.dumps(rows[-1]), flush=True)
-    print()
-    print(f"{'model':18s} {'steps':>6s} {'test NLL':>9s} {'samples classified as requested':>32s}")
-    for r in rows:
-        print(f"{r['model']:18s} {r['steps']:6d} {r['test_nll_nats']:9.2f} {r['label_agreement']:31.0%}")
-    print(f"(chance 10%; the classifier scores {real_acc:.0%} on real test digits)")
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
-    print(f"wrote {out}")
+        harness.emit(rows[-1])
+    out = harness.write_results(a.out, "conditional", rows, ("model",), a)
+    harness.show(out, "conditional")
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     main()

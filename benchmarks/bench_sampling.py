@@ -2,69 +2,28 @@
 
     python benchmarks/bench_sampling.py [--models pixelcnn] [--naive-rows 8] [--out benchmarks/results/sampling.json]
 
-For each model with a fast sampler, at 28×28×1 (K=2) and 32×32×3 (K=256), batch 1 and 16:
+For each model with a fast sampler, at 28×28×1 (K=2) and 32×32×3 (K=256), for each --batches:
 naive seconds (the first --naive-rows rows timed and scaled to the whole image: naive cost per
 row is constant), fast seconds (the whole image), their ratio, and fast / one forward pass
-over the same batch (the floor). Also (unless --no-identity) the fraction of sub-pixels
-identical between fast and naive samples in float32 for the same seed (28×28, batch 16,
-sampled in full by both). Weights are random (a trained model costs the same). Writes the
-JSON (rows of earlier runs kept unless re-measured) and a figure beside it (.png).
+over the same batch (the floor). The naive baseline runs the whole network once per sub-pixel,
+or once per pixel where a pixel's parameters do not depend on its own channels (PixelCNN++:
+the mixture carries them); each row says which (``naive_pass_per``). Also (unless
+--no-identity) the fraction of sub-pixels identical between fast and naive samples in float32
+for the same seed (28×28, --identity-images images, sampled in full both ways). Weights are
+random (a trained model costs the same). Writes the JSON (see benchmarks/harness.py) and a
+figure beside it (.png). --quick: a smoke test.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import time
 from pathlib import Path
 
 import torch
 
+import harness
 import pixelar
-from pixelar.sampling import as_generator, draw
-
-SIZES = {"28x28x1": ((1, 28, 28), 2), "32x32x3": ((3, 32, 32), 256)}
-
-
-def time_sampling(model, n: int, method: str, rows: int | None = None) -> float:
-    """Seconds to sample n images with ``method`` through the model's own loop; with ``rows``,
-    only the first rows are generated (the rest marked known) and the time is scaled."""
-    C, H, W = model.image_shape
-    rows = H if rows is None else min(rows, H)
-    gen = as_generator(0)
-    x = torch.zeros(n, C, H, W, dtype=torch.long, device=model.device)
-    known = torch.zeros(n, C, H, W, dtype=torch.bool, device=model.device)
-    known[:, :, rows:] = True  # nothing after the timed rows is generated
-
-    uniforms = torch.rand(n, C, H, W, generator=gen, dtype=torch.float64)
-
-    def choose(logp, c, front):
-        return draw(logp, front.take(uniforms, c))
-
-    t = time.perf_counter()
-    model.autoregress(x, known, None, method, choose)
-    return (time.perf_counter() - t) * H / rows
-
-
-def merge_rows(path: Path, rows: list[dict], keys: tuple[str, ...]) -> list[dict]:
-    """Rows of an earlier run of the same benchmark, replaced where ``keys`` match."""
-    if not path.exists():
-        return rows
-    new = {tuple(r.get(k) for k in keys) for r in rows}
-    old = [r for r in json.loads(path.read_text())["rows"] if tuple(r.get(k) for k in keys) not in new]
-    return old + rows
-
-
-def time_forward(model, n: int, repeats: int = 5) -> float:
-    """Seconds of one teacher-forced pass (log_prob) over a batch of n images."""
-    x = torch.randint(0, model.num_levels, (n, *model.image_shape))
-    with torch.inference_mode():
-        model.log_prob(x)
-        t = time.perf_counter()
-        for _ in range(repeats):
-            model.log_prob(x)
-    return (time.perf_counter() - t) / repeats
+from pixelar.sampling import params_per_pixel
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -78,7 +37,7 @@ def plot(rows: list[dict], path: Path) -> None:
     models = sorted({r["model"] for r in rows})
     cases = sorted({(r["size"], r["batch"]) for r in rows})
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    width = 0.8 / len(cases)
+    width = 0.8 / max(1, len(cases))
     for ax, key, title in (
         (axes[0], "speedup", "fast sampling: times faster than naive"),
         (axes[1], "fast_over_forward", "fast sampling ÷ one forward pass"),
@@ -101,80 +60,79 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    p = harness.parser(__doc__, "sampling")
     p.add_argument("--models", default=None, help="comma-separated (default: every model with a fast sampler)")
     p.add_argument("--num-layers", type=int, default=6)
     p.add_argument("--hidden-channels", type=int, default=32)
     p.add_argument("--naive-rows", type=int, default=8)
+    p.add_argument("--batches", default="1,16", help="batch sizes timed")
     p.add_argument(
         "--identity",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also sample 16 images at 28×28 in full both ways and report the fraction identical",
+        help="also sample --identity-images images at 28×28 in full both ways and report the fraction identical",
     )
-    p.add_argument("--out", default="benchmarks/results/sampling.json")
-    a = p.parse_args()
+    p.add_argument("--identity-images", type=int, default=4)
+    a = harness.parse(
+        p,
+        "sampling",
+        {
+            "models": "pixelcnn,pixelcnn++",
+            "num_layers": 1,
+            "hidden_channels": 8,
+            "naive_rows": 1,
+            "batches": "1,2",
+            "identity_images": 1,
+        },
+        argv,
+    )
     args = {"num_layers": a.num_layers, "hidden_channels": a.hidden_channels}
-    names = a.models.split(",") if a.models else pixelar.list_models()
+    names = harness.each(a.models) if a.models else pixelar.list_models()
     rows = []
     for name in names:
-        for size, (shape, levels) in SIZES.items():
+        for size, (shape, levels) in harness.SIZES.items():
             torch.manual_seed(0)
             model = pixelar.create_model(name, image_shape=shape, num_levels=levels, **args).eval()
             if not model.has_fast_sampler:
                 continue
-            for n in (1, 16):
-                naive = time_sampling(model, n, "naive", a.naive_rows)
-                fast = time_sampling(model, n, "fast")
-                fwd = time_forward(model, n)
+            for n in (int(b) for b in a.batches.split(",")):
+                naive = harness.time_sampling(model, n, "naive", a.naive_rows)
+                fast = harness.time_sampling(model, n, "fast")
+                fwd = harness.time_forward(model, n)
                 row = {
+                    "kind": "timing",
                     "model": name,
                     "size": size,
                     "batch": n,
                     "naive_s": naive,
+                    "naive_pass_per": "pixel" if params_per_pixel(model) and shape[0] > 1 else "sub-pixel",
                     "fast_s": fast,
                     "speedup": naive / fast,
                     "fast_over_forward": fast / fwd,
                     "forward_s": fwd,
                 }
                 rows.append(row)
-                print(json.dumps(row), flush=True)
+                harness.emit(row)
         torch.manual_seed(0)
         model = pixelar.create_model(name, image_shape=(1, 28, 28), num_levels=2, **args).eval()
         if model.has_fast_sampler and a.identity:
-            same = model.sample(16, generator=1, method="fast") == model.sample(16, generator=1, method="naive")
+            n = a.identity_images
+            same = model.sample(n, generator=1, method="fast") == model.sample(n, generator=1, method="naive")
             rows.append(
-                {"model": name, "size": "28x28x1", "batch": 16, "float32_identical": float(same.float().mean())}
+                {
+                    "kind": "identity",
+                    "model": name,
+                    "size": "28x28x1",
+                    "batch": n,
+                    "float32_identical": float(same.float().mean()),
+                }
             )
-    print()
-    print(
-        f"{'model':18s} {'size':8s} {'batch':>5s} {'naive s':>9s} {'fast s':>8s} {'fast ×':>8s} {'fast/forward':>13s}"
-    )
-    for r in rows:
-        if "speedup" in r:
-            print(
-                f"{r['model']:18s} {r['size']:8s} {r['batch']:5d} {r['naive_s']:9.2f} {r['fast_s']:8.3f} "
-                f"{r['speedup']:8.1f} {r['fast_over_forward']:13.1f}"
-            )
-    for r in rows:
-        if "float32_identical" in r:
-            print(
-                f"{r['model']}: fraction of sub-pixels identical, fast vs naive, float32: {r['float32_identical']:.4f}"
-            )
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows = merge_rows(out, rows, ("model", "size", "batch"))
-    meta = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        **args,
-        "naive_rows": a.naive_rows,
-    }
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    plot(rows, out.with_suffix(".png"))
-    print(f"\nwrote {out} and {out.with_suffix('.png')}")
+            harness.emit(rows[-1])
+    out = harness.write_results(a.out, "sampling", rows, ("kind", "model", "size", "batch"), a)
+    plot(harness.load_rows(out), out.with_suffix(".png"))
+    print(f"wrote {harness.relative(out.with_suffix('.png'))}")
+    harness.show(out, "sampling")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ import torch
 
 import pixelar
 from conftest import MODELS, tiny
+from pixelar import sampling
 from pixelar.causality import dependency_matrix, schedule_violations
-from pixelar.sampling import sample, step_index, wavefronts
+from pixelar.sampling import NaiveStepper, params_per_pixel, sample, step_index, wavefronts
 
 FAST = [m for m in MODELS if pixelar.create_model(m, image_shape=(1, 4, 4), num_levels=2).has_fast_sampler]
 
@@ -124,3 +125,50 @@ def test_batch_size_does_not_change_the_images(name):
         assert torch.equal(sample(model, 5, cond=cond, generator=7, batch_size=2, **kw), whole)
     with pytest.raises(pixelar.PixelarError, match="batch size"):
         sample(model, 5, cond=cond, batch_size=0)
+
+
+class _PassPerSubPixel(NaiveStepper):
+    """The naive stepper as it was: one whole forward pass for every sub-pixel."""
+
+    def __init__(self, model, cond):
+        super().__init__(model, cond)
+        self.per_pixel = False
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(
+    "name,per_pixel", [("pixelcnn++", True), ("pixelcnn", False), ("gated-pixelcnn", False), ("row-lstm", False)]
+)
+def test_naive_runs_the_network_once_per_pixel_where_the_distribution_carries_the_channels(
+    name, per_pixel, dtype, monkeypatch
+):
+    """PixelCNN++'s parameters at a pixel depend on none of its channels (the mixture carries
+    them), so the naive baseline runs the network once per pixel, not per sub-pixel — and
+    gives exactly the conditionals, hence the images, of a pass per sub-pixel (completion
+    included, where a pixel's first unknown channel is not its first)."""
+    C, H, W = 3, 3, 4
+    model = tiny(name, (C, H, W), 4, seed=17).to(dtype)
+    assert params_per_pixel(model) == per_pixel
+    passes = []
+    hook = model.register_forward_hook(lambda *_: passes.append(1))
+    x = torch.randint(0, 4, (3, C, H, W), generator=torch.Generator().manual_seed(3))
+    known = torch.zeros(3, C, H, W, dtype=torch.bool)
+    known[:, 0, 1, 2] = True  # R of one pixel known: its pass happens at G
+    known[1, :2, 2, 0] = True
+    runs = {}
+    for stepper in (NaiveStepper, _PassPerSubPixel):
+        monkeypatch.setattr(sampling, "NaiveStepper", stepper)
+        passes.clear()
+        free = sample(model, 3, generator=4, method="naive")
+        runs[stepper] = (free, len(passes), sample(model, 3, x=x, known=known, generator=5, method="naive"))
+    hook.remove()
+    (free, n, completed), (ref_free, ref_n, ref_completed) = runs[NaiveStepper], runs[_PassPerSubPixel]
+    assert ref_n == C * H * W
+    assert n == (H * W if per_pixel else C * H * W)
+    assert torch.equal(free, ref_free) and torch.equal(completed, ref_completed)
+    if dtype == torch.float64:
+        assert torch.equal(free, model.sample(3, generator=4, method="fast"))
+
+
+def test_one_channel_models_need_one_pass_per_pixel_anyway():
+    assert params_per_pixel(tiny("pixelcnn", (1, 3, 3), 2))

@@ -3,7 +3,8 @@
 A *stepper* returns the conditionals of the next sub-pixels given the image so far, following
 its schedule: a list of *fronts* (:class:`Front`), sets of pixels generated together, each
 front channel by channel (R → G → B). The naive stepper runs the whole network once per
-sub-pixel in raster order; models may provide a fast stepper
+sub-pixel in raster order (once per pixel where a pixel's parameters do not depend on its own
+channels, as with PixelCNN++'s mixture); models may provide a fast stepper
 (:meth:`AutoregressiveModel.fast_stepper`) that reuses computation and, where the model's
 receptive field allows (:attr:`AutoregressiveModel.wavefront_shift`), generates a wavefront of
 pixels per step. Both consume randomness identically — one uniform per image and sub-pixel,
@@ -157,19 +158,47 @@ class ColumnSampler:
         return self.model.distribution.conditional_from(part, x.flatten(2)[:, :, front.flat(self.W)], c)
 
 
+def params_per_pixel(model: AutoregressiveModel) -> bool:
+    """Whether one network evaluation per pixel gives every channel's conditional there.
+
+    True when each channel's conditional reads the same parameters as the first channel's
+    (``distribution.channel_params``): those depend on no sub-pixel of their own pixel (the
+    model's contract), so they are final before the pixel's first channel is drawn, and the
+    distribution carries the dependence between the pixel's channels (PixelCNN++'s mixture,
+    :meth:`~pixelar.distributions.OutputDistribution.conditional_from`). Trivially true for
+    one channel.
+    """
+    dist = model.distribution
+    first = dist.channel_params(0)
+    return all(dist.channel_params(c) == first for c in range(1, model.image_shape[0]))
+
+
 class NaiveStepper:
-    """The reference: a full teacher-forced forward pass for every sub-pixel, in raster order."""
+    """The reference: a full teacher-forced forward pass per step, in raster order.
+
+    One pass per sub-pixel, or one per pixel when the parameters of a pixel's conditionals do
+    not depend on its own channels (:func:`params_per_pixel`): the pass is then made at the
+    pixel's first unknown channel and every channel's conditional derived from its parameters
+    (the same values a pass per sub-pixel would give, since they never read the pixel).
+    """
 
     def __init__(self, model: AutoregressiveModel, cond: Tensor | None) -> None:
         self.model = model
         self.cond = cond
         _, H, W = model.image_shape
         self.fronts = wavefronts(H, W, W)
+        self.per_pixel = params_per_pixel(model)
+        self.cached: tuple[int, Tensor | None] = (-1, None)  # (front, its pixel's parameters)
 
     def conditional(self, x: Tensor, c: int, front: Front) -> Tensor:
         h, w = front.pixel
-        params = self.model(x, self.cond)
-        return self.model.distribution.conditional(params[:, :, h, w, None], x[:, :, h, w, None], c)
+        if self.per_pixel and self.cached[0] == front.t:
+            params = self.cached[1]
+        else:
+            params = self.model(x, self.cond)[:, :, h, w, None]
+            if self.per_pixel:
+                self.cached = (front.t, params)
+        return self.model.distribution.conditional(params, x[:, :, h, w, None], c)
 
 
 def as_generator(generator: torch.Generator | int | None) -> torch.Generator:

@@ -1,0 +1,365 @@
+"""What every benchmark shares: arguments, data, timing, training for a budget (cached by
+configuration), and results files that say where their numbers come from.
+
+A results file (``benchmarks/results/<name>.json``, read by ``benchmarks/report.py``)::
+
+    {
+      "benchmark": "models",            # which bench_*.py wrote it
+      "schema": 2,
+      "config": {...},                  # what every row was measured with (the options that
+                                        # change numbers; not --out, --models, ...)
+      "runs": {"<run id>": {            # every run that measured a row still in the file
+          "commit": "<sha>" | null, "dirty": bool | null, "dirty_paths": [...],
+          "python": "3.x.y", "torch": "2.x", "platform": "...", "machine": "x86_64",
+          "cpu_count": 2, "torch_threads": 2, "date": "2025-...Z" (UTC, ISO 8601),
+          "argv": [...], "command": "python benchmarks/...", "config": {...}}},
+      "rows": [{"run": "<run id>", ...measurements...}]
+    }
+
+A file is rewritten by each run unless ``--merge`` is given; then rows of earlier runs are kept
+(with their own run, hence commit) where the new run did not measure them, and only runs of the
+same configuration merge. A row measured with a model trained by an earlier run (the training
+cache, :func:`train_for_budget`) also records ``trained_commit`` / ``trained_dirty``.
+
+``dirty`` ignores ``benchmarks/results/`` (the benchmarks write there) and ``runs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import pixelar
+from pixelar.data import get_dataset
+from pixelar.sampling import as_generator, draw
+from pixelar.training import TrainConfig, Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+SCHEMA = 2
+CACHE_VERSION = 1  # bump when what a cached training run holds changes
+SIZES = {"28x28x1": ((1, 28, 28), 2), "32x32x3": ((3, 32, 32), 256)}  # shape, levels
+OUTPUT_OPTIONS = {"out", "merge", "runs", "retrain", "reuse_any", "models", "datasets", "batches"}  # not configuration
+
+
+# -- arguments --------------------------------------------------------------------------------
+def parser(doc: str, name: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every benchmark takes."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"results JSON (default benchmarks/results/{name}.json; runs/bench-quick/{name}.json with --quick)",
+    )
+    p.add_argument("--quick", action="store_true", help="tiny budgets for a smoke test (numbers mean nothing)")
+    p.add_argument(
+        "--merge", action="store_true", help="keep rows of earlier runs in --out that this run does not measure"
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's choice)")
+    p.add_argument("--runs", default=str(ROOT / "runs"), help="where trained models are cached")
+    p.add_argument("--retrain", action="store_true", help="train again even where a cached model exists")
+    p.add_argument(
+        "--reuse-any",
+        action="store_true",
+        help="reuse a cached model trained at another commit or from a dirty tree (rows say so)",
+    )
+    return p
+
+
+def parse(p: argparse.ArgumentParser, name: str, quick: dict[str, Any], argv: list[str] | None = None):
+    """Parse; with --quick, the benchmark's ``quick`` values replace the defaults not given."""
+    a = p.parse_args(argv)
+    if a.quick:
+        given = set(_given_options(p, sys.argv[1:] if argv is None else argv))
+        for key, value in {"threads": 1, **quick}.items():  # one thread: a smoke test shares the machine
+            if key not in given:
+                setattr(a, key, value)
+    if a.out is None:
+        a.out = str(ROOT / "runs" / "bench-quick" / f"{name}.json") if a.quick else str(RESULTS / f"{name}.json")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    return a
+
+
+def _given_options(p: argparse.ArgumentParser, argv: list[str]) -> Iterable[str]:
+    flags = {s: act.dest for act in p._actions for s in act.option_strings}
+    for arg in argv:
+        flag = arg.split("=", 1)[0]
+        if flag in flags:
+            yield flags[flag]
+
+
+def config_of(a: argparse.Namespace) -> dict[str, Any]:
+    """The options that change the numbers (everything but where results go and which rows),
+    with the number of torch threads the run used."""
+    config = {k: v for k, v in sorted(vars(a).items()) if k not in OUTPUT_OPTIONS and k != "threads"}
+    return config | {"torch_threads": torch.get_num_threads()}
+
+
+# -- provenance -------------------------------------------------------------------------------
+def git_state() -> tuple[str | None, bool | None, list[str]]:
+    """(HEAD commit, whether the tree has changes outside benchmarks/results and runs, those paths)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", ".", ":(exclude)benchmarks/results", ":(exclude)runs"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None, None, []
+    paths = [line[3:] for line in status.splitlines() if line.strip()]
+    return commit, bool(paths), paths
+
+
+def run_metadata(config: dict[str, Any], argv: list[str] | None = None) -> dict[str, Any]:
+    """Where and how a run measured: commit, tree state, versions, machine, date, command."""
+    commit, dirty, paths = git_state()
+    argv = list(sys.argv if argv is None else argv)
+    script = Path(argv[0]).resolve() if argv else None
+    if script is not None and script.is_relative_to(ROOT):
+        argv[0] = str(script.relative_to(ROOT))
+    return {
+        "commit": commit,
+        "dirty": dirty,
+        "dirty_paths": paths[:20],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "argv": argv,
+        "command": "python " + shlex.join(argv),
+        "config": config,
+    }
+
+
+# -- results files ----------------------------------------------------------------------------
+def write_results(
+    path: str | Path,
+    benchmark: str,
+    rows: list[dict],
+    keys: tuple[str, ...],
+    a: argparse.Namespace,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write the rows of this run (each tagged with the run) to ``path``; with ``a.merge``, keep
+    the rows of earlier runs of the same configuration that ``keys`` do not match."""
+    config = config_of(a)
+    meta = meta or run_metadata(config)
+    run = f"{meta['date']} {(meta['commit'] or 'unknown')[:12]}"
+    rows = [{"run": run, **r} for r in rows]
+    runs = {run: meta}
+    path = Path(path)
+    if a.merge and path.exists():
+        old = json.loads(path.read_text())
+        if old.get("benchmark") != benchmark or old.get("config") != config:
+            raise SystemExit(
+                f"error: {path} holds results of another benchmark or configuration "
+                f"({old.get('config')}); drop --merge to replace it, or choose another --out"
+            )
+        new = {tuple(r.get(k) for k in keys) for r in rows}
+        kept = [r for r in old["rows"] if tuple(r.get(k) for k in keys) not in new]
+        rows = kept + rows
+        runs = {k: v for k, v in old.get("runs", {}).items() if any(r.get("run") == k for r in kept)} | runs
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"benchmark": benchmark, "schema": SCHEMA, "config": config, "runs": runs, "rows": rows}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(path)
+    print(f"wrote {_shown(path)}")
+    return path
+
+
+def load_rows(path: str | Path) -> list[dict]:
+    return json.loads(Path(path).read_text())["rows"]
+
+
+def show(path: str | Path, benchmark: str) -> None:
+    """Print the Markdown table report.py makes of a results file (rows of other commits marked)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import report
+
+    print()
+    print(report.render_one(benchmark, Path(path)))
+
+
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def relative(path: str | Path) -> str:
+    """A path as the README should show it: relative to the repository where it lies inside it."""
+    return _shown(Path(path))
+
+
+# -- data and timing --------------------------------------------------------------------------
+def dataset(name: str, split: str = "test", limit: int | None = None):
+    """A dataset split, its first ``limit`` images when given."""
+    data = get_dataset(name, split)
+    return data.subset(limit) if limit else data
+
+
+class Timer:
+    """``with Timer() as t: ...`` then ``t.seconds``."""
+
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def train_rate(name: str, shape, levels: int, args: dict, batch: int = 16, steps: int = 6) -> float:
+    """Training images/s of a model on random images (one warm-up step, then ``steps`` timed)."""
+    torch.manual_seed(0)
+    model = pixelar.create_model(name, image_shape=shape, num_levels=levels, **args)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    x = torch.randint(0, levels, (batch, *shape))
+    for i in range(steps + 1):
+        if i == 1:
+            t = time.perf_counter()
+        loss = -model.log_prob(x).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return steps * batch / (time.perf_counter() - t)
+
+
+def time_sampling(model, n: int, method: str, rows: int | None = None) -> float:
+    """Seconds to sample n images with ``method`` through the model's own loop; with ``rows``,
+    only the first rows are generated (the rest marked known) and the time is scaled (every
+    row costs the same)."""
+    C, H, W = model.image_shape
+    rows = H if rows is None else min(rows, H)
+    x = torch.zeros(n, C, H, W, dtype=torch.long, device=model.device)
+    known = torch.zeros(n, C, H, W, dtype=torch.bool, device=model.device)
+    known[:, :, rows:] = True  # nothing after the timed rows is generated
+    uniforms = torch.rand(n, C, H, W, generator=as_generator(0), dtype=torch.float64)
+
+    def choose(logp, c, front):
+        return draw(logp, front.take(uniforms, c))
+
+    with Timer() as t:
+        model.autoregress(x, known, None, method, choose)
+    return t.seconds * H / rows
+
+
+def time_forward(model, n: int, repeats: int = 5) -> float:
+    """Seconds of one teacher-forced pass (log_prob) over a batch of n images."""
+    x = torch.randint(0, model.num_levels, (n, *model.image_shape))
+    with torch.inference_mode():
+        model.log_prob(x)
+        with Timer() as t:
+            for _ in range(repeats):
+                model.log_prob(x)
+    return t.seconds / repeats
+
+
+# -- training for a budget, cached by configuration -------------------------------------------
+@dataclasses.dataclass
+class Trained:
+    model: Any  # the evaluation weights (the moving average where enabled), loaded from run_dir
+    result: dict[str, Any]  # Trainer.fit's: step, minutes, nats_per_image, bits_per_dim, ...
+    run_dir: Path
+    provenance: dict[str, Any]  # commit, dirty, date of the run that trained it
+    cached: bool
+
+    def row_fields(self) -> dict[str, Any]:
+        """What a results row records about the training behind it."""
+        return {
+            "steps": self.result["step"],
+            "train_minutes": self.result["minutes"],
+            "test_nll_nats": self.result["nats_per_image"],
+            "test_images": self.result.get("images"),
+            "trained_commit": self.provenance["commit"],
+            "trained_dirty": self.provenance["dirty"],
+            "trained_date": self.provenance["date"],
+            "cached_model": self.cached,
+            "run_dir": relative(self.run_dir),
+        }
+
+
+def cache_key(cfg: TrainConfig) -> str:
+    """A short hash of the whole training configuration (model, its arguments, data, budget, ...)."""
+    text = json.dumps({"train": dataclasses.asdict(cfg), "cache": CACHE_VERSION}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def budget_config(model: str, model_args: dict, data: str, minutes: float, **kw: Any) -> TrainConfig:
+    """A TrainConfig for a wall-clock budget: no intermediate evaluation, checkpoint or samples."""
+    return TrainConfig(
+        model=model,
+        model_args=dict(model_args),
+        data=data,
+        steps=10**9,
+        max_minutes=minutes,
+        eval_every=0,
+        checkpoint_every=0,
+        num_samples=0,
+        **kw,
+    )
+
+
+def train_for_budget(cfg: TrainConfig, a: argparse.Namespace, tag: str) -> Trained:
+    """Train as ``cfg`` says into ``<runs>/bench-<tag>-<model>-<hash of cfg>``, or reuse the model
+    there: only one trained by this configuration, at the current commit from a clean tree
+    (any commit with ``--reuse-any``), and never with ``--retrain``."""
+    run_dir = Path(a.runs) / f"bench-{tag}-{cfg.model}-{cache_key(cfg)}"
+    stamp = run_dir / "bench.json"
+    commit, dirty, _ = git_state()
+    if stamp.exists() and not a.retrain:
+        info = json.loads(stamp.read_text())
+        prov = info["provenance"]
+        same_code = prov["commit"] == commit and prov["dirty"] is False and dirty is False
+        if info.get("config") == dataclasses.asdict(cfg) and (same_code or a.reuse_any):
+            print(f"reusing {relative(run_dir)} (trained at {(prov['commit'] or 'unknown')[:12]}, {prov['date']})")
+            return Trained(pixelar.load(run_dir / "model"), info["result"], run_dir, prov, True)
+        print(
+            f"not reusing {relative(run_dir)}: trained at {(prov['commit'] or 'unknown')[:12]}, dirty={prov['dirty']}"
+        )
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    print(f"training {cfg.model} {json.dumps(cfg.model_args)} on {cfg.data} for {cfg.max_minutes:g} min", flush=True)
+    trainer = Trainer(cfg, run_dir, progress=False)
+    result = trainer.fit()
+    date = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    prov = {"commit": commit, "dirty": dirty, "date": date, "torch": torch.__version__}
+    stamp.write_text(json.dumps({"config": dataclasses.asdict(cfg), "result": result, "provenance": prov}, indent=2))
+    return Trained(trainer.eval_model, result, run_dir, prov, False)
+
+
+def emit(row: dict) -> None:
+    """Print one measured row as a JSON line (progress while a benchmark runs)."""
+    print(json.dumps(row, default=str), flush=True)
+
+
+def parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def each(names: str) -> list[str]:
+    return [n for n in names.split(",") if n]

@@ -1,0 +1,213 @@
+"""The README's results are what benchmarks/report.py writes from benchmarks/results/*.json.
+
+Everything here but the last test runs without torch: report.py needs only the standard library.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+report = _module("report")
+
+
+def test_readme_results_are_what_report_writes():
+    """README.md's results blocks equal report.py's rendering of the committed JSON (rows of
+    other commits, if any, are marked in the README, which --allow-mixed renders)."""
+    text = (ROOT / "README.md").read_text()
+    blocks = report.render(report.Results.read(report.RESULTS, allow_mixed=True))
+    assert report.splice(text, blocks) == text, "README.md is out of date: run python benchmarks/report.py --write"
+
+
+def test_hand_written_results_prose_has_no_numbers():
+    """Numbers in the Results section come from the JSON: outside the generated blocks (and
+    code spans) there is no digit."""
+    prose = re.sub(r"`[^`]*`", "", report.outside_blocks((ROOT / "README.md").read_text()))
+    assert not re.findall(r".{0,30}\d.{0,30}", prose)
+
+
+def test_report_needs_no_torch():
+    code = f"import sys; sys.path.insert(0, {str(BENCH)!r}); import report; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- synthetic results ----------------------------------------------------------------------------
+def run_meta(commit: str, date: str, dirty: bool = False) -> dict:
+    return {
+        "commit": commit,
+        "dirty": dirty,
+        "python": "3.11.0",
+        "torch": "2.13.0",
+        "platform": "Linux",
+        "cpu_count": 2,
+        "torch_threads": 2,
+        "date": date,
+        "command": "python benchmarks/bench_models.py",
+        "config": {},
+    }
+
+
+def models_row(model: str, run: str, rate28: float, rate32: float, nll: float = 70.0, **kw) -> dict:
+    return {
+        "run": run,
+        "model": model,
+        "train_img_s_28x28x1": rate28,
+        "train_img_s_32x32x3": rate32,
+        "sample16_s_28x28x1": 0.1,
+        "sample16_s_32x32x3": 0.2,
+        "steps": 100,
+        "test_nll_nats": nll,
+        **kw,
+    }
+
+
+def write(directory: Path, name: str, runs: dict, rows: list[dict], config: dict | None = None) -> None:
+    doc = {"benchmark": name, "schema": 2, "config": config or {"num_layers": 4, "minutes": 2.0}}
+    (directory / f"{name}.json").write_text(json.dumps(doc | {"runs": runs, "rows": rows}))
+
+
+def minimal_readme(path: Path) -> None:
+    blocks = "\n".join(f"<!-- results:{n}:begin -->\n<!-- results:{n}:end -->" for n in report.BLOCKS)
+    path.write_text(f"# x\n\n## Results\n\nProse.\n\n{blocks}\n\n## Layout\n\nmore\n")
+
+
+def test_rows_of_different_commits_are_refused_or_marked(tmp_path, capsys):
+    runs = {"a": run_meta("a" * 40, "2025-01-01T00:00:00Z"), "b": run_meta("b" * 40, "2025-02-01T00:00:00Z")}
+    write(tmp_path, "models", runs, [models_row("pixelcnn", "a", 100, 10), models_row("row-lstm", "b", 10, 5)])
+    readme = tmp_path / "README.md"
+    minimal_readme(readme)
+    assert report.main(["--results", str(tmp_path), "--readme", str(readme), "--write"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: the models table") and "--allow-mixed" in err[0]
+    assert report.main(["--results", str(tmp_path), "--readme", str(readme), "--write", "--allow-mixed"]) == 0
+    text = readme.read_text()
+    assert "| pixelcnn† |" in text and "| row-lstm |" in text  # the latest run's commit is the table's
+    assert "come from commit aaaaaaa" in text and "another commit than the rest" in text
+    assert report.main(["--results", str(tmp_path), "--readme", str(readme), "--check", "--allow-mixed"]) == 0
+    assert report.main(["--results", str(tmp_path), "--readme", str(readme), "--check"]) == 2
+
+
+def test_a_model_trained_at_another_commit_counts_as_another_commit(tmp_path):
+    runs = {"a": run_meta("a" * 40, "2025-01-01T00:00:00Z")}
+    rows = [
+        models_row("pixelcnn", "a", 100, 10, trained_commit="a" * 40, trained_dirty=False),
+        models_row("row-lstm", "a", 10, 5, trained_commit="c" * 40, trained_dirty=False),
+    ]
+    write(tmp_path, "models", runs, rows)
+    with pytest.raises(report.ReportError, match="trained at commit ccccccc"):
+        report.block_models(report.Results.read(tmp_path, allow_mixed=False))
+
+
+def test_legacy_files_without_provenance_are_refused(tmp_path):
+    (tmp_path / "quality.json").write_text(
+        json.dumps({"rows": [{"model": "pixelcnn", "args": {}, "parameters": 1, "steps": 1, "test_nll_nats": 1.0}]})
+    )
+    with pytest.raises(report.ReportError, match="not recorded"):
+        report.block_quality(report.Results.read(tmp_path, allow_mixed=False))
+    assert "pixelcnn†" in "\n".join(report.block_quality(report.Results.read(tmp_path, allow_mixed=True)))
+
+
+def test_one_commit_renders_its_provenance_and_claims(tmp_path):
+    runs = {"a": run_meta("a" * 40, "2025-01-01T00:00:00Z")}
+    rows = [
+        models_row("pixelcnn", "a", 100, 30),
+        models_row("row-lstm", "a", 50, 20),
+        models_row("diagonal-bilstm", "a", 10, 3),
+    ]
+    write(tmp_path, "models", runs, rows)
+    res = report.Results.read(tmp_path, allow_mixed=False)
+    text = "\n".join(report.block_models(res))
+    assert "Measured at commit `aaaaaaa` (clean tree)" in text and "†" not in text
+    claim = report.claim_training(res)
+    assert "2.0–10× at 28×28×1" in claim and "1.5–10× at 32×32×3" in claim
+    assert "diagonal-bilstm at both sizes" in claim
+
+
+def test_drift_compares_two_runs_of_one_commit(tmp_path):
+    runs1 = {"a": run_meta("a" * 40, "2025-01-01T00:00:00Z")}
+    runs2 = {"b": run_meta("a" * 40, "2025-01-01T01:00:00Z")}
+    write(tmp_path, "models", runs1, [models_row("pixelcnn", "a", 100, 30)])
+    write(tmp_path, "models_run2", runs2, [models_row("pixelcnn", "b", 80, 30)], {"num_layers": 4, "minutes": 0.0})
+    text = "\n".join(report.block_drift(report.Results.read(tmp_path, allow_mixed=False)))
+    assert "up to 1.2×" in text and "100 / 80.0 (1.2×)" in text
+
+
+def test_codec_claims_name_the_winner_from_the_data(tmp_path):
+    runs = {"a": run_meta("a" * 40, "2025-01-01T00:00:00Z")}
+    row = {
+        "run": "a",
+        "data": "digits-binary",
+        "model": "pixelcnn",
+        "args": {"num_layers": 6, "hidden_channels": 32},
+        "images": 10,
+        "model_nll_bpd": 0.10,
+        "model_codec_whole_set_bpd": 0.11,
+        "model_codec_per_image_payload_bpd": 0.2,
+        "model_codec_per_image_file_bpd": 0.8,
+        "model_codec_framing_bytes": 61.0,
+        "encode_img_s": 1.0,
+        "decode_img_s": 1.0,
+    }
+    for i, codec in enumerate(report.CODECS):
+        row[f"{codec} per image"] = 0.5 + i
+        row[f"{codec} whole set"] = 0.3 - 0.05 * i
+    write(tmp_path, "codec", runs, [row])
+    claim = report.claim_codec(report.Results.read(tmp_path, allow_mixed=False))
+    assert "within 10% of the model's NLL" in claim and "adds 61 bytes" in claim
+    assert "beats the best classical codec on the tiled set, JPEG 2000 lossless (0.150)" in claim
+    assert "lose to the best classical codec, PNG (0.500), though their payloads alone (0.200) would beat it" in claim
+
+
+def test_check_fails_on_a_hand_edited_number(tmp_path):
+    readme = tmp_path / "README.md"
+    text = (ROOT / "README.md").read_text()
+    lo, hi = report.results_section(text)
+    inside = report.MARKER.search(text, lo, hi)
+    body = inside["body"]
+    edited = re.sub(r"\d", lambda m: str((int(m[0]) + 1) % 10), body, count=1)
+    assert edited != body
+    readme.write_text(text[: inside.start("body")] + edited + text[inside.end("body") :])
+    args = ["--results", str(report.RESULTS), "--readme", str(readme), "--check", "--allow-mixed"]
+    assert report.main(args) == 1
+
+
+def test_harness_merge_keeps_each_rows_commit(tmp_path, monkeypatch):
+    """Merging a partial run keeps the earlier rows with their own run (and so commit)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import harness
+    finally:
+        sys.path.remove(str(BENCH))
+    out = tmp_path / "models.json"
+    p = harness.parser("x", "models")
+    p.add_argument("--models", default="")
+    p.add_argument("--num-layers", type=int, default=4)
+    a = harness.parse(p, "models", {}, ["--out", str(out), "--merge"])
+    meta1, meta2 = run_meta("a" * 40, "2025-01-01T00:00:00Z"), run_meta("b" * 40, "2025-02-01T00:00:00Z")
+    harness.write_results(out, "models", [{"model": "x", "v": 1}, {"model": "y", "v": 2}], ("model",), a, meta1)
+    harness.write_results(out, "models", [{"model": "y", "v": 3}], ("model",), a, meta2)
+    doc = json.loads(out.read_text())
+    by = {r["model"]: r for r in doc["rows"]}
+    assert by["x"]["v"] == 1 and by["y"]["v"] == 3
+    assert doc["runs"][by["x"]["run"]]["commit"] == "a" * 40 and doc["runs"][by["y"]["run"]]["commit"] == "b" * 40
+    b = harness.parse(p, "models", {}, ["--out", str(out), "--merge", "--num-layers", "6"])
+    with pytest.raises(SystemExit, match="another benchmark or configuration"):
+        harness.write_results(out, "models", [{"model": "z"}], ("model",), b, meta2)
