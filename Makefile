@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -e ".[dev]"
 	touch $(STAMP)
 
-# Train a PixelCNN on the bundled binarized digits for ~3 minutes, evaluate it, sample from it.
+# Train a PixelCNN on the bundled binarized digits (preset demo: a fixed 900 steps, ~3 minutes on
+# 2 idle CPU cores, so the printed NLL does not depend on the machine's load), evaluate it, sample from it.
 demo: $(STAMP)
 	rm -rf runs/demo
 	$(BIN)/pixelar train --preset demo --out runs/demo
@@ -34,14 +35,26 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
-# All benchmarks (about an hour on 2 cores); each prints a table and writes benchmarks/results/*.json.
+# Every number in README.md's Results section, measured at the checked-out commit, then the
+# README rewritten from the JSON (report.py refuses rows of different commits). About an hour on
+# 2 cores (nothing else running); expected times, estimated from the last full run's timings:
+#   models ~14 min (6 models × 2 min training + timings) · models_run2 ~1 min (timings again: drift)
+#   sampling ~7 min · sampling at the paper's size ~3 min · quality ~16 min (3 models × 5 min)
+#   conditional ~7 min (2 × 3 min) · codec ~13 min (3 × 2 min training, then each test image coded
+#   as its own file: ~5 min of it for the 386 photo patches with PixelCNN++).
+# Trained models are cached in runs/ by configuration and reused only at the same clean commit.
+# Smoke test of one benchmark (a few minutes, numbers meaningless, writes runs/bench-quick/):
+#   $(BIN)/python benchmarks/bench_models.py --quick   (likewise sampling, quality, conditional, codec)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_models.py --minutes 2
-	$(BIN)/python benchmarks/bench_sampling.py --num-layers 4 --naive-rows 4
+	$(BIN)/python benchmarks/bench_models.py --minutes 0 --out benchmarks/results/models_run2.json
+	$(BIN)/python benchmarks/bench_sampling.py --num-layers 4 --naive-rows 2 --identity-images 4
+	$(BIN)/python benchmarks/bench_sampling.py --models pixelcnn --num-layers 14 --hidden-channels 128 \
+		--naive-rows 2 --no-identity --out benchmarks/results/sampling_pixelcnn_paper.json
 	$(BIN)/python benchmarks/bench_quality.py --minutes 5 --models pixelcnn,row-lstm,diagonal-bilstm
 	$(BIN)/python benchmarks/bench_conditional.py --minutes 3
 	$(BIN)/python benchmarks/bench_codec.py --minutes 2
-	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/report.py --write
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import pickle
 import struct
 import tarfile
@@ -178,6 +179,89 @@ def test_image_folder_crops_resizes_and_labels(tmp_path, rng):
         get_dataset(f"folder:{tmp_path}", "all", image_size=8)
     with pytest.raises(PixelarError, match="--image-size"):
         get_dataset(f"folder:{tmp_path}", "train")
+
+
+def test_folder_classes_are_numbered_the_same_in_every_split(tmp_path, rng):
+    """Defect: classes were numbered from the sub-folders present in each split, so a class with
+    no test image shifted every later class's test label. 11 images, every tenth one is test:
+    only b/0.png is test, so the test split has no image of class "a" (and none of "c")."""
+    counts = {"a": 1, "b": 9, "c": 1}  # sorted files: a/0, b/0..b/8, c/0 -> the 10th (b/8) is test
+    for cls, n in counts.items():
+        (tmp_path / cls).mkdir()
+        for i in range(n):
+            arr = np.full((4, 4, 3), {"a": 0, "b": 100, "c": 200}[cls], dtype=np.uint8)
+            Image.fromarray(arr).save(tmp_path / cls / f"{i}.png")
+    train = get_dataset(f"folder:{tmp_path}", "train", image_size=4)
+    test = get_dataset(f"folder:{tmp_path}", "test", image_size=4)
+    every = get_dataset(f"folder:{tmp_path}", "all", image_size=4)
+    assert len(test) == 1 and len(train) == 10
+    names = {0: 0, 1: 100, 2: 200}  # label -> the pixel value of its class
+    for ds in (train, test, every):
+        assert ds.num_classes == 3
+        for img, label in zip(ds.images, ds.labels):
+            assert int(img[0, 0, 0]) == names[int(label)], ds.name
+    assert test.labels.tolist() == [1]  # "b" is class 1 in the test split too
+
+
+def _tar_with(path: Path, member: tarfile.TarInfo, data: bytes = b"") -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        good = tarfile.TarInfo(f"{cifar_mod.BATCH_DIR}/readme.txt")
+        good.size = 2
+        tar.addfile(good, io.BytesIO(b"hi"))
+        tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return path
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", size: int = 5) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = link
+    info.size = size if kind == tarfile.REGTYPE else 0
+    return info
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        _member("../escaped.txt"),
+        _member(f"{cifar_mod.BATCH_DIR}/../../escaped.txt"),
+        _member("/tmp/pixelar-absolute-escape.txt"),
+        _member(f"{cifar_mod.BATCH_DIR}/link", tarfile.SYMTYPE, "/etc/passwd"),
+        _member(f"{cifar_mod.BATCH_DIR}/hard", tarfile.LNKTYPE, "/etc/passwd"),
+        _member(f"{cifar_mod.BATCH_DIR}/device", tarfile.CHRTYPE),
+        _member(f"{cifar_mod.BATCH_DIR}/fifo", tarfile.FIFOTYPE),
+    ],
+    ids=["dotdot", "nested-dotdot", "absolute", "symlink", "hardlink", "device", "fifo"],
+)
+def test_hostile_archive_members_are_refused_on_every_python(tmp_path, monkeypatch, member):
+    """Defect: extractall(filter="data") needs Python >= 3.10.12 / 3.11.4 while pyproject allows
+    3.10.0. The archive is now checked member by member and unpacked without extractall, so
+    hostile members are refused on every Python, even one whose tarfile has no filters."""
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)  # as on Python 3.10.0 - 3.10.11
+    monkeypatch.setattr(tarfile.TarFile, "extractall", None)  # never relied upon
+    archive = _tar_with(tmp_path / "cifar-10-python.tar.gz", member, b"evil!")
+    monkeypatch.setattr(cifar_mod, "CIFAR10", RemoteFile(archive.name, archive.as_uri(), sha(archive)))
+    cache = tmp_path / "cache"
+    with pytest.raises(PixelarError, match="refusing to unpack"):
+        get_dataset("cifar10", "test", cache)  # unpacks into cache/cifar10
+    assert not (cache / "cifar10" / cifar_mod.BATCH_DIR / "readme.txt").exists()  # nothing unpacked at all
+    assert not list(tmp_path.rglob("escaped.txt")) and not Path("/tmp/pixelar-absolute-escape.txt").exists()
+
+
+def test_archive_unpacks_without_tarfile_filters(tmp_path, rng, monkeypatch):
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    monkeypatch.setattr(tarfile.TarFile, "extractall", None)
+    src = tmp_path / "src" / cifar_mod.BATCH_DIR
+    src.mkdir(parents=True)
+    test_data, _ = _cifar_batch(src / "test_batch", rng, 3)
+    (src / "test_batch").chmod(0o4755)  # a setuid bit in the archive is not carried over
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src, arcname=cifar_mod.BATCH_DIR)
+    monkeypatch.setattr(cifar_mod, "CIFAR10", RemoteFile(archive.name, archive.as_uri(), sha(archive)))
+    test = get_dataset("cifar10", "test", tmp_path / "cache")
+    assert np.array_equal(test.images.reshape(3, -1).numpy(), test_data)
+    assert not (tmp_path / "cache" / "cifar10" / cifar_mod.BATCH_DIR / "test_batch").stat().st_mode & 0o4000
 
 
 def test_bundled_digits_split_is_fixed_and_disjoint():

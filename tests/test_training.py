@@ -45,9 +45,10 @@ def test_resume_gives_the_same_loss_sequence(tmp_path, model, ema):
     train(_config(model=model, model_args=args, ema=ema), full, progress=False)
     part = tmp_path / "part"
     train(_config(model=model, model_args=args, ema=ema, steps=3), part, progress=False)
-    # Simulate a crash after the checkpoint: a stale metric that the resume must drop.
+    # Simulate a crash after the checkpoint: a stale metric that the resume must drop, and a
+    # line cut short by the kill (which used to crash the resume with a JSONDecodeError).
     with open(part / "metrics.jsonl", "a") as f:
-        f.write(json.dumps({"step": 4, "train_loss": 123.0}) + "\n")
+        f.write(json.dumps({"step": 4, "train_loss": 123.0}) + "\n" + '{"step": 5, "train_lo')
     train(_config(model=model, model_args=args, ema=ema, steps=6), part, resume=True, progress=False)
     assert _losses(full) == _losses(part) and len(_losses(full)) == 6
     a, b = pixelar.load(full), pixelar.load(part)
@@ -123,6 +124,51 @@ def test_eval_includes_the_last_partial_batch():
         expected = -model.log_prob(data.images).double().mean().item()
     assert nll.count == 37 and abs(nll.nats_per_image - expected) < 1e-3
     assert abs(nll.bits_per_dim - expected / (784 * 0.6931471805599453)) < 1e-6
+
+
+def test_loss_curve_plots_subset_and_final_evaluations_apart(tmp_path):
+    """loss.png: the evaluations during training (on eval_images test images) and the final one
+    on the whole test split are separate, labelled series."""
+    from pixelar.plotting import loss_series
+
+    train(_config(steps=4, eval_every=2, eval_images=8), tmp_path, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    tests = [r for r in records if "test_loss" in r]
+    assert [(r["step"], r["test_images"], r.get("final", False)) for r in tests] == [(2, 8, False), (4, 500, True)]
+    series = loss_series(tmp_path / "metrics.jsonl")
+    assert list(series) == [
+        "train (batch mean)",
+        "test during training (8 images)",
+        "final test, whole split (500 images)",
+    ]
+    assert [s for s, _ in series["train (batch mean)"]] == [1, 2, 3, 4]
+    assert series["test during training (8 images)"] == [(2, tests[0]["test_loss"])]
+    assert series["final test, whole split (500 images)"] == [(4, tests[1]["test_loss"])]
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+
+
+def test_demo_preset_is_a_fixed_number_of_steps():
+    """The demo's printed NLL must not depend on the machine's load: steps, not a time budget."""
+    from pixelar.presets import get_preset
+
+    demo = get_preset("demo")
+    assert demo.get("max_minutes") is None and 500 <= demo["steps"] <= 5000
+    TrainConfig(**demo).validate()
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"batch_size": 0}, "--batch-size must be a positive integer"),
+        ({"log_every": 0}, "--log-every must be a positive integer"),
+        ({"lr": float("nan")}, "--lr must be a positive number"),
+        ({"steps": "10"}, "--steps must be a positive integer"),
+        ({"model_args": {"num_levels": 4}}, "comes from the data"),
+    ],
+)
+def test_train_config_is_validated_before_any_data_is_loaded(tmp_path, change, message):
+    with pytest.raises(pixelar.PixelarError, match=message):
+        train(_config(data="no-such-dataset", **change), tmp_path, progress=False)
 
 
 def run_cli(*args: str) -> int:

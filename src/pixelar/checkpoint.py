@@ -22,18 +22,36 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 MODEL_SUBDIR = "model"
+# The files of a training run directory (see pixelar.training), named here so that loading a
+# model can tell a run that has no saved model yet from a directory that is no run at all.
+RUN_CONFIG_FILE = "train_config.json"
+RUN_CHECKPOINT_FILE = "checkpoint.pt"
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
+
+    A path that cannot be written (a directory, a parent that is a file, no permission) is a
+    :class:`PixelarError` naming it; errors raised by ``write`` itself pass through unchanged.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise PixelarError(f"cannot write {path}: it is a directory; pass a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise PixelarError(f"cannot write {path} ({e.strerror or e.__class__.__name__}); choose another path") from None
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise PixelarError(
+                f"cannot write {path} ({e.strerror or e.__class__.__name__}); choose another path"
+            ) from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -80,6 +98,18 @@ def resolve_model_dir(path: str | Path) -> Path:
         return path / MODEL_SUBDIR
     if (path / CONFIG_FILE).exists():
         return path
+    if (path / RUN_CONFIG_FILE).exists():
+        if (path / RUN_CHECKPOINT_FILE).exists():
+            raise PixelarError(
+                f"{path} is a training run whose {MODEL_SUBDIR}/ is missing or incomplete (it was interrupted while "
+                f"saving); 'pixelar train --resume {path}' writes it again"
+            )
+        raise PixelarError(
+            f"{path} is a training run with no saved model yet (still before its first checkpoint, or interrupted "
+            f"before it); wait for its first checkpoint, or continue it with 'pixelar train --resume {path}'"
+        )
+    if not path.is_dir():
+        raise PixelarError(f"{path} is a file; pass a run directory of 'pixelar train' or a saved model directory")
     raise PixelarError(
         f"{path} holds no {CONFIG_FILE}; pass a run directory of 'pixelar train' or a directory "
         "written by model.save_pretrained()"
@@ -94,12 +124,15 @@ def read_model_config(path: str | Path) -> tuple[str, dict[str, Any]]:
         meta = json.loads(cfg_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise PixelarError(f"{cfg_path} is corrupt ({e.__class__.__name__}); save or train the model again") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "model" not in meta:
+    except OSError as e:
+        raise PixelarError(f"cannot read {cfg_path} ({e.strerror or e.__class__.__name__})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("model"), str):
         raise PixelarError(f"{cfg_path} is not a pixelar model config; save the model with save_pretrained()")
-    if int(meta.get("version", 0)) > FORMAT_VERSION:
-        raise PixelarError(
-            f"{cfg_path} was written by a newer pixelar (format {meta['version']}); upgrade pixelar to load it"
-        )
+    version = meta.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or not isinstance(meta.get("config"), dict):
+        raise PixelarError(f"{cfg_path} is corrupt (bad version or config); save or train the model again")
+    if version > FORMAT_VERSION:
+        raise PixelarError(f"{cfg_path} was written by a newer pixelar (format {version}); upgrade pixelar to load it")
     return meta["model"], dict(meta["config"])
 
 
@@ -117,18 +150,24 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Autoregressive
     name, config = read_model_config(directory)
     try:
         model = create_model(name, **config)
-    except TypeError as e:
+    except PixelarError as e:
         raise PixelarError(f"{directory / CONFIG_FILE} has an invalid config ({e})") from None
+    except (TypeError, ValueError, KeyError, RuntimeError) as e:
+        first = (str(e).splitlines() or [""])[0][:100]
+        raise PixelarError(
+            f"{directory / CONFIG_FILE} has an invalid config ({e.__class__.__name__}: {first})"
+        ) from None
     weights = directory / WEIGHTS_FILE
-    if not weights.exists():
+    if not weights.is_file():
         raise PixelarError(f"{weights} is missing; copy the whole model directory")
     try:
         state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise PixelarError(
-            f"{weights} is corrupt or truncated ({str(e).splitlines()[0][:80]}); re-copy or retrain the model"
-        ) from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        first = (str(e).splitlines() or [e.__class__.__name__])[0][:80]
+        raise PixelarError(f"{weights} is corrupt or truncated ({first}); re-copy or retrain the model") from None
     dtype = next(iter(state.values())).dtype if state else torch.float32
+    if not dtype.is_floating_point:
+        raise PixelarError(f"{weights} holds {dtype} weights, not floats: it is corrupt; re-copy or retrain the model")
     model.to(dtype)
     try:
         model.load_state_dict(state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,50 @@ VALUES_HELP = (
 )
 
 
+# Flags that 'train --resume' may change; every other setting comes from the run's train_config.json.
+RESUME_FLAGS = ("steps", "max_minutes", "device")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the CLI's error style: one line, ``error: ...``, exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def _at_least(value: int | None, minimum: int, flag: str) -> None:
+    if value is not None and value < minimum:
+        raise PixelarError(f"{flag} must be at least {minimum}, got {value}")
+
+
+def _check_output(path: str | None, flag: str) -> None:
+    """Refuse an output file that cannot be written before any work is done (not after sampling)."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise PixelarError(f"{flag} {path} is a directory; pass a file name")
+    parent = next((p for p in target.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise PixelarError(f"{flag} {path}: {parent} is a file, not a directory; pass another path")
+
+
+def _no_label_for_unconditional(args: argparse.Namespace, model: Any) -> None:
+    if args.label is not None and not model.num_classes:
+        raise PixelarError("--label needs a class-conditional model; this one is unconditional (drop --label)")
+
+
+def _check_sampling_flags(args: argparse.Namespace) -> None:
+    """The flags shared by sample and complete, checked before any model is loaded."""
+    _at_least(args.n, 1, "-n")
+    _at_least(args.batch_size, 1, "--batch-size")
+    if not (math.isfinite(args.temperature) and args.temperature > 0):
+        raise PixelarError(f"--temperature must be a positive number, got {args.temperature}")
+    if not -(2**63) <= args.seed < 2**64:
+        raise PixelarError(f"--seed must fit in 64 bits, got {args.seed}")
+    _at_least(args.label, 0, "--label")
+
+
 def _parse_value(text: str) -> Any:
     try:
         return json.loads(text)
@@ -48,15 +93,28 @@ def _parse_value(text: str) -> Any:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from pixelar.presets import get_preset
-    from pixelar.training import TrainConfig, load_run_config, train
+    from pixelar.training import CHECKPOINT_FILE, TrainConfig, load_run_config, train
 
     if args.resume:
         run_dir = Path(args.resume)
-        config = load_run_config(run_dir)
-        if args.steps is not None:
-            config.steps = args.steps
-        if args.max_minutes is not None:
-            config.max_minutes = args.max_minutes
+        fixed = [name for name in TRAIN_FLAGS if name not in RESUME_FLAGS and getattr(args, name) is not None]
+        fixed += [
+            name for name in ("preset", "out", "num_layers", "hidden_channels") if getattr(args, name) is not None
+        ]
+        fixed += ["model_arg"] * bool(args.model_arg) + ["conditional"] * args.conditional
+        if fixed:
+            flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+            raise PixelarError(
+                f"--resume continues {run_dir} with the settings in its train_config.json; {flags} cannot change "
+                "them (only --steps, --max-minutes and --device can): drop them, or start a new run with --out"
+            )
+        config = load_run_config(run_dir, fix="restore it from a copy, or start a new run with --out")
+        for name in RESUME_FLAGS:
+            if getattr(args, name) is not None:
+                setattr(config, name, getattr(args, name))
+        config.validate()
+        if not (run_dir / CHECKPOINT_FILE).exists():
+            print(f"note: {run_dir} has no checkpoint yet; starting it from step 0", file=sys.stderr)
     else:
         settings: dict[str, Any] = get_preset(args.preset) if args.preset else {}
         for name in TRAIN_FLAGS:
@@ -76,9 +134,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         settings["model_args"] = model_args
         settings["conditional"] = args.conditional or settings.get("conditional", False)
         config = TrainConfig(**settings)
+        config.validate()  # bad values fail before any data is loaded
         from pixelar.registry import make_config
 
-        make_config(config.model, **model_args)  # unknown model or hyperparameter: fail before loading data
+        try:  # unknown model or hyperparameter: fail before loading data
+            make_config(config.model, **model_args)
+        except (TypeError, ValueError) as e:
+            raise PixelarError(f"invalid hyperparameters {model_args} for {config.model} ({e})") from None
         run_dir = Path(args.out) if args.out else Path("runs") / (args.preset or config.model)
     result = train(config, run_dir, resume=bool(args.resume), progress=not args.quiet)
     print(_format_nll(result, config.data))
@@ -93,14 +155,54 @@ def _format_nll(result: dict[str, Any], data: str) -> str:
     )
 
 
-def _model_and_data_args(args: argparse.Namespace) -> tuple[Any, Any]:
+def _load_model(args: argparse.Namespace) -> Any:
+    """The model of RUN_OR_DIR (a run's model/ or a saved model directory) on --device."""
     from pixelar.checkpoint import load
+
+    return load(args.run, device=_device(args.device))
+
+
+def _run_config(run: str, needed_for: str) -> Any:
+    """The TrainConfig of a training run, read only by the commands that need it (to find the
+    run's dataset); None for a saved-model directory. A corrupt file is a one-line error that
+    says how to do without it (``needed_for``: the flags that replace it)."""
+    from pixelar.training import CONFIG_FILE, load_run_config
+
+    if not (Path(run) / CONFIG_FILE).exists():
+        return None
+    return load_run_config(run, fix=f"pass {needed_for} instead, or restore the file from a copy of the run")
+
+
+def _data_source(args: argparse.Namespace, model: Any, input_hint: str = "") -> tuple[str, Any, Any]:
+    """(dataset name, data_dir, image_size) for eval and complete: --data and its flags, else the run's.
+
+    The run's train_config.json is read only when the dataset is not named on the command
+    line; when it is, the file is only a hint (the run's --data-dir and --image-size for the
+    same dataset) and a damaged one is ignored.
+    """
     from pixelar.training import CONFIG_FILE, TrainConfig
 
-    model = load(args.run, device=_device(args.device))
-    run_cfg = Path(args.run) / CONFIG_FILE
-    trained = TrainConfig.from_json(run_cfg.read_text()) if run_cfg.exists() else None
-    return model, trained
+    data_dir, image_size = args.data_dir, getattr(args, "image_size", None)
+    if args.data is None:
+        trained = _run_config(args.run, "--data NAME (with --data-dir if the run used one)")
+        if trained is None:
+            raise PixelarError(f"pass {input_hint}--data NAME: {args.run} is a saved model, not a training run")
+        data = trained.data
+        data_dir = data_dir or trained.data_dir
+        image_size = image_size or trained.image_size
+    else:
+        data = args.data
+        try:
+            hint = TrainConfig.from_json((Path(args.run) / CONFIG_FILE).read_text())
+        except (OSError, ValueError, TypeError):
+            hint = None
+        if hint is not None and hint.data == data:
+            data_dir = data_dir or hint.data_dir
+            image_size = image_size or hint.image_size
+    _, H, W = model.image_shape
+    if image_size is None and H == W:
+        image_size = H  # folder:PATH datasets are resized to the model's size
+    return data, data_dir, image_size
 
 
 def _device(name: str):
@@ -113,12 +215,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pixelar.data import get_dataset
     from pixelar.evaluation import evaluate
 
-    model, trained = _model_and_data_args(args)
-    data = args.data or (trained.data if trained else None)
-    if data is None:
-        raise PixelarError("pass --data NAME: the directory is a saved model, not a training run")
-    data_dir = args.data_dir or (trained.data_dir if trained else None)
-    image_size = args.image_size or (trained.image_size if trained else None)
+    _at_least(args.batch_size, 1, "--batch-size")
+    _at_least(args.image_size, 1, "--image-size")
+    model = _load_model(args)
+    data, data_dir, image_size = _data_source(args, model)
     dataset = get_dataset(data, args.split, data_dir, image_size=image_size, channels=model.image_shape[0])
     nll = evaluate(model, dataset, batch_size=args.batch_size, progress=not args.quiet)
     print(_format_nll(nll.as_dict(), f"{data}/{args.split}"))
@@ -133,7 +233,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from pixelar.imageio import write_npy
     from pixelar.plotting import save_grid
 
-    model, _ = _model_and_data_args(args)
+    _check_sampling_flags(args)
+    _check_output(args.output, "-o")
+    _check_output(args.npy, "--npy")
+    model = _load_model(args)
+    _no_label_for_unconditional(args, model)
     cond = None
     if args.label is not None:
         cond = torch.full((args.n,), args.label, dtype=torch.long)
@@ -164,17 +268,17 @@ def cmd_complete(args: argparse.Namespace) -> int:
     from pixelar.imageio import read_images, read_mask
     from pixelar.plotting import save_completion_grid
 
-    model, trained = _model_and_data_args(args)
+    _check_sampling_flags(args)
+    _at_least(args.count, 1, "--count")
+    _check_output(args.output, "-o")
+    model = _load_model(args)
+    _no_label_for_unconditional(args, model)
     C, H, W = model.image_shape
     labels = None
     if args.input:
         images = read_images(args.input, C, model.num_levels, args.values, size=(H, W))
     else:
-        data = args.data or (trained.data if trained else None)
-        if data is None:
-            raise PixelarError("pass --input IMAGE.png or --data NAME (the directory is a saved model, not a run)")
-        data_dir = args.data_dir or (trained.data_dir if trained else None)
-        image_size = trained.image_size if trained else None
+        data, data_dir, image_size = _data_source(args, model, input_hint="--input IMAGE.png or ")
         dataset = get_dataset(data, args.split, data_dir, image_size=image_size, channels=C).subset(args.count)
         dataset.check_compatible(model.image_shape, model.num_levels)
         images, labels = dataset.images.long(), dataset.labels
@@ -228,7 +332,10 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from pixelar.codec import encode
     from pixelar.imageio import read_images
 
-    model, _ = _model_and_data_args(args)
+    _at_least(args.label, 0, "--label")
+    _check_output(args.output, "-o")
+    model = _load_model(args)
+    _no_label_for_unconditional(args, model)
     C, H, W = model.image_shape
     x = read_images(args.images, C, model.num_levels, args.values, size=(H, W))
     cond = None
@@ -236,6 +343,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
         if args.label is None:
             raise PixelarError("the model is class-conditional: pass --label")
         cond = torch.full((len(x),), args.label)
+    if len(x) == 0:
+        raise PixelarError(f"{', '.join(args.images)} hold(s) no images; nothing to compress")
     data = encode(model, x, cond, method=args.method)
     atomic_write(args.output, lambda tmp: Path(tmp).write_bytes(data))
     dims = len(x) * math.prod(model.image_shape)
@@ -252,15 +361,20 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     from pixelar.codec import decode
     from pixelar.imageio import write_image, write_npy
 
-    model, _ = _model_and_data_args(args)
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise PixelarError(f"{out} is a file; pass a directory for the images with -o")
+    model = _load_model(args)
     try:
         with open(args.file, "rb") as f:
             data = f.read()
     except OSError as e:
         raise PixelarError(f"cannot read {args.file} ({e.strerror})") from None
     x = decode(model, data)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PixelarError(f"cannot create the directory {out} ({e.strerror}); pass another one with -o") from None
     pngs = model.num_levels <= 256
     if pngs:
         for i, img in enumerate(x):
@@ -291,7 +405,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pixelar", description="Pixel-level autoregressive image models.")
+    parser = ArgumentParser(prog="pixelar", description="Pixel-level autoregressive image models.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model (teacher-forced maximum likelihood)")
@@ -383,15 +497,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; user errors print one ``error:`` line and return 2 (a bad flag
+    exits with status 2 through argparse, also with one line)."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except PixelarError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_one_line(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the file system refused something not checked above (disk full, permissions)
+        where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+        print(f"error: {e.strerror or e.__class__.__name__}{': ' + where if where else ''}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory; lower --batch-size (or -n)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split("\n")).strip()
 
 
 if __name__ == "__main__":

@@ -53,33 +53,70 @@ def save_grid(images: Tensor, num_levels: int, path: str | Path, nrow: int | Non
     return save_image(make_grid(images, num_levels, nrow), path)
 
 
+def loss_series(metrics_path: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """The series of a metrics.jsonl file, by legend label, in this order: the training loss,
+    the test NLL evaluated during training (on ``eval_images`` test images) and the final
+    evaluation on the whole test split (records with ``"final": true``). Empty series are left
+    out; lines that do not parse (cut short by a crash) are skipped."""
+    train: list[tuple[int, float]] = []
+    during: list[tuple[int, float]] = []
+    final: list[tuple[int, float]] = []
+    counts: dict[str, set] = {"during": set(), "final": set()}
+    for line in Path(metrics_path).read_text(errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+            step = int(rec["step"])
+        except (json.JSONDecodeError, TypeError, KeyError, ValueError):
+            continue
+        if "train_loss" in rec:
+            train.append((step, rec["train_loss"]))
+        if "test_loss" in rec:
+            kind = "final" if rec.get("final") else "during"
+            (final if kind == "final" else during).append((step, rec["test_loss"]))
+            counts[kind].add(rec.get("test_images"))
+    series = {
+        "train (batch mean)": train,
+        f"test during training{_images_label(counts['during'])}": during,
+        f"final test, whole split{_images_label(counts['final'])}": final,
+    }
+    return {label: points for label, points in series.items() if points}
+
+
+def _images_label(counts: set) -> str:
+    """' (500 images)' when every evaluation of a series used the same known number of images."""
+    (only,) = counts if len(counts) == 1 else (None,)
+    return f" ({only} images)" if isinstance(only, int) else ""
+
+
 def save_loss_curve(metrics_path: str | Path, path: str | Path, unit: str) -> Path:
-    """Plot training loss (and test NLL where evaluated) from a metrics.jsonl file."""
+    """Plot :func:`loss_series` of a metrics.jsonl file: the training loss as a line, the test
+    evaluations during training as dots and the final whole-split evaluation as a star."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    train, test = [], []
-    for line in Path(metrics_path).read_text().splitlines():
-        rec = json.loads(line)
-        if "train_loss" in rec:
-            train.append((rec["step"], rec["train_loss"]))
-        if "test_loss" in rec:
-            test.append((rec["step"], rec["test_loss"]))
+    series = loss_series(metrics_path)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    if train:
-        ax.plot(*zip(*train), label="train", lw=1)
-    if test:
-        ax.plot(*zip(*test), "o-", label="test", lw=1.5)
-    values = [v for _, v in train[len(train) // 10 :] + test]
+    for label, points in series.items():
+        if label.startswith("train"):
+            ax.plot(*zip(*points), label=label, lw=1)
+        elif label.startswith("test"):
+            ax.plot(*zip(*points), "o-", label=label, lw=1.5, ms=4)
+        else:
+            ax.plot(*zip(*points), "*", label=label, ms=12, color="C3")
+            step, value = points[-1]
+            ax.annotate(f"{value:.4g}", (step, value), textcoords="offset points", xytext=(-8, 8), ha="right")
+    skip = {label: len(points) // 10 if label.startswith("train") else 0 for label, points in series.items()}
+    values = [v for label, points in series.items() for _, v in points[skip[label] :]]
     if values:  # keep the first steps' huge losses from flattening the rest of the curve
         lo, hi = min(values), sorted(values)[int(0.95 * (len(values) - 1))]
         ax.set_ylim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.5 * (hi - lo + 1e-9))
     ax.set_xlabel("step")
     ax.set_ylabel(f"NLL ({unit})")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if series:
+        ax.legend()
     fig.tight_layout()
     try:
         return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))

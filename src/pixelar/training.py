@@ -27,7 +27,13 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from pixelar.checkpoint import atomic_write_text, torch_load_safe, torch_save_atomic
+from pixelar.checkpoint import (
+    RUN_CHECKPOINT_FILE,
+    RUN_CONFIG_FILE,
+    atomic_write_text,
+    torch_load_safe,
+    torch_save_atomic,
+)
 from pixelar.data import ImageDataset, get_dataset
 from pixelar.errors import PixelarError
 from pixelar.evaluation import evaluate
@@ -36,8 +42,8 @@ from pixelar.models.base import AutoregressiveModel
 from pixelar.plotting import save_grid, save_loss_curve
 from pixelar.registry import create_model
 
-CONFIG_FILE = "train_config.json"
-CHECKPOINT_FILE = "checkpoint.pt"
+CONFIG_FILE = RUN_CONFIG_FILE  # "train_config.json"
+CHECKPOINT_FILE = RUN_CHECKPOINT_FILE  # "checkpoint.pt"
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -88,9 +94,65 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
+        """Parse :meth:`to_json`'s output (unknown keys are ignored); raises ValueError (a
+        json.JSONDecodeError included) unless the text is a JSON object of valid settings."""
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON object was expected, not {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        config = cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            config.validate()
+        except PixelarError as e:
+            raise ValueError(str(e)) from None
+        return config
+
+    def validate(self) -> None:
+        """Raise a :class:`PixelarError` naming the first setting of the wrong type or out of range."""
+
+        def fail(name: str, what: str) -> None:
+            raise PixelarError(f"--{name.replace('_', '-')} must be {what}, got {getattr(self, name)!r}")
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def is_number(v: Any) -> bool:
+            return (is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+        for name in ("model", "data", "optimizer", "device"):
+            if not isinstance(getattr(self, name), str):
+                fail(name, "a string")
+        if not isinstance(self.model_args, dict):
+            fail("model_args", "a dictionary of hyperparameters")
+        for key, instead in (("image_shape", "the data"), ("num_levels", "the data"), ("num_classes", "--conditional")):
+            if key in self.model_args:
+                raise PixelarError(f"the model's {key} comes from {instead}; do not set it with --model-arg")
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            fail("data_dir", "a path")
+        if self.image_size is not None and not (is_int(self.image_size) and self.image_size >= 1):
+            fail("image_size", "a positive integer")
+        if self.channels not in (1, 3) or not is_int(self.channels):
+            fail("channels", "1 or 3")
+        for name in ("batch_size", "steps", "log_every"):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                fail(name, "a positive integer")
+        for name in ("eval_every", "eval_images", "checkpoint_every", "num_samples"):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 0):
+                fail(name, "an integer >= 0")
+        if self.max_minutes is not None and not (is_number(self.max_minutes) and self.max_minutes > 0):
+            fail("max_minutes", "a positive number of minutes")
+        if self.optimizer not in ("adam", "rmsprop"):
+            fail("optimizer", "adam or rmsprop")
+        if not (is_number(self.lr) and self.lr > 0):
+            fail("lr", "a positive number")
+        if not (is_number(self.grad_clip) and self.grad_clip >= 0):
+            fail("grad_clip", "a number >= 0 (0: no clipping)")
+        if not (is_number(self.ema) and 0.0 <= self.ema < 1.0):
+            fail("ema", "in [0, 1) (0 disables it)")
+        if not isinstance(self.conditional, bool):
+            fail("conditional", "true or false")
+        if not (is_int(self.seed) and abs(self.seed) < 2**40):
+            fail("seed", "an integer of magnitude below 2**40")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -116,6 +178,7 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.progress = progress
+        config.validate()
         self.device = resolve_device(config.device)
         cfg = config
         self.train_data = get_dataset(cfg.data, "train", cfg.data_dir, image_size=cfg.image_size, channels=cfg.channels)
@@ -128,12 +191,14 @@ class Trainer:
         args = dict(cfg.model_args)
         if cfg.conditional:
             args["num_classes"] = self.train_data.num_classes
-        self.model: AutoregressiveModel = create_model(
-            cfg.model, image_shape=self.train_data.image_shape, num_levels=self.train_data.num_levels, **args
-        ).to(self.device)
+        try:
+            model = create_model(
+                cfg.model, image_shape=self.train_data.image_shape, num_levels=self.train_data.num_levels, **args
+            )
+        except (TypeError, ValueError) as e:
+            raise PixelarError(f"invalid hyperparameters {cfg.model_args} for {cfg.model} ({e})") from None
+        self.model: AutoregressiveModel = model.to(self.device)
         self.optimizer = self._make_optimizer()
-        if not 0.0 <= cfg.ema < 1.0:
-            raise PixelarError(f"--ema must be in [0, 1), got {cfg.ema}")
         self.ema: AutoregressiveModel | None = None
         if cfg.ema > 0:
             self.ema = copy.deepcopy(self.model).requires_grad_(False)
@@ -200,7 +265,7 @@ class Trainer:
         """Drop records logged after the checkpoint, which the resumed run will log again."""
         path = self.run_dir / METRICS_FILE
         if path.exists():
-            keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= self.step]
+            keep = [json.dumps(rec) for rec in read_metrics(path) if rec["step"] <= self.step]
             atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
     def log(self, record: dict[str, Any]) -> None:
@@ -256,14 +321,23 @@ class Trainer:
                 bar.set_postfix_str(f"loss {loss:.4g} {self.unit}" + (f", test {test_loss:.4g}" if test_loss else ""))
                 window.clear()
             if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
-                test_loss = in_unit(self.evaluate(), shape, self.unit)
-                self.log({"step": self.step, "test_loss": test_loss, "unit": self.unit})
+                subset = self.test_data.subset(cfg.eval_images)
+                test_loss = in_unit(self.evaluate(subset), shape, self.unit)
+                self.log({"step": self.step, "test_loss": test_loss, "unit": self.unit, "test_images": len(subset)})
             if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
         bar.close()
         self.save_checkpoint()
         final = evaluate(self.eval_model, self.test_data, batch_size=max(64, cfg.batch_size), progress=self.progress)
-        self.log({"step": self.step, "test_loss": in_unit(final.nats_per_image, shape, self.unit), "unit": self.unit})
+        self.log(
+            {
+                "step": self.step,
+                "test_loss": in_unit(final.nats_per_image, shape, self.unit),
+                "unit": self.unit,
+                "test_images": final.count,
+                "final": True,  # the whole test split, after training (loss.png plots it apart)
+            }
+        )
         save_loss_curve(self.run_dir / METRICS_FILE, self.run_dir / "loss.png", self.unit)
         if cfg.num_samples:
             cond = None
@@ -275,9 +349,17 @@ class Trainer:
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, float]:
-    """Train a model as ``config`` says into ``run_dir`` (continuing its checkpoint if ``resume``)."""
+    """Train a model as ``config`` says into ``run_dir`` (continuing its checkpoint if ``resume``).
+
+    Resuming a run that stopped before its first checkpoint starts it again from step 0 (the
+    same batches and numbers as the run it continues would have had).
+    """
+    if Path(run_dir).exists() and not Path(run_dir).is_dir():
+        raise PixelarError(f"{run_dir} is a file, not a run directory; choose another --out")
     if not resume and (Path(run_dir) / CHECKPOINT_FILE).exists():
         raise PixelarError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new --out")
+    if resume and not (Path(run_dir) / CHECKPOINT_FILE).exists():
+        resume = False  # nothing saved yet: start from step 0 (stale metrics are dropped below)
     trainer = Trainer(config, run_dir, progress=progress)
     if resume:
         trainer.load_checkpoint()
@@ -286,11 +368,30 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     return trainer.fit()
 
 
-def load_run_config(run_dir: str | Path) -> TrainConfig:
+def load_run_config(run_dir: str | Path, fix: str = "restore it from a copy or start a new run") -> TrainConfig:
+    """The TrainConfig of a run directory; a missing or corrupt file is a one-line
+    :class:`PixelarError` naming it, ending with ``fix`` (what the user can do instead)."""
     path = Path(run_dir) / CONFIG_FILE
-    if not path.exists():
+    if not path.is_file():
         raise PixelarError(f"{path} is missing: {run_dir} is not a training run directory")
     try:
         return TrainConfig.from_json(path.read_text())
-    except (json.JSONDecodeError, TypeError) as e:
-        raise PixelarError(f"{path} is corrupt ({e.__class__.__name__}); start a new run") from None
+    except (ValueError, TypeError, UnicodeDecodeError) as e:
+        detail = e.__class__.__name__ if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)) else str(e)
+        raise PixelarError(f"{path} is corrupt ({detail.splitlines()[0][:100]}); {fix}") from None
+    except OSError as e:
+        raise PixelarError(f"cannot read {path} ({e.strerror or e.__class__.__name__}); {fix}") from None
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl file, skipping lines that do not parse (a line cut short
+    when a run was killed while writing it)."""
+    records = []
+    for line in Path(path).read_text(errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("step"), int):
+            records.append(rec)
+    return records

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 import pickle
+import shutil
 import tarfile
-from pathlib import Path
+import zlib
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
@@ -58,6 +61,44 @@ def read_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
+def safe_extract(tar: tarfile.TarFile, directory: Path) -> None:
+    """Extract the regular files and directories of ``tar`` under ``directory``, on every Python.
+
+    Every member is checked before anything is written: a path that is absolute or has a
+    ``..`` component, and any member that is not a regular file or a directory (symbolic and
+    hard links, devices, FIFOs), is refused with a :class:`PixelarError`. Files are written with
+    the usual permissions, never the archive's modes or owners. (``extractall(filter="data")``
+    does much the same but needs Python >= 3.10.12 / 3.11.4.)
+    """
+    members = tar.getmembers()
+    for m in members:
+        name = PurePosixPath(m.name)
+        if name.is_absolute() or m.name.startswith(("/", "\\")) or ".." in name.parts or ":" in m.name:
+            raise PixelarError(f"{tar.name} holds a file outside its folder ({m.name!r}); refusing to unpack it")
+        if not (m.isfile() or m.isdir()):
+            raise PixelarError(
+                f"{tar.name} holds {m.name!r}, which is not a plain file or folder (a link or device); "
+                "refusing to unpack it"
+            )
+    root = directory.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    for m in members:
+        target = (root / m.name).resolve()
+        if target != root and root not in target.parents:  # e.g. through a symbolic link already on disk
+            raise PixelarError(f"{tar.name} holds a file outside its folder ({m.name!r}); refusing to unpack it")
+        if m.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = tar.extractfile(m)
+        if source is None:
+            raise tarfile.TarError(f"cannot read {m.name}")
+        tmp = target.with_name(f".{target.name}.part")
+        with source, open(tmp, "wb") as out:
+            shutil.copyfileobj(source, out)
+        os.replace(tmp, target)
+
+
 def load_cifar10(directory: Path, split: str, download: bool = True) -> ImageDataset:
     """CIFAR-10, 8-bit RGB: train 50,000 / test 10,000 images [N, 3, 32, 32] with labels."""
     if split not in SPLITS:
@@ -67,8 +108,8 @@ def load_cifar10(directory: Path, split: str, download: bool = True) -> ImageDat
         archive = fetch(CIFAR10, directory, download)
         try:
             with tarfile.open(archive) as tar:
-                tar.extractall(directory, filter="data")
-        except (tarfile.TarError, EOFError, OSError) as e:
+                safe_extract(tar, directory)
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
             raise PixelarError(f"{archive} is corrupt ({e}); delete it and download it again") from None
     parts = [read_batch(batch_dir / name) for name in SPLITS[split]]
     images = np.concatenate([p[0] for p in parts])

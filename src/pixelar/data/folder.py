@@ -26,31 +26,43 @@ def load_image(path: str | Path, size: int | None, channels: int) -> np.ndarray:
                 if s != size:
                     img = img.resize((size, size), Image.Resampling.LANCZOS)
             arr = np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise PixelarError(f"{path} is not a readable image ({e.__class__.__name__}); remove it or fix it") from None
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def folder_classes(directory: Path, files: list[Path]) -> list[str] | None:
+    """The class names of a folder dataset: the names of the sub-folders that hold its images,
+    sorted; None when some image lies directly in ``directory`` (then it has no labels)."""
+    if any(f.parent == directory for f in files):
+        return None
+    return sorted({f.parent.name for f in files})
 
 
 def load_folder(directory: Path, size: int, channels: int = 3, split: str = "train") -> ImageDataset:
     """All images under ``directory``; labels from sub-folder names when every image has one.
 
     ``split`` "train" or "test" picks a fixed 90% / 10% split (every tenth image is test).
+    Classes are numbered from the sub-folders of *all* the images, before the split, so every
+    split gives a class the same label even when a class has no image in that split.
     """
     if channels not in (1, 3):
         raise PixelarError(f"channels must be 1 or 3, got {channels}")
+    if not isinstance(size, int) or size < 1:
+        raise PixelarError(f"the image size must be a positive integer, got {size}")
     if not directory.is_dir():
         raise PixelarError(f"{directory} is not a directory of images")
-    files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in EXTENSIONS)
-    if not files:
-        raise PixelarError(f"no images ({', '.join(sorted(EXTENSIONS))}) found under {directory}")
     if split not in ("train", "test", "all"):
         raise PixelarError(f"a folder dataset has splits train, test and all, not {split!r}")
+    files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    if not files:
+        raise PixelarError(f"no images ({', '.join(sorted(EXTENSIONS))}) found under {directory}")
+    classes = folder_classes(directory, files)  # from every image, not from one split's
     if split != "all" and len(files) >= 10:
         files = [f for i, f in enumerate(files) if (i % 10 == 9) == (split == "test")]
     images = torch.from_numpy(np.stack([load_image(f, size, channels) for f in files]))
-    classes = sorted({f.parent.name for f in files})
     labels = None
-    if all(f.parent != directory for f in files):
+    if classes is not None:
         index = {c: i for i, c in enumerate(classes)}
-        labels = torch.tensor([index[f.parent.name] for f in files])
-    return ImageDataset(images, labels, 256, f"folder:{directory}/{split}", len(classes) if labels is not None else 0)
+        labels = torch.tensor([index[f.parent.name] for f in files], dtype=torch.long)
+    return ImageDataset(images, labels, 256, f"folder:{directory}/{split}", len(classes) if classes else 0)
