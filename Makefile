@@ -38,6 +38,7 @@ lint: $(STAMP)
 # Every number in README.md's Results section, measured at the checked-out commit, then the
 # README rewritten from the JSON (report.py refuses rows of different commits). About an hour on
 # 2 cores (nothing else running); expected times, estimated from the last full run's timings:
+#   demo ~6 min (the demo preset trained twice: the same NLL, drifting time)
 #   models ~14 min (6 models × 2 min training + timings) · models_run2 ~1 min (timings again: drift)
 #   sampling ~7 min · sampling at the paper's size ~3 min · quality ~16 min (3 models × 5 min)
 #   conditional ~7 min (2 × 3 min) · codec ~13 min (3 × 2 min training, then each test image coded
@@ -46,6 +47,7 @@ lint: $(STAMP)
 # Smoke test of one benchmark (a few minutes, numbers meaningless, writes runs/bench-quick/):
 #   $(BIN)/python benchmarks/bench_models.py --quick   (likewise sampling, quality, conditional, codec)
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_demo.py --repeat 2
 	$(BIN)/python benchmarks/bench_models.py --minutes 2
 	$(BIN)/python benchmarks/bench_models.py --minutes 0 --out benchmarks/results/models_run2.json
 	$(BIN)/python benchmarks/bench_sampling.py --num-layers 4 --naive-rows 2 --identity-images 4

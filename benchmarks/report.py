@@ -51,6 +51,7 @@ TARGET_SPEEDUP, TARGET_FORWARD = 50, 10
 # A published number quoted for contrast (Salimans et al. 2017, CIFAR-10 test set).
 PUBLISHED_PIXELCNNPP_CIFAR10_BPD = 2.92
 COMMANDS = {
+    "demo": "python benchmarks/bench_demo.py",
     "models": "python benchmarks/bench_models.py",
     "models_run2": "python benchmarks/bench_models.py --minutes 0 --out benchmarks/results/models_run2.json",
     "sampling": "python benchmarks/bench_sampling.py",
@@ -262,6 +263,40 @@ class Results:
 
     def prov(self, table: str, items: list[tuple[Doc, dict]]) -> Provenance:
         return provenance(table, items, self.allow_mixed)
+
+
+def block_demo(res: Results) -> list[str]:
+    d = res.docs["demo"]
+    if not d:
+        return missing("demo")
+    rows = sorted(d.rows, key=lambda r: r["repeat"])
+    prov = res.prov("demo", [(d, r) for r in rows])
+    preset = d.config.get("preset", {})
+    args = preset.get("model_args", {})
+    nlls = {f"{r['nats_per_image']:.2f}" for r in rows}
+    cells = [
+        [
+            marked(str(r["repeat"]), prov, r),
+            str(r["steps"]),
+            f"{r['nats_per_image']:.2f}",
+            str(r["test_images"]),
+            sig(r["minutes"], 2),
+        ]
+        for r in rows
+    ]
+    same = (
+        f"the same in all {len(rows)} runs (a fixed number of steps, seed and thread count)"
+        if len(nlls) == 1
+        else f"differing between runs ({', '.join(sorted(nlls))})"
+    )
+    caption = (
+        f"The demo (`make demo`: preset `demo`, {preset.get('model', '?')} with num_layers={args.get('num_layers', '?')}, "
+        f"hidden_channels={args.get('hidden_channels', '?')}, {preset.get('steps', '?')} steps at batch "
+        f"{preset.get('batch_size', '?')}, Adam {preset.get('lr', '?')}) trained from scratch {len(rows)} times: the "
+        f"test NLL it prints is {same}; the time is what drifts with the machine's load:"
+    )
+    header = ["run", "steps", "test NLL (nats/image)", "test images", "minutes"]
+    return [caption, "", *table(header, cells), "", *prov.lines]
 
 
 def block_models(res: Results) -> list[str]:
@@ -653,6 +688,7 @@ def block_claims(res: Results) -> list[str]:
 
 
 BLOCKS: dict[str, Callable[[Results], list[str]]] = {
+    "demo": block_demo,
     "models": block_models,
     "drift": block_drift,
     "sampling": block_sampling,
@@ -679,7 +715,7 @@ def render_one(benchmark: str, path: Path) -> str:
     """The table of one results file, wherever it lies (what a benchmark prints when it ends)."""
     docs: dict[str, Doc | None] = {n: None for n in COMMANDS}
     docs[benchmark] = normalise(benchmark, json.loads(Path(path).read_text()))
-    block = {"models": block_models, "sampling": block_sampling, "quality": block_quality}
+    block = {"demo": block_demo, "models": block_models, "sampling": block_sampling, "quality": block_quality}
     block |= {"conditional": block_conditional, "codec": block_codec}
     return "\n".join(block[benchmark](Results(docs, allow_mixed=True)))
 

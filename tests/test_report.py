@@ -180,7 +180,7 @@ def test_check_fails_on_a_hand_edited_number(tmp_path):
     readme = tmp_path / "README.md"
     text = (ROOT / "README.md").read_text()
     lo, hi = report.results_section(text)
-    inside = report.MARKER.search(text, lo, hi)
+    inside = next(m for m in report.MARKER.finditer(text, lo, hi) if re.search(r"\d", m["body"]))
     body = inside["body"]
     edited = re.sub(r"\d", lambda m: str((int(m[0]) + 1) % 10), body, count=1)
     assert edited != body
@@ -211,3 +211,15 @@ def test_harness_merge_keeps_each_rows_commit(tmp_path, monkeypatch):
     b = harness.parse(p, "models", {}, ["--out", str(out), "--merge", "--num-layers", "6"])
     with pytest.raises(SystemExit, match="another benchmark or configuration"):
         harness.write_results(out, "models", [{"model": "z"}], ("model",), b, meta2)
+
+
+def test_demo_says_whether_its_runs_agree(tmp_path):
+    runs = {"a": run_meta("a" * 40, "2025-01-01T00:00:00Z")}
+    preset = {"model": "pixelcnn", "model_args": {"num_layers": 6, "hidden_channels": 32}, "steps": 900}
+    demo = [{"run": "a", "repeat": i, "steps": 900, "test_images": 500, "minutes": 3.0 + i} for i in (1, 2)]
+    write(tmp_path, "demo", runs, [r | {"nats_per_image": 70.123} for r in demo], {"preset": preset})
+    text = "\n".join(report.block_demo(report.Results.read(tmp_path, allow_mixed=False)))
+    assert "900 steps" in text and "the same in all 2 runs" in text and "| 2 | 900 | 70.12 | 500 | 5.0 |" in text
+    write(tmp_path, "demo", runs, [r | {"nats_per_image": 70 + r["repeat"]} for r in demo], {"preset": preset})
+    text = "\n".join(report.block_demo(report.Results.read(tmp_path, allow_mixed=False)))
+    assert "differing between runs (71.00, 72.00)" in text
