@@ -10,7 +10,7 @@ from PIL import Image
 
 import pixelar
 from pixelar.cli import main
-from pixelar.imageio import from_8bit, level_values, read_image, read_images, read_npy, to_8bit
+from pixelar.imageio import from_8bit, level_values, read_image, read_images, read_mask, read_npy, to_8bit
 
 RNG = np.random.default_rng(0)
 
@@ -194,3 +194,17 @@ def test_complete_reads_inputs_the_same_way(tmp_path, models, capsys):
         run("complete", models["grey"], "--input", tmp_path / "x.npy", "-n", "1", "-o", tmp_path / "c.png", "--quiet")
         == 0
     )
+
+
+def test_masks_are_black_and_white_images(tmp_path):
+    bits = RNG.random((6, 6)) > 0.5
+    for mode_arr in (bits, bits.astype(np.uint8) * 255):  # 1-bit and 8-bit greyscale
+        known = read_mask(save(Image.fromarray(mode_arr), tmp_path / "m.png"), (3, 6, 6))
+        assert known.shape == (3, 6, 6) and torch.equal(known[2], torch.from_numpy(bits))
+    grey = bits.astype(np.uint8) * 200  # 200 is not white: refused, not thresholded
+    with pytest.raises(pixelar.PixelarError, match="black \\(0\\) and white \\(255\\)"):
+        read_mask(save(Image.fromarray(grey), tmp_path / "g.png"), (1, 6, 6))
+    with pytest.raises(pixelar.PixelarError, match="transparent"):
+        read_mask(save(Image.fromarray(np.zeros((6, 6, 2), np.uint8), "LA"), tmp_path / "t.png"), (1, 6, 6))
+    with pytest.raises(pixelar.PixelarError, match="expects 6×6"):
+        read_mask(save(Image.fromarray(np.zeros((5, 6), np.uint8)), tmp_path / "s.png"), (1, 6, 6))

@@ -25,6 +25,9 @@ image files) reads 8-bit intensities, value v being level k when v = round(k·25
 mapping :func:`to_8bit` writes back — so a binary model takes exactly 0 and 255 and a
 256-level model every byte; ``values="levels"`` (the default for ``.npy``) reads level indices
 0 … K−1 as they are. Any other value is refused.
+
+Masks (:func:`read_mask`, ``pixelar complete --mask``) are image files read by the same rules,
+holding only black (0: to sample) and white (255: known).
 """
 
 from __future__ import annotations
@@ -160,6 +163,19 @@ def _channels(arr: np.ndarray, channels: int, what: str) -> np.ndarray:
     return arr.transpose(2, 0, 1)
 
 
+def _open(path: str | Path, values: str = "8bit") -> np.ndarray:
+    """An image file's samples [H, W, bands] by the module's rules (8-bit, or integer levels)."""
+    what = str(path)
+    if not Path(path).is_file():
+        raise PixelarError(f"{path} does not exist; pass an image file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return _pixels(img, what) if values == "8bit" else _pixels_levels(img, what)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise PixelarError(f"{path} is not a readable image ({e.__class__.__name__}: {e})") from None
+
+
 def read_image(
     path: str | Path,
     channels: int,
@@ -171,15 +187,7 @@ def read_image(
     and ``num_levels`` levels (rules in the module docstring); ``size`` (H, W) is checked if given."""
     _check_values(values)
     what = str(path)
-    if not Path(path).is_file():
-        raise PixelarError(f"{path} does not exist; pass an image file")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            arr = _pixels(img, what) if values == "8bit" else _pixels_levels(img, what)
-    except (OSError, ValueError, SyntaxError) as e:
-        raise PixelarError(f"{path} is not a readable image ({e.__class__.__name__}: {e})") from None
-    x = _levels(_channels(arr, channels, what), num_levels, values, what)
+    x = _levels(_channels(_open(path, values), channels, what), num_levels, values, what)
     _check_size(x, size, what)
     return torch.from_numpy(np.ascontiguousarray(x))
 
@@ -263,15 +271,12 @@ def write_npy(images: Tensor, num_levels: int, path: str | Path) -> Path:
 
 
 def read_mask(path: str | Path, image_shape: tuple[int, int, int]) -> Tensor:
-    """A mask image (white = known, black = to sample) as a known-sub-pixel mask [C, H, W]."""
+    """A mask image — white (255) = known, black (0) = to sample — as a known-sub-pixel mask
+    [C, H, W], read by the same rules as images; any other value is refused, not thresholded."""
     C, H, W = image_shape
-    if not Path(path).is_file():
-        raise PixelarError(f"{path} does not exist; pass a mask image (white = known, black = to sample)")
-    try:
-        with Image.open(path) as img:
-            arr = np.asarray(img.convert("L"))
-    except (OSError, ValueError, SyntaxError) as e:
-        raise PixelarError(f"{path} is not a readable image ({e.__class__.__name__})") from None
-    if arr.shape != (H, W):
-        raise PixelarError(f"the mask {path} is {arr.shape[1]}×{arr.shape[0]} but the model expects {W}×{H}")
-    return torch.from_numpy(arr > 127).expand(C, H, W).clone()
+    what = f"the mask {path}"
+    arr = _channels(_open(path), 1, what)
+    if not np.isin(arr, (0, 255)).all():
+        raise PixelarError(f"{what} has values other than black (0) and white (255); make it black and white first")
+    _check_size(arr, (H, W), what)
+    return torch.from_numpy(arr[0] == 255).expand(C, H, W).clone()
