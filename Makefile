@@ -36,26 +36,25 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 # Every number in README.md's Results section, measured at the checked-out commit, then the
-# README rewritten from the JSON (report.py refuses rows of different commits). About an hour on
-# 2 cores (nothing else running); expected times, estimated from the last full run's timings:
-#   demo ~6 min (the demo preset trained twice: the same NLL, drifting time)
-#   models ~14 min (6 models × 2 min training + timings) · models_run2 ~1 min (timings again: drift)
-#   sampling ~7 min · sampling at the paper's size ~3 min · quality ~16 min (3 models × 5 min)
-#   conditional ~7 min (2 × 3 min) · codec ~13 min (3 × 2 min training, then each test image coded
-#   as its own file: ~5 min of it for the 386 photo patches with PixelCNN++).
+# README rewritten from the JSON (report.py refuses rows of different commits). About 70 minutes
+# on 2 cores with nothing else running (budgets are wall-clock, so a busy machine changes the
+# numbers): demo ~3-9 min (900 steps) · models ~20 min (6 models × 2 min training + timings) ·
+# models_run2 ~4 min (the timings again: drift) · sampling ~8 min · sampling at the paper's size
+# ~4 min · quality ~10 min (3 models × 3 min) · conditional ~5 min (2 × 2 min) · codec ~12 min
+# (3 × 2 min training, then the first 100 test images of each set coded, also one file each).
 # Trained models are cached in runs/ by configuration and reused only at the same clean commit.
 # Smoke test of one benchmark (a few minutes, numbers meaningless, writes runs/bench-quick/):
-#   $(BIN)/python benchmarks/bench_models.py --quick   (likewise sampling, quality, conditional, codec)
+#   $(BIN)/python benchmarks/bench_models.py --quick   (likewise demo, sampling, quality, conditional, codec)
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_demo.py --repeat 2
+	$(BIN)/python benchmarks/bench_demo.py --repeat 1
 	$(BIN)/python benchmarks/bench_models.py --minutes 2
 	$(BIN)/python benchmarks/bench_models.py --minutes 0 --out benchmarks/results/models_run2.json
-	$(BIN)/python benchmarks/bench_sampling.py --num-layers 4 --naive-rows 2 --identity-images 4
+	$(BIN)/python benchmarks/bench_sampling.py --num-layers 4 --naive-rows 1 --identity-images 4
 	$(BIN)/python benchmarks/bench_sampling.py --models pixelcnn --num-layers 14 --hidden-channels 128 \
-		--naive-rows 2 --no-identity --out benchmarks/results/sampling_pixelcnn_paper.json
-	$(BIN)/python benchmarks/bench_quality.py --minutes 5 --models pixelcnn,row-lstm,diagonal-bilstm
-	$(BIN)/python benchmarks/bench_conditional.py --minutes 3
-	$(BIN)/python benchmarks/bench_codec.py --minutes 2
+		--naive-rows 1 --no-identity --out benchmarks/results/sampling_pixelcnn_paper.json
+	$(BIN)/python benchmarks/bench_quality.py --minutes 3 --models pixelcnn,row-lstm,diagonal-bilstm
+	$(BIN)/python benchmarks/bench_conditional.py --minutes 2
+	$(BIN)/python benchmarks/bench_codec.py --minutes 2 --per-image 100
 	$(BIN)/python benchmarks/report.py --write
 
 clean:

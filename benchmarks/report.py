@@ -284,16 +284,19 @@ def block_demo(res: Results) -> list[str]:
         ]
         for r in rows
     ]
-    same = (
-        f"the same in all {len(rows)} runs (a fixed number of steps, seed and thread count)"
-        if len(nlls) == 1
-        else f"differing between runs ({', '.join(sorted(nlls))})"
-    )
+    if len(rows) == 1:
+        runs = "trained from scratch once (a fixed number of steps, not a time budget: the machine's load changes its time, not its steps):"
+    elif len(nlls) == 1:
+        runs = (
+            f"trained from scratch {len(rows)} times: the test NLL it prints is the same in all {len(rows)} runs (a "
+            "fixed number of steps, seed and thread count); the time is what drifts with the machine's load:"
+        )
+    else:
+        runs = f"trained from scratch {len(rows)} times: the test NLL differs between runs ({', '.join(sorted(nlls))}):"
     caption = (
         f"The demo (`make demo`: preset `demo`, {preset.get('model', '?')} with num_layers={args.get('num_layers', '?')}, "
         f"hidden_channels={args.get('hidden_channels', '?')}, {preset.get('steps', '?')} steps at batch "
-        f"{preset.get('batch_size', '?')}, Adam {preset.get('lr', '?')}) trained from scratch {len(rows)} times: the "
-        f"test NLL it prints is {same}; the time is what drifts with the machine's load:"
+        f"{preset.get('batch_size', '?')}, Adam {preset.get('lr', '?')}) {runs}"
     )
     header = ["run", "steps", "test NLL (nats/image)", "test images", "minutes"]
     return [caption, "", *table(header, cells), "", *prov.lines]

@@ -222,4 +222,7 @@ def test_demo_says_whether_its_runs_agree(tmp_path):
     assert "900 steps" in text and "the same in all 2 runs" in text and "| 2 | 900 | 70.12 | 500 | 5.0 |" in text
     write(tmp_path, "demo", runs, [r | {"nats_per_image": 70 + r["repeat"]} for r in demo], {"preset": preset})
     text = "\n".join(report.block_demo(report.Results.read(tmp_path, allow_mixed=False)))
-    assert "differing between runs (71.00, 72.00)" in text
+    assert "differs between runs (71.00, 72.00)" in text
+    write(tmp_path, "demo", runs, [demo[0] | {"nats_per_image": 70.5}], {"preset": preset})
+    text = "\n".join(report.block_demo(report.Results.read(tmp_path, allow_mixed=False)))
+    assert "trained from scratch once" in text and "| 1 | 900 | 70.50 | 500 | 4.0 |" in text
