@@ -36,12 +36,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 # Every number in README.md's Results section, measured at the checked-out commit, then the
-# README rewritten from the JSON (report.py refuses rows of different commits). About 70 minutes
+# README rewritten from the JSON (report.py refuses rows of different commits). About 90 minutes
 # on 2 cores with nothing else running (budgets are wall-clock, so a busy machine changes the
 # numbers): demo ~3-9 min (900 steps) · models ~20 min (6 models × 2 min training + timings) ·
 # models_run2 ~4 min (the timings again: drift) · sampling ~8 min · sampling at the paper's size
-# ~4 min · quality ~10 min (3 models × 3 min) · conditional ~5 min (2 × 2 min) · codec ~12 min
-# (3 × 2 min training, then the first 100 test images of each set coded, also one file each).
+# ~4 min · quality ~10 min (3 models × 3 min) · conditional ~5 min (2 × 2 min) · codec ~30 min
+# (3 × 2 min training, then the first 100 test images of each set coded, also one file each: the
+# PixelCNN++ photo patches take most of it; --datasets digits-binary,digits-8bit skips them).
 # Trained models are cached in runs/ by configuration and reused only at the same clean commit.
 # Smoke test of one benchmark (a few minutes, numbers meaningless, writes runs/bench-quick/):
 #   $(BIN)/python benchmarks/bench_models.py --quick   (likewise demo, sampling, quality, conditional, codec)
