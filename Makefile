@@ -38,7 +38,7 @@ lint: $(STAMP)
 # Every number in README.md's Results section, measured at the checked-out commit, then the
 # README rewritten from the JSON (report.py refuses rows of different commits). About 90 minutes
 # on 2 cores with nothing else running (budgets are wall-clock, so a busy machine changes the
-# numbers): demo ~3-9 min (900 steps) · models ~20 min (6 models × 2 min training + timings) ·
+# numbers): demo ~4 min (900 steps) · models ~20 min (6 models × 2 min training + timings) ·
 # models_run2 ~4 min (the timings again: drift) · sampling ~8 min · sampling at the paper's size
 # ~4 min · quality ~10 min (3 models × 3 min) · conditional ~5 min (2 × 2 min) · codec ~30 min
 # (3 × 2 min training, then the first 100 test images of each set coded, also one file each: the
