@@ -50,16 +50,11 @@ def dependency_matrix(
         flat[rows, pos] + 1 + torch.randint(0, K - 1, (D,), generator=torch.Generator().manual_seed(seed)).to(x.device)
     ) % K
     conds = None if cond is None else cond.reshape(1).expand(D)
-    was_training = model.training
-    model.train(train_mode)
-    try:
-        with torch.no_grad():
-            torch.manual_seed(seed)
-            a = model.conditionals(base, conds)
-            torch.manual_seed(seed)
-            b = model.conditionals(perturbed, conds)
-    finally:
-        model.train(was_training)
+    with model.in_mode(training=train_mode), torch.no_grad():
+        torch.manual_seed(seed)
+        a = model.conditionals(base, conds)
+        torch.manual_seed(seed)
+        b = model.conditionals(perturbed, conds)
     changed = ((a - b).abs() > atol).any(dim=2)  # [D(j), C, H, W]
     dep = torch.zeros(D, D, dtype=torch.bool, device=changed.device)
     dep[order.flatten(), :] = changed.flatten(1).T  # rows: generation index i of the conditional

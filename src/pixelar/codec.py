@@ -57,7 +57,8 @@ import torch
 from torch import Tensor
 
 from pixelar.errors import PixelarError
-from pixelar.sampling import Front
+from pixelar.incremental import Front
+from pixelar.sampling import resolve_method
 
 if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
@@ -111,24 +112,21 @@ def _probabilities(logp: Tensor) -> np.ndarray:
     return np.ascontiguousarray(probs.cpu().numpy())
 
 
-def _family():
-    import constriction
-
-    return constriction.stream.model.Categorical(perfect=False)
-
-
-def _uniform():
-    import constriction
-
-    return constriction.stream.model.Uniform(CHECK_SIZE)
+def _constriction() -> Any:
+    """The entropy coder's package, imported on first use (an optional dependency)."""
+    try:
+        import constriction
+    except ImportError:
+        raise PixelarError("compression needs the constriction package: pip install 'pixelar[codec]'") from None
+    return constriction
 
 
-def _method(model: AutoregressiveModel, method: str) -> str:
-    if method == "auto":
-        return "fast" if model.has_fast_sampler else "naive"
-    if method not in ("fast", "naive"):
-        raise PixelarError(f"unknown method {method!r}; choose auto, fast or naive")
-    return method
+def _family() -> Any:
+    return _constriction().stream.model.Categorical(perfect=False)
+
+
+def _uniform() -> Any:
+    return _constriction().stream.model.Uniform(CHECK_SIZE)
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -137,14 +135,13 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 def encode(model: AutoregressiveModel, x: Tensor, cond: Tensor | None = None, method: str = "auto") -> bytes:
     """Compress integer images x [N, C, H, W] (labels ``cond`` [N] for a conditional model)."""
-    import constriction
-
+    constriction = _constriction()
     model.check_input(x, cond)
     if cond is not None and len(cond) and int(cond.max()) >= 2**16:
         raise PixelarError("labels must be below 65536 to be stored in a compressed file")
     if len(x) >= 2**32:
         raise PixelarError("a compressed file holds fewer than 2^32 images; split the images")
-    method = _method(model, method)
+    method = resolve_method(model, method)
     C, H, W = model.image_shape
     flags = (FLAG_LABELS if cond is not None else 0) | (FLAG_FAST if method == "fast" else 0)
     header = MAGIC + HEADER.pack(
@@ -181,7 +178,7 @@ def encode(model: AutoregressiveModel, x: Tensor, cond: Tensor | None = None, me
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def read_header(data: bytes) -> tuple[dict, bytes]:
+def read_header(data: bytes) -> tuple[dict[str, Any], bytes]:
     """Validate a compressed file's framing, CRC, flags and count against its payload; returns
     (header fields, payload). The fields: shape [C, H, W], levels, count, labels (list or None),
     method ("fast" or "naive"), dtype (a torch dtype), model (the fingerprint's 32 hex digits).
@@ -242,7 +239,7 @@ def read_header(data: bytes) -> tuple[dict, bytes]:
     return header, data[offset + 4 : end]
 
 
-def _check_against_model(header: dict, model: AutoregressiveModel) -> None:
+def _check_against_model(header: dict[str, Any], model: AutoregressiveModel) -> None:
     """Refuse a header that does not fit the model (before any symbol is decoded)."""
     if header["dtype"] != model.dtype:
         file_dtype, model_dtype = _dtype_name(header["dtype"]), _dtype_name(model.dtype)
@@ -286,19 +283,18 @@ def _coder(call: Callable[..., Any], *args: Any) -> Any:
 
 def decode(model: AutoregressiveModel, data: bytes) -> Tensor:
     """Decompress images [N, C, H, W] (long) written by :func:`encode` with the same model."""
-    import constriction
-
+    constriction = _constriction()
     header, payload = read_header(data)
     _check_against_model(header, model)
     family, uniform = _family(), _uniform()
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     decoder = _coder(constriction.stream.queue.RangeDecoder, words)
     labels = header["labels"]
-    n = header["count"]
+    count = header["count"]
     prefix = data[:PREFIX]
     out = []
-    for start in range(0, n, CHUNK):
-        size = min(CHUNK, n - start)
+    for start in range(0, count, CHUNK):
+        size = min(CHUNK, count - start)
         c_chunk = None if labels is None else torch.tensor(labels[start : start + size], device=model.device)
 
         def choose(logp: Tensor, c: int, front: Front) -> Tensor:

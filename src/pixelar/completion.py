@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from pixelar.errors import PixelarError
-from pixelar.sampling import sample
+from pixelar.sampling import broadcast_labels, sample
 
 if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
@@ -19,7 +19,7 @@ def rows_mask(image_shape: tuple[int, int, int], keep_rows: int) -> Tensor:
     """Known-sub-pixel mask [C, H, W] keeping the top ``keep_rows`` rows."""
     C, H, W = image_shape
     if not 0 <= keep_rows <= H:
-        raise PixelarError(f"keep_rows must be between 0 and the image height {H}, got {keep_rows}")
+        raise PixelarError(f"keep_rows must be between 0 and the image height {H}, got {keep_rows}", param="keep_rows")
     known = torch.zeros(C, H, W, dtype=torch.bool)
     known[:, :keep_rows] = True
     return known
@@ -54,10 +54,7 @@ def complete(
     ordering (e.g. the top rows).
     """
     N = images.shape[0]
-    labels = None
-    if cond is not None:
-        labels = torch.as_tensor(cond).long().reshape(-1)
-        labels = labels.expand(N) if labels.numel() == 1 else labels
+    labels = broadcast_labels(cond, N)
     model.check_input(images, labels)
     known = known.bool()
     if known.shape not in (images.shape[1:], images.shape):

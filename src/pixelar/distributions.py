@@ -12,6 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pixelar.errors import PixelarError
+
+
+def scale_levels(x: Tensor, num_levels: int, dtype: torch.dtype) -> Tensor:
+    """Integer sub-pixels in [0, K) → floats in [−1, 1] of ``dtype``: level k at 2k/(K−1) − 1,
+    the networks' input scale and the logistic mixture's value grid."""
+    return x.to(dtype) * (2.0 / (num_levels - 1)) - 1.0
+
 
 class OutputDistribution:
     """Base class. ``num_colors`` = C channels per pixel, ``num_levels`` = K values each."""
@@ -67,8 +75,8 @@ class Categorical(OutputDistribution):
         return torch.arange(self.num_params) // self.num_levels
 
     def _logits(self, params: Tensor) -> Tensor:
-        b, _, *s = params.shape
-        return params.reshape(b, self.num_colors, self.num_levels, *s)
+        B, _, *S = params.shape
+        return params.reshape(B, self.num_colors, self.num_levels, *S)
 
     def log_prob(self, params: Tensor, x: Tensor) -> Tensor:
         logp = F.log_softmax(self._logits(params), dim=2)
@@ -88,7 +96,7 @@ class Bernoulli(OutputDistribution):
 
     def __init__(self, num_colors: int, num_levels: int) -> None:
         if num_levels != 2:
-            raise ValueError(f"a Bernoulli output needs num_levels=2, got {num_levels}")
+            raise PixelarError(f"distribution 'bernoulli' needs num_levels=2, got {num_levels}; use 'categorical'")
         super().__init__(num_colors, num_levels)
 
     @property
@@ -149,16 +157,13 @@ class DiscretizedLogisticMixture(OutputDistribution):
         return torch.zeros(self.num_params, dtype=torch.long)
 
     def _unpack(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        b, _, *s = params.shape
+        B, _, *S = params.shape
         C, M = self.num_colors, self.num_components
         logits = params[:, :M]
-        rest = params[:, M : M * (1 + 2 * C)].reshape(b, C, 2, M, *s)
+        rest = params[:, M : M * (1 + 2 * C)].reshape(B, C, 2, M, *S)
         means, log_scales = rest[:, :, 0], rest[:, :, 1].clamp(min=-7.0)
-        coeffs = torch.tanh(params[:, M * (1 + 2 * C) :].reshape(b, len(self.pairs), M, *s))
+        coeffs = torch.tanh(params[:, M * (1 + 2 * C) :].reshape(B, len(self.pairs), M, *S))
         return logits, means, log_scales, coeffs
-
-    def _scaled(self, x: Tensor, dtype: torch.dtype) -> Tensor:
-        return x.to(dtype) * (2.0 / (self.num_levels - 1)) - 1.0
 
     def _channel_mean(self, means: Tensor, coeffs: Tensor, v: Tensor, c: int) -> Tensor:
         """Mean of channel c [B, M, *S] given the scaled values v [B, C, *S] of channels < c."""
@@ -179,12 +184,12 @@ class DiscretizedLogisticMixture(OutputDistribution):
         log_high = -F.softplus(minus)  # value K-1: P(X > v - half)
         return torch.where(k == 0, log_low, torch.where(k == self.num_levels - 1, log_high, log_mid))
 
-    def _observed(self, params: Tensor, x: Tensor, channels: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _observed(self, params: Tensor, x: Tensor, channels: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
         """At the observed x: log π [B, M, *S]; log p_d(x_d | m, x_<d) [B, channels, M, *S] for
         the first ``channels`` channels; the mean of channel ``channels`` given them [B, M, *S]
         (None when there is no such channel); and every channel's log-scales [B, C, M, *S]."""
         logits, means, log_scales, coeffs = self._unpack(params)
-        v = self._scaled(x, params.dtype)
+        v = scale_levels(x, self.num_levels, params.dtype)
         lp = [torch.zeros_like(logits).unsqueeze(1)[:, :0]]
         for c in range(channels):
             mean = self._channel_mean(means, coeffs, v, c)
@@ -203,10 +208,12 @@ class DiscretizedLogisticMixture(OutputDistribution):
 
     def conditional_from(self, params: Tensor, x: Tensor, c: int) -> Tensor:
         log_pi, lp, mean, log_scales = self._observed(params, x, c)
-        w = log_pi + lp.sum(1)
-        w = w - torch.logsumexp(w, dim=1, keepdim=True)  # the components' posterior given x_<c
+        if mean is None:
+            raise ValueError(f"channel {c} is out of range for {self.num_colors} channels")
+        log_weights = log_pi + lp.sum(1)
+        log_weights = log_weights - torch.logsumexp(log_weights, dim=1, keepdim=True)  # posterior given x_<c
         table = self._log_table(mean, log_scales[:, c])  # [B, K, M, *S]
-        return torch.logsumexp(w.unsqueeze(1) + table, dim=2)
+        return torch.logsumexp(log_weights.unsqueeze(1) + table, dim=2)
 
     def _log_table(self, mean: Tensor, log_scale: Tensor) -> Tensor:
         """log P(value k | component) for every k: [B, K, M, *S] from mean, log_scale [B, M, *S].
@@ -234,12 +241,8 @@ DISTRIBUTIONS: dict[str, type[OutputDistribution]] = {
 
 def make_distribution(name: str, num_colors: int, num_levels: int) -> OutputDistribution:
     """Distribution by name; "auto" is Bernoulli for binary data and Categorical otherwise."""
-    from pixelar.errors import PixelarError
-
     if name == "auto":
         name = "bernoulli" if num_levels == 2 else "categorical"
     if name not in DISTRIBUTIONS:
         raise PixelarError(f"unknown output distribution {name!r}; choose one of: auto, {', '.join(DISTRIBUTIONS)}")
-    if name == "bernoulli" and num_levels != 2:
-        raise PixelarError(f"distribution 'bernoulli' needs num_levels=2, got {num_levels}; use 'categorical'")
     return DISTRIBUTIONS[name](num_colors, num_levels)

@@ -29,20 +29,13 @@ def evaluate(
         from pixelar.errors import PixelarError
 
         raise PixelarError(f"the model is class-conditional but dataset {dataset.name} has no labels")
-    was_training = model.training
-    model.eval()
     total = 0.0
-    n = len(dataset)
-    try:
-        with torch.inference_mode():
-            for start in tqdm(
-                range(0, n, batch_size), desc="evaluating", unit="batch", disable=not progress, leave=False
-            ):
-                x = dataset.images[start : start + batch_size].to(model.device)
-                cond = None
-                if model.num_classes:
-                    cond = dataset.labels[start : start + batch_size].to(model.device)
-                total += float(-model.log_prob(x, cond).double().sum())
-    finally:
-        model.train(was_training)
-    return NLL(total / n, model.image_shape, n)
+    count = len(dataset)
+    labels = dataset.labels if model.num_classes else None
+    with model.in_mode(training=False), torch.inference_mode():
+        batches = range(0, count, batch_size)
+        for start in tqdm(batches, desc="evaluating", unit="batch", disable=not progress, leave=False):
+            x = dataset.images[start : start + batch_size].to(model.device)
+            cond = None if labels is None else labels[start : start + batch_size].to(model.device)
+            total += float(-model.log_prob(x, cond).double().sum())
+    return NLL(total / count, model.image_shape, count)

@@ -16,146 +16,17 @@ agree, whatever order they visit the sub-pixels in.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from pixelar.errors import PixelarError
+from pixelar.incremental import Front, Stepper, step_index, wavefronts
 
 if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
-
-
-@dataclass(frozen=True)
-class Front:
-    """Pixels generated in the same step: (h0 + i·dh, w0 − i·dw) for i < count, in raster order.
-
-    A front is a strided slice of any flattened map (:meth:`flat`), so reading and writing it
-    costs one view, never a gather.
-    """
-
-    t: int
-    h0: int
-    w0: int
-    count: int = 1
-    dh: int = 1
-    dw: int = 0
-
-    def flat(self, width: int, pad_top: int = 0, pad_left: int = 0) -> slice:
-        """The front's positions in a map of ``width`` columns (after padding) flattened over (H, W)."""
-        start = (self.h0 + pad_top) * width + self.w0 + pad_left
-        step = self.dh * width - self.dw if self.count > 1 else 1
-        return slice(start, start + (self.count - 1) * step + 1, step)
-
-    def take(self, t: Tensor, c: int) -> Tensor:
-        """Channel c of a contiguous map [n, C, H, W] at the front's pixels: [n, count]."""
-        return t.flatten(2)[:, c, self.flat(t.shape[3])]
-
-    def scaled(self, factor: int) -> Front:
-        """The same pixels in an image ``factor`` times larger (pixel (h, w) → (f·h, f·w))."""
-        return replace(self, h0=self.h0 * factor, w0=self.w0 * factor, dh=self.dh * factor, dw=self.dw * factor)
-
-    @property
-    def pixel(self) -> tuple[int, int]:
-        """(h, w) of a one-pixel front."""
-        if self.count != 1:
-            raise ValueError("this sampler generates one pixel per step")
-        return self.h0, self.w0
-
-
-def wavefronts(height: int, width: int, shift: int) -> list[Front]:
-    """The generation schedule: front t holds the pixels (h, w) with w + shift·h = t.
-
-    shift = width is raster order, one pixel per front. A smaller shift is exact for a model
-    whose conditionals at (h, w) depend on no pixel (h − k, w') with w' ≥ w + k·shift (k ≥ 1):
-    every pixel a conditional reads then lies on an earlier front.
-    """
-    if not 1 <= shift <= width:
-        raise ValueError(f"a wavefront shift must lie in [1, {width}], got {shift}")
-    fronts = []
-    for t in range(width + shift * (height - 1)):
-        lo = max(0, -(-(t - width + 1) // shift))
-        hi = min(height - 1, t // shift)
-        fronts.append(Front(t, lo, t - shift * lo, hi - lo + 1, 1, shift))
-    return fronts
-
-
-def step_index(image_shape: tuple[int, int, int], shift: int) -> Tensor:
-    """Index of the sampling step of every sub-pixel [C, H, W]: (w + shift·h)·C + c."""
-    C, H, W = image_shape
-    t = torch.arange(W)[None, :] + shift * torch.arange(H)[:, None]
-    return (t[None] * C + torch.arange(C)[:, None, None]).long()
-
-
-class Stepper(Protocol):
-    """Gives the conditionals of the next sub-pixels, following its schedule ``fronts``.
-
-    ``conditional(x, c, front)`` returns log p(x_(c,h,w) = k | earlier sub-pixels) for the
-    front's pixels: [n, K, count]. It is called front by front, channel by channel; ``x`` holds
-    every sub-pixel generated before, and zeros at those not generated yet.
-    """
-
-    fronts: list[Front]
-
-    def conditional(self, x: Tensor, c: int, front: Front) -> Tensor: ...
-
-
-class ColumnSampler:
-    """Base of the fast samplers that compute one column — every layer at the front's pixels —
-    per sub-pixel step, from per-layer caches.
-
-    A causal network's activations at pixel q depend only on sub-pixels before q's last
-    channel, so they are final once q's column has been computed for its last channel; only
-    the first layer's cached input still needs q's final value (:meth:`write_input`). Fronts
-    the loop skipped (known pixels, in completion) get their columns computed on the way.
-    The schedule is the model's :attr:`~AutoregressiveModel.wavefront_shift`.
-    Subclasses implement :meth:`column` and :meth:`write_input`.
-    """
-
-    def __init__(self, model: AutoregressiveModel) -> None:
-        self.model = model
-        self.C, H, self.W = model.image_shape
-        self.fronts = wavefronts(H, self.W, model.wavefront_shift)
-        self.done = 0  # fronts before this index have final columns and inputs
-        self.last: tuple[int, int] = (-1, -1)  # (front, channel) of the last column computed
-        self.dtype = model.dtype
-        self.unit = 2.0 / (model.num_levels - 1)
-
-    def pixels(self, x: Tensor, front: Front, channels: int | None = None) -> Tensor:
-        """The front's pixels of x (their first ``channels`` channels), scaled as the network's
-        input (:meth:`AutoregressiveModel.scale`, its dtype looked up once): [n·count, channels or C]."""
-        channels = self.C if channels is None else channels
-        v = x.flatten(2)[:, :channels, front.flat(self.W)].transpose(1, 2).reshape(-1, channels)
-        return v.to(self.dtype) * self.unit - 1.0
-
-    def column(self, x: Tensor, front: Front, c: int) -> Tensor:
-        """Every layer at the front's pixels, given x up to channel c of them → the parameters
-        that channel c's conditional reads (``distribution.channel_params(c)``): [n·count, P_c].
-
-        At c = C − 1 every sub-pixel but the pixels' last channels is known: the activations
-        computed then are final, those later pixels read.
-        """
-        raise NotImplementedError
-
-    def write_input(self, x: Tensor, front: Front) -> None:
-        """Store the final values of the front's pixels where the first layer reads them."""
-        raise NotImplementedError
-
-    def conditional(self, x: Tensor, c: int, front: Front) -> Tensor:
-        while self.done < front.t:
-            skipped = self.fronts[self.done]
-            if self.last == (skipped.t, self.C - 1):
-                self.write_input(x, skipped)  # features never see their own pixel's last channel
-            else:
-                self.column(x, skipped, self.C - 1)
-            self.done += 1
-        part = self.column(x, front, c)
-        self.last = (front.t, c)
-        part = part.view(x.shape[0], front.count, -1).transpose(1, 2)
-        return self.model.distribution.conditional_from(part, x.flatten(2)[:, :, front.flat(self.W)], c)
 
 
 def params_per_pixel(model: AutoregressiveModel) -> bool:
@@ -182,35 +53,47 @@ class NaiveStepper:
     (the same values a pass per sub-pixel would give, since they never read the pixel).
     """
 
-    def __init__(self, model: AutoregressiveModel, cond: Tensor | None) -> None:
+    def __init__(
+        self, model: AutoregressiveModel, cond: Tensor | None, params: Callable[[Tensor], Tensor] | None = None
+    ) -> None:
+        """``params``: images [n, C, H, W] → every conditional's parameters [n, P, H, W];
+        by default the model's teacher-forced forward pass with labels ``cond``."""
         self.model = model
-        self.cond = cond
+        self.params = params if params is not None else lambda x: model(x, cond)
         _, H, W = model.image_shape
         self.fronts = wavefronts(H, W, W)
         self.per_pixel = params_per_pixel(model)
-        self.cached: tuple[int, Tensor | None] = (-1, None)  # (front, its pixel's parameters)
+        self.cached: tuple[int, Tensor] | None = None  # (front, its pixel's parameters)
 
     def conditional(self, x: Tensor, c: int, front: Front) -> Tensor:
-        h, w = front.pixel
-        if self.per_pixel and self.cached[0] == front.t:
+        row, col = front.pixel
+        if self.per_pixel and self.cached is not None and self.cached[0] == front.t:
             params = self.cached[1]
         else:
-            params = self.model(x, self.cond)[:, :, h, w, None]
+            params = self.params(x)[:, :, row, col, None]
             if self.per_pixel:
                 self.cached = (front.t, params)
-        return self.model.distribution.conditional(params, x[:, :, h, w, None], c)
+        return self.model.distribution.conditional(params, x[:, :, row, col, None], c)
+
+
+def broadcast_labels(cond: Tensor | int | None, n: int, device: torch.device | None = None) -> Tensor | None:
+    """Labels for n images: ``cond`` as a long tensor [n] (one label is repeated n times)."""
+    if cond is None:
+        return None
+    labels = torch.as_tensor(cond, device=device).long().reshape(-1)
+    return labels.expand(n).clone() if labels.numel() == 1 and n > 1 else labels
 
 
 def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
     """A CPU generator: the given one, one seeded with the given int, or a fresh random one."""
     if isinstance(generator, torch.Generator):
         return generator
-    g = torch.Generator()
+    seeded = torch.Generator()
     if generator is None:
-        g.seed()
+        seeded.seed()
     else:
-        g.manual_seed(int(generator))
-    return g
+        seeded.manual_seed(int(generator))
+    return seeded
 
 
 def draw(logp: Tensor, u: Tensor, temperature: float = 1.0) -> Tensor:
@@ -226,17 +109,25 @@ def draw(logp: Tensor, u: Tensor, temperature: float = 1.0) -> Tensor:
     return torch.searchsorted(cdf, target).squeeze(-1).clamp_max(logp.shape[-1] - 1)
 
 
-def make_stepper(model: AutoregressiveModel, n: int, cond: Tensor | None, method: str) -> Stepper:
+def resolve_method(model: AutoregressiveModel, method: str) -> Literal["fast", "naive"]:
+    """The sampler a ``method`` ("auto", "fast" or "naive") selects for ``model``: "auto" is
+    the fast one where the model has it."""
     if method not in ("auto", "fast", "naive"):
         raise PixelarError(f"unknown sampling method {method!r}; choose auto, fast or naive")
-    if method == "naive":
+    if method == "fast" and not model.has_fast_sampler:
+        raise PixelarError(f"model {model.model_name!r} has no fast sampler yet; use method='naive'")
+    if method == "naive" or not model.has_fast_sampler:
+        return "naive"
+    return "fast"
+
+
+def make_stepper(model: AutoregressiveModel, batch: int, cond: Tensor | None, method: str) -> Stepper:
+    """The stepper ``method`` selects (:func:`resolve_method`) for ``batch`` images with labels ``cond``."""
+    if resolve_method(model, method) == "naive":
         return NaiveStepper(model, cond)
-    fast = model.fast_stepper(n, cond)
-    if fast is None:
-        if method == "fast":
-            raise PixelarError(f"model {model.model_name!r} has no fast sampler yet; use method='naive'")
-        return NaiveStepper(model, cond)
-    return fast
+    stepper = model.fast_stepper(batch, cond)
+    assert stepper is not None  # has_fast_sampler
+    return stepper
 
 
 def sample(
@@ -275,10 +166,7 @@ def sample(
     C, H, W = model.image_shape
     device = model.device
     gen = as_generator(generator)
-    if cond is not None:
-        cond = torch.as_tensor(cond, device=device).long().reshape(-1)
-        if cond.numel() == 1 and n > 1:
-            cond = cond.expand(n).clone()
+    cond = broadcast_labels(cond, n, device)
     model.check_cond(cond, n)
     if x is None:
         x = torch.zeros(n, C, H, W, dtype=torch.long, device=device)
@@ -329,43 +217,45 @@ def autoregress(
     returned; it must hold zeros at the unknown positions, so every caller presents the
     stepper the same inputs.
     """
-    n, C, H, W = x.shape
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            stepper = make_stepper(model, n, cond, method)
-            shift = stepper.fronts[0].dw  # wavefronts() gives every front its shift as the column step
-            first, last = _unknown_span(known, shift)
-            flat = x.view(n, C, H * W)
-            missing = None if bool((~known).all()) else (~known.expand_as(x)).reshape(n, C, H * W)
-            bar = tqdm(total=H, unit="row", desc=desc, disable=not progress, leave=False)
-            for front in stepper.fronts:
-                for c in range(C):
-                    if not first <= front.t * C + c <= last:
-                        continue  # nothing unknown before or after this point: no work needed
-                    where = front.flat(W)
-                    if missing is None:
-                        flat[:, c, where] = choose(stepper.conditional(x, c, front), c, front).to(x.device)
-                        continue
-                    todo = missing[:, c, where]
-                    if bool(todo.any()):
-                        value = choose(stepper.conditional(x, c, front), c, front).to(x.device)
-                        flat[:, c, where] = torch.where(todo, value, flat[:, c, where])
-                rows = min(H, max(0, (front.t - W + 1) // shift + 1))  # rows finished after this front
-                if rows > bar.n:
-                    bar.update(rows - bar.n)
-            bar.close()
-    finally:
-        model.train(was_training)
+    with model.in_mode(training=False), torch.inference_mode():
+        return fill(make_stepper(model, x.shape[0], cond, method), x, known, choose, progress, desc)
+
+
+def fill(
+    stepper: Stepper, x: Tensor, known: Tensor, choose: Chooser, progress: bool = False, desc: str = "sampling"
+) -> Tensor:
+    """:func:`autoregress` with a given stepper (the caller sets the model's mode)."""
+    batch, C, H, W = x.shape
+    shift = stepper.fronts[0].dw  # wavefronts() gives every front its shift as the column step
+    first, last = _unknown_span(known, shift)
+    flat = x.view(batch, C, H * W)
+    missing = None if bool((~known).all()) else (~known.expand_as(x)).reshape(batch, C, H * W)
+    bar = tqdm(total=H, unit="row", desc=desc, disable=not progress, leave=False)
+    for front in stepper.fronts:
+        for c in range(C):
+            if not first <= front.t * C + c <= last:
+                continue  # nothing unknown before or after this point: no work needed
+            where = front.flat(W)
+            if missing is None:
+                flat[:, c, where] = choose(stepper.conditional(x, c, front), c, front).to(x.device)
+                continue
+            todo = missing[:, c, where]
+            if bool(todo.any()):
+                value = choose(stepper.conditional(x, c, front), c, front).to(x.device)
+                flat[:, c, where] = torch.where(todo, value, flat[:, c, where])
+        rows = min(H, max(0, (front.t - W + 1) // shift + 1))  # rows finished after this front
+        if rows > bar.n:
+            bar.update(rows - bar.n)
+    bar.close()
     return x
 
 
 def _unknown_span(known: Tensor, shift: int) -> tuple[int, int]:
     """Step indices (:func:`step_index`) of the first and the last sub-pixel that some image
-    does not know ((n, -1) when every image knows everything)."""
-    unknown = (~known).reshape(-1, *known.shape[-3:]).any(0)
-    steps = step_index(tuple(known.shape[-3:]), shift).to(known.device)[unknown]
+    does not know ((C·H·W, -1) when every image knows everything)."""
+    C, H, W = known.shape[-3:]
+    unknown = (~known).reshape(-1, C, H, W).any(0)
+    steps = step_index((C, H, W), shift).to(known.device)[unknown]
     if not len(steps):
         return unknown.numel(), -1
     return int(steps.min()), int(steps.max())

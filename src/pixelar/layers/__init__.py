@@ -1,12 +1,9 @@
-"""Building blocks shared by the models."""
+"""The network building blocks (``nn.Module``s) the models share: masked convolutions
+(:mod:`~pixelar.layers.masked`), shifted convolutions (:mod:`~pixelar.layers.shifts`), the
+recurrent layers (:mod:`~pixelar.layers.recurrent`) and the output head and class biases
+(:mod:`~pixelar.layers.common`). Their evaluation a few pixels at a time, for sampling, is in
+:mod:`pixelar.incremental`."""
 
-from pixelar.layers.masked import IncrementalConv, MaskedConv2d, apply_pointwise, causal_mask, channel_groups, pointwise
+from pixelar.layers.masked import MaskedConv2d, causal_mask, channel_groups
 
-__all__ = [
-    "IncrementalConv",
-    "MaskedConv2d",
-    "apply_pointwise",
-    "causal_mask",
-    "channel_groups",
-    "pointwise",
-]
+__all__ = ["MaskedConv2d", "causal_mask", "channel_groups"]

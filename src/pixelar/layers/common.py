@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TypeVar
+
 import torch
 from torch import Tensor, nn
 
 from pixelar.distributions import OutputDistribution
-from pixelar.layers.masked import MaskedConv2d, apply_pointwise, pointwise
+from pixelar.layers.masked import MaskedConv2d
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 class OutputHead(nn.Module):
@@ -22,19 +27,6 @@ class OutputHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.out(torch.relu(self.hidden(torch.relu(x))))
-
-    def incremental(self) -> OutputHeadAt:
-        return OutputHeadAt(self)
-
-
-class OutputHeadAt:
-    """The same head applied to the features of one position [n, F] → [n, P]."""
-
-    def __init__(self, head: OutputHead) -> None:
-        self.hidden, self.out = pointwise(head.hidden), pointwise(head.out)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return apply_pointwise(self.out, torch.relu(apply_pointwise(self.hidden, torch.relu(x))))
 
 
 class ClassBias(nn.Module):
@@ -59,11 +51,12 @@ def spatial(bias: Tensor | None) -> Tensor | float:
     return bias[:, :, None, None] if bias.dim() == 2 else bias
 
 
-def bias_at(bias: Tensor, h: int, w: int) -> Tensor:
-    """The [B, F] value at (h, w) of a bias [B, F] or bias map [B, F, H, W]."""
-    return bias if bias.dim() == 2 else bias[:, :, h, w]
-
-
-def per_pixel(bias: Tensor, count: int) -> Tensor:
-    """A per-image bias [n, F] repeated for ``count`` pixels of each image: [n·count, F]."""
-    return bias if count == 1 else bias.repeat_interleave(count, 0)
+def modules_as(modules: Iterable[nn.Module], cls: type[ModuleT]) -> list[ModuleT]:
+    """The modules of a container (an ``nn.ModuleList``) as instances of ``cls``, for code that
+    reads their attributes: a ModuleList's items are typed as plain ``nn.Module``."""
+    typed = []
+    for module in modules:
+        if not isinstance(module, cls):
+            raise TypeError(f"expected a {cls.__name__}, got a {type(module).__name__}")
+        typed.append(module)
+    return typed

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
-from pixelar.distributions import OutputDistribution
+from pixelar.distributions import OutputDistribution, scale_levels
 from pixelar.errors import PixelarError
 from pixelar.registry import ModelConfig
 
 if TYPE_CHECKING:
-    from pixelar.sampling import Chooser, Stepper
+    from pixelar.incremental import Stepper
+    from pixelar.sampling import Chooser
 
 
 class AutoregressiveModel(nn.Module):
@@ -49,6 +52,16 @@ class AutoregressiveModel(nn.Module):
             return [None] * self.num_bias_layers
         return self.class_bias(cond)
 
+    @contextmanager
+    def in_mode(self, training: bool) -> Iterator[None]:
+        """Run a block in train (dropout on) or eval mode, restoring the model's mode after."""
+        was_training = self.training
+        self.train(training)
+        try:
+            yield
+        finally:
+            self.train(was_training)
+
     # -- shape and input handling -------------------------------------------------------
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -78,9 +91,9 @@ class AutoregressiveModel(nn.Module):
                 f"got dtype {x.dtype}; quantise them first"
             )
         if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
-            c, h, w = self.image_shape
+            C, H, W = self.image_shape
             raise PixelarError(
-                f"images have shape {tuple(x.shape)} but the model expects [batch, {c}, {h}, {w}]; "
+                f"images have shape {tuple(x.shape)} but the model expects [batch, {C}, {H}, {W}]; "
                 "resize them or use a model made for this size"
             )
         if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.num_levels):
@@ -95,7 +108,8 @@ class AutoregressiveModel(nn.Module):
             if cond is not None:
                 raise PixelarError(
                     "this model is unconditional but labels were given; "
-                    "train with num_classes (--conditional) to use labels"
+                    "drop them, or train a class-conditional model (conditional=True) to use labels",
+                    param="conditional",
                 )
             return
         if cond is None:
@@ -107,7 +121,7 @@ class AutoregressiveModel(nn.Module):
 
     def scale(self, x: Tensor) -> Tensor:
         """Integer sub-pixels [0, K) -> floats in [-1, 1] of the model's dtype."""
-        return x.to(self.dtype) * (2.0 / (self.num_levels - 1)) - 1.0
+        return scale_levels(x, self.num_levels, self.dtype)
 
     # -- the network --------------------------------------------------------------------
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
@@ -138,8 +152,9 @@ class AutoregressiveModel(nn.Module):
         return torch.stack([self.distribution.conditional(params, x, c) for c in range(self.image_shape[0])], dim=1)
 
     # -- sampling -----------------------------------------------------------------------
-    def fast_stepper(self, n: int, cond: Tensor | None) -> Stepper | None:
-        """An incremental sampler for this model, or None when it has none (naive is used)."""
+    def fast_stepper(self, batch: int, cond: Tensor | None) -> Stepper | None:
+        """An incremental sampler for ``batch`` images (labels ``cond``), or None when the model
+        has none (naive is used)."""
         return None
 
     @property

@@ -26,11 +26,12 @@ from torch import Tensor, nn
 
 from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
-from pixelar.layers import IncrementalConv, MaskedConv2d, apply_pointwise, channel_groups, pointwise
-from pixelar.layers.common import OutputHead
+from pixelar.incremental import ColumnSampler, Front, IncrementalConv, OutputHeadAt, Pointwise
+from pixelar.layers import MaskedConv2d, channel_groups
+from pixelar.layers.common import OutputHead, modules_as
+from pixelar.layers.shifts import DownShiftedConv2d, down_shift
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
-from pixelar.sampling import ColumnSampler, Front
 
 
 @dataclass
@@ -39,7 +40,7 @@ class GatedPixelCNNConfig(ModelConfig):
 
     Attributes:
         num_layers: gated layers after the first (7×7-receptive) layer.
-        hidden_channels: p, the features of each stack.
+        hidden_channels: the features of each stack (p in the docstrings' shapes).
         kernel_size: k of the gated layers (3 in the paper's figures).
         distribution: "auto" (Bernoulli for num_levels = 2, else softmax), "categorical", "bernoulli".
     """
@@ -55,26 +56,6 @@ class GatedPixelCNNConfig(ModelConfig):
             raise PixelarError("num_layers must be >= 0, hidden_channels >= 1 and kernel_size odd and >= 3")
 
 
-def shift_down(x: Tensor) -> Tensor:
-    """Move a feature map down one row, zeros entering at the top: [B, F, H, W] → same."""
-    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
-
-
-class VerticalConv(nn.Conv2d):
-    """(k//2 + 1) × k convolution over the rows above and the current row (all columns).
-
-    Shapes: [B, in, H, W] → [B, out, H, W].
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, k: int) -> None:
-        super().__init__(in_channels, out_channels, (k // 2 + 1, k))
-        self.k = k
-
-    def forward(self, x: Tensor) -> Tensor:
-        p = self.k // 2
-        return super().forward(F.pad(x, (p, p, p, 0)))
-
-
 def gate(x: Tensor) -> Tensor:
     """tanh(first half) ⊙ σ(second half) over the channel dim."""
     f, g = x.chunk(2, dim=1)
@@ -82,35 +63,37 @@ def gate(x: Tensor) -> Tensor:
 
 
 class GatedLayer(nn.Module):
-    """One gated layer of both stacks (Figure 2). v, h: [B, p, H, W] (first layer: [B, C, H, W]).
+    """One gated layer of both stacks (Figure 2): the vertical and horizontal stacks
+    [B, p, H, W] each, p = ``features`` (first layer: the image [B, C, H, W] for both).
 
-    Returns the new (v, h). ``first`` makes the horizontal convolution mask A and drops the
-    residual connection.
+    Returns the new (vertical, horizontal). ``first`` makes the horizontal convolution mask A
+    and drops the residual connection. (``v_*`` / ``h_*`` submodules: vertical / horizontal.)
     """
 
-    def __init__(self, in_channels: int, p: int, k: int, num_colors: int, first: bool) -> None:
+    def __init__(self, in_channels: int, features: int, kernel_size: int, num_colors: int, first: bool) -> None:
         super().__init__()
         self.first = first
-        gate_groups = torch.cat([channel_groups(p, num_colors)] * 2)
+        k = kernel_size
+        gate_groups = torch.cat([channel_groups(features, num_colors)] * 2)
         in_groups = channel_groups(in_channels, num_colors)
-        self.v_conv = VerticalConv(in_channels, 2 * p, k)
+        # rows above and the current row
+        self.v_conv = DownShiftedConv2d(in_channels, 2 * features, (k // 2 + 1, k))
         self.h_conv = MaskedConv2d(
-            in_channels, 2 * p, (1, k), "A" if first else "B", num_colors, in_groups, gate_groups
+            in_channels, 2 * features, (1, k), "A" if first else "B", num_colors, in_groups, gate_groups
         )
-        self.link = nn.Conv2d(2 * p, 2 * p, 1)  # from the shifted vertical stack: rows above only
+        self.link = nn.Conv2d(2 * features, 2 * features, 1)  # from the shifted vertical stack: rows above only
         if not first:
-            self.h_out = MaskedConv2d(p, p, 1, "B", num_colors)
+            self.h_out = MaskedConv2d(features, features, 1, "B", num_colors)
 
-    def forward(self, v: Tensor, h: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor]:
-        v_pre = self.v_conv(v)
-        h_pre = self.h_conv(h) + self.link(shift_down(v_pre))
+    def forward(self, vertical: Tensor, horizontal: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor]:
+        vertical_pre = self.v_conv(vertical)
+        horizontal_pre = self.h_conv(horizontal) + self.link(down_shift(vertical_pre))
         if bias is not None:
-            v_pre = v_pre + bias[:, : v_pre.shape[1], None, None]
-            h_pre = h_pre + bias[:, v_pre.shape[1] :, None, None]
-        v_new = gate(v_pre)
-        h_gated = gate(h_pre)
-        h_new = h_gated if self.first else h + self.h_out(h_gated)
-        return v_new, h_new
+            vertical_pre = vertical_pre + bias[:, : vertical_pre.shape[1], None, None]
+            horizontal_pre = horizontal_pre + bias[:, vertical_pre.shape[1] :, None, None]
+        gated = gate(horizontal_pre)
+        horizontal_new = gated if self.first else horizontal + self.h_out(gated)
+        return gate(vertical_pre), horizontal_new
 
 
 @register_model("gated-pixelcnn")
@@ -122,27 +105,29 @@ class GatedPixelCNN(AutoregressiveModel):
     """
 
     Config = GatedPixelCNNConfig
+    config: GatedPixelCNNConfig
 
     def __init__(self, config: GatedPixelCNNConfig) -> None:
         super().__init__(config)
         C = config.image_shape[0]
-        p = config.hidden_channels
+        features = config.hidden_channels
         self.distribution = make_distribution(config.distribution, C, config.num_levels)
         self.layers = nn.ModuleList(
-            [GatedLayer(C, p, 7, C, first=True)]
-            + [GatedLayer(p, p, config.kernel_size, C, first=False) for _ in range(config.num_layers)]
+            [GatedLayer(C, features, 7, C, first=True)]
+            + [GatedLayer(features, features, config.kernel_size, C, first=False) for _ in range(config.num_layers)]
         )
-        self.head = OutputHead(p, C, self.distribution)
-        self.add_class_biases(len(self.layers), 4 * p)  # per layer V h: vertical 2p, then horizontal 2p
+        self.head = OutputHead(features, C, self.distribution)
+        # per layer V h (the class vector): vertical 2p, then horizontal 2p
+        self.add_class_biases(len(self.layers), 4 * features)
 
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
-        v = h = x
+        vertical = horizontal = x
         for layer, bias in zip(self.layers, self.class_biases(cond)):
-            v, h = layer(v, h, bias)
-        return self.head(h)
+            vertical, horizontal = layer(vertical, horizontal, bias)
+        return self.head(horizontal)
 
-    def fast_stepper(self, n: int, cond: Tensor | None) -> GatedPixelCNNSampler:
-        return GatedPixelCNNSampler(self, n, cond)
+    def fast_stepper(self, batch: int, cond: Tensor | None) -> GatedPixelCNNSampler:
+        return GatedPixelCNNSampler(self, batch, cond)
 
 
 class GatedPixelCNNSampler(ColumnSampler):
@@ -153,90 +138,95 @@ class GatedPixelCNNSampler(ColumnSampler):
     when the row above is complete — together with its 1×1 link into the horizontal stack —
     and the horizontal stack once per pixel: its taps on the pixels to the left, and the link,
     once per pixel for all layers (one batched product); its centre tap per colour channel.
-    Cache: each layer's vertical input map, n·p·(H+k//2)·(W+k−1) values, its linked output for
-    the previous row, n·2p·W, and each horizontal input map, n·p·H·(W+k−1).
+    Cache: each layer's vertical input map, batch·p·(H+k//2)·(W+k−1) values, its linked output
+    for the previous row, batch·2p·W, and each horizontal input map, batch·p·H·(W+k−1).
     """
 
-    def __init__(self, model: GatedPixelCNN, n: int, cond: Tensor | None) -> None:
+    def __init__(self, model: GatedPixelCNN, batch: int, cond: Tensor | None) -> None:
         super().__init__(model)
         _, H, W = model.image_shape
-        self.layers = model.layers
+        self.layers = modules_as(model.layers, GatedLayer)
         self.biases = model.class_biases(cond)
         dtype, device = model.dtype, model.device
         self.v_in = [
             torch.zeros(
-                n,
+                batch,
                 layer.v_conv.in_channels,
-                H + layer.v_conv.k // 2,
-                W + 2 * (layer.v_conv.k // 2),
+                H + layer.v_conv.kernel_size[1] // 2,
+                W + 2 * (layer.v_conv.kernel_size[1] // 2),
                 dtype=dtype,
                 device=device,
             )
             for layer in self.layers
         ]
-        self.links = [pointwise(layer.link) for layer in self.layers]
-        # The row above's vertical stack through the link, plus the class bias: [L, n, W, 2p].
+        self.links = [Pointwise.of(layer.link) for layer in self.layers]
+        # The row above's vertical stack through the link, plus the class bias: [L, batch, W, 2p].
         # Row 0 sees the shifted map's zero padding: the link's bias alone.
         self.above = torch.stack(
             [
-                self._linked(i, torch.zeros(n, W, layer.link.in_channels, dtype=dtype, device=device))
+                self._linked(i, torch.zeros(batch, W, layer.link.in_channels, dtype=dtype, device=device))
                 for i, layer in enumerate(self.layers)
             ]
         )
-        self.first = IncrementalConv(self.layers[0].h_conv, n, H, W)
+        self.first = IncrementalConv(self.layers[0].h_conv, batch, H, W)
         rest = [layer.h_conv for layer in self.layers[1:]]
-        self.rest = IncrementalConv(rest, n, H, W) if rest else None
-        self.h_outs = [pointwise(layer.h_out) for layer in self.layers[1:]]
-        self.head = model.head.incremental()
+        self.rest = IncrementalConv(rest, batch, H, W) if rest else None
+        self.rest_centres = [] if self.rest is None else list(self.rest.centre.unbind(0))  # [in, out] each
+        self.h_outs = [Pointwise.of(layer.h_out) for layer in self.layers[1:]]
+        self.head = OutputHeadAt(model.head)
         self.rows_done = 0  # rows whose vertical stack has been computed
-        self.front = -1  # the front whose context is computed
-        self.context: Tensor | None = None
+        # (front, every layer's horizontal pre-activations there but the centre taps [L, batch, 2p])
+        self.context: tuple[int, Tensor] | None = None
 
     def _linked(self, i: int, pre: Tensor) -> Tensor:
-        """Layer i's vertical pre-activations of a row [n, W, 2p] → its link into the
-        horizontal stack, with the class bias: [n, W, 2p]."""
-        weight, bias = self.links[i]
-        out = pre @ weight + bias
-        if self.biases[i] is not None:
-            out = out + self.biases[i][:, None, out.shape[2] :]
+        """Layer i's vertical pre-activations of a row [batch, W, 2p] → its link into the
+        horizontal stack, with the class bias: [batch, W, 2p]."""
+        out = self.links[i](pre.flatten(0, 1)).view(pre.shape)
+        bias = self.biases[i]
+        if bias is not None:
+            out = out + bias[:, None, out.shape[2] :]
         return out
 
-    def _vertical_row(self, x: Tensor, r: int) -> None:
-        """Vertical stack of row r (complete), stored through the links for row r + 1."""
-        value = self.model.scale(x[:, :, r])  # [n, C, W]
-        for i, layer in enumerate(self.layers):
-            k = layer.v_conv.k
-            p = k // 2
-            self.v_in[i][:, :, r + p, p : p + self.W] = value
-            window = self.v_in[i][:, :, r : r + p + 1]  # rows r-p .. r (padded)
-            pre = F.conv2d(window, layer.v_conv.weight, layer.v_conv.bias)[:, :, 0]  # [n, 2p, W]
+    def _vertical_row(self, x: Tensor, row: int) -> None:
+        """Vertical stack of a complete row, stored through the links for the next row."""
+        value = self.model.scale(x[:, :, row])  # [batch, C, W]
+        for i, (layer, bias) in enumerate(zip(self.layers, self.biases)):
+            pad = layer.v_conv.kernel_size[1] // 2
+            self.v_in[i][:, :, row + pad, pad : pad + self.W] = value
+            window = self.v_in[i][:, :, row : row + pad + 1]  # rows row-pad .. row (padded)
+            pre = F.conv2d(window, layer.v_conv.weight, layer.v_conv.bias)[:, :, 0]  # [batch, 2p, W]
             self.above[i] = self._linked(i, pre.transpose(1, 2))
-            if self.biases[i] is not None:
-                pre = pre + self.biases[i][:, : pre.shape[1], None]
+            if bias is not None:
+                pre = pre + bias[:, : pre.shape[1], None]
             value = gate(pre)
 
     def write_input(self, x: Tensor, front: Front) -> None:
         self.first.write(front, self.pixels(x, front))
 
-    def column(self, x: Tensor, front: Front, c: int) -> Tensor:
-        h, w = front.pixel
-        if front.t != self.front:
-            while self.rows_done < h:
+    def _context(self, x: Tensor, front: Front) -> Tensor:
+        """Every layer's horizontal pre-activations at the front's pixel without the centre
+        taps: [L, batch, 2p], computed once per front (the rows above first, when complete)."""
+        if self.context is None or self.context[0] != front.t:
+            row, col = front.pixel
+            while self.rows_done < row:
                 self._vertical_row(x, self.rows_done)
                 self.rows_done += 1
             context = self.first.context(front)
             if self.rest is not None:
                 context = torch.cat([context, self.rest.context(front)])
-            self.context = context + self.above[:, :, w]  # [L, n, 2p]
-            self.front = front.t
-        value = gate(torch.addmm(self.context[0], self.pixels(x, front), self.first.centre[0]))
+            self.context = (front.t, context + self.above[:, :, col])
+        return self.context[1]
+
+    def column(self, x: Tensor, front: Front, c: int) -> Tensor:
+        context = self._context(x, front)
+        value = gate(torch.addmm(context[0], self.pixels(x, front), self.first.centre[0]))
         inputs = []
-        for i, h_out in enumerate(self.h_outs):
+        for i, (h_out, centre) in enumerate(zip(self.h_outs, self.rest_centres)):
             inputs.append(value)
-            gated = gate(torch.addmm(self.context[i + 1], value, self.rest.centre[i]))
-            value = value + apply_pointwise(h_out, gated)
+            gated = gate(torch.addmm(context[i + 1], value, centre))
+            value = value + h_out(gated)
         if c == self.C - 1:  # final: later pixels read these inputs
             self.write_input(x, front)
-            if inputs:
+            if self.rest is not None and inputs:
                 self.rest.write(front, torch.stack(inputs))
         return self.head(value)[:, self.model.distribution.channel_params(c)]

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from pixelar.errors import PixelarError
+from pixelar.incremental import Front, Stepper
 from pixelar.models.base import AutoregressiveModel
 from pixelar.models.pixelrnn import (
     ContextDiagonalBiLSTM,
@@ -32,7 +33,7 @@ from pixelar.models.pixelrnn import (
     RowLSTM,
 )
 from pixelar.registry import ModelConfig, register_model
-from pixelar.sampling import Chooser, Front, autoregress
+from pixelar.sampling import Chooser, NaiveStepper, autoregress, fill, resolve_method
 
 FAMILIES = {"diagonal-bilstm": (DiagonalBiLSTM, ContextDiagonalBiLSTM), "row-lstm": (RowLSTM, ContextRowLSTM)}
 
@@ -69,21 +70,26 @@ class MultiScalePixelRNN(AutoregressiveModel):
     """
 
     Config = MultiScaleConfig
+    config: MultiScaleConfig
 
     def __init__(self, config: MultiScaleConfig) -> None:
         super().__init__(config)
         C, H, W = config.image_shape
         f = config.factor
         small_cls, large_cls = FAMILIES[config.layer]
-        common = {
-            "num_levels": config.num_levels,
-            "num_classes": config.num_classes,
-            "num_layers": config.num_layers,
-            "hidden_channels": config.hidden_channels,
-            "distribution": config.distribution,
-        }
-        self.small = small_cls(PixelRNNConfig(image_shape=(C, -(-H // f), -(-W // f)), **common))
-        self.large = large_cls(PixelRNNConfig(image_shape=(C, H, W), **common))
+
+        def scale_config(image_shape: tuple[int, int, int]) -> PixelRNNConfig:
+            return PixelRNNConfig(
+                image_shape=image_shape,
+                num_levels=config.num_levels,
+                num_classes=config.num_classes,
+                num_layers=config.num_layers,
+                hidden_channels=config.hidden_channels,
+                distribution=config.distribution,
+            )
+
+        self.small = small_cls(scale_config((C, -(-H // f), -(-W // f))))
+        self.large = large_cls(scale_config((C, H, W)))
         self.distribution = self.large.distribution
 
     # -- the two scales -------------------------------------------------------------------
@@ -98,11 +104,10 @@ class MultiScalePixelRNN(AutoregressiveModel):
         return mask
 
     def context(self, small: Tensor) -> Tensor:
-        """The small image, scaled and upsampled to the full size: [B, C, H, W]."""
+        """The scaled small image [B, C, ⌈H/f⌉, ⌈W/f⌉] upsampled (nearest) to the full size: [B, C, H, W]."""
         f = self.config.factor
         _, H, W = self.image_shape
-        up = self.small.scale(small).repeat_interleave(f, 2).repeat_interleave(f, 3)
-        return up[:, :, :H, :W]
+        return small.repeat_interleave(f, 2).repeat_interleave(f, 3)[:, :, :H, :W]
 
     def generation_order(self) -> Tensor:
         mask = self.small_positions()
@@ -115,29 +120,14 @@ class MultiScalePixelRNN(AutoregressiveModel):
 
     # -- likelihood -----------------------------------------------------------------------
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
-        raise PixelarError("the multi-scale model has two networks; use log_prob, conditionals or sample")
-
-    def _large_params(self, x: Tensor, cond: Tensor | None) -> Tensor:
-        return self.large.network(self.large.scale(x), (cond, self.context(self.subsampled(x))))
-
-    def log_prob(self, x: Tensor, cond: Tensor | None = None, reduction: str = "sum") -> Tensor:
-        """Exact log p(x) in nats: [B], or per sub-pixel [B, C, H, W] (the small model's
-        conditionals at the subsampled positions, the large model's elsewhere)."""
-        if reduction not in ("sum", "none"):
-            raise PixelarError(f"reduction must be 'sum' or 'none', got {reduction!r}")
-        self.check_input(x, cond)
-        f = self.config.factor
-        logp = self.large.distribution.log_prob(self._large_params(x, cond), x).clone()
-        logp[:, :, ::f, ::f] = self.small.log_prob(self.subsampled(x), cond, reduction="none")
-        return logp.flatten(1).sum(1) if reduction == "sum" else logp
-
-    def conditionals(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        self.check_input(x, cond)
-        f = self.config.factor
-        params = self._large_params(x, cond)
-        table = torch.stack([self.distribution.conditional(params, x, c) for c in range(self.image_shape[0])], 1)
-        table[:, :, :, ::f, ::f] = self.small.conditionals(self.subsampled(x), cond)
-        return table
+        """Scaled images [B, C, H, W] → parameters [B, P, H, W]: the small model's at the
+        subsampled positions (given the small image before them), the large model's elsewhere
+        (given the small image and the full image before them). Every conditional reads only
+        its own position's parameters, so this one map gives the exact log p(x)."""
+        small = self.subsampled(x)
+        params = self.large.network(x, cond, self.context(small)).clone()
+        params[:, :, :: self.config.factor, :: self.config.factor] = self.small.network(small, cond)
+        return params
 
     # -- generation -----------------------------------------------------------------------
     @property
@@ -158,5 +148,12 @@ class MultiScalePixelRNN(AutoregressiveModel):
         )
         x[:, :, ::f, ::f] = small
         known = known | self.small_positions().to(known.device)
-        context = self.context(small)
-        return autoregress(self.large, x, known, (cond, context), method, choose, progress)
+        large = self.large
+        with self.in_mode(training=False), torch.inference_mode():
+            context = self.context(large.scale(small))
+            stepper: Stepper
+            if resolve_method(self, method) == "fast":
+                stepper = large.fast_stepper(x.shape[0], cond, context)
+            else:
+                stepper = NaiveStepper(large, cond, lambda images: large.network(large.scale(images), cond, context))
+            return fill(stepper, x, known, choose, progress)

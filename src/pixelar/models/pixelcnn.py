@@ -22,11 +22,11 @@ from torch import Tensor, nn
 
 from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
-from pixelar.layers import IncrementalConv, MaskedConv2d, apply_pointwise, channel_groups, pointwise
-from pixelar.layers.common import OutputHead, per_pixel, spatial
+from pixelar.incremental import ColumnSampler, Front, IncrementalConv, Pointwise, per_pixel
+from pixelar.layers import MaskedConv2d, channel_groups
+from pixelar.layers.common import OutputHead, modules_as, spatial
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
-from pixelar.sampling import ColumnSampler, Front
 
 
 @dataclass
@@ -56,11 +56,11 @@ class ResidualBlock(nn.Module):
     Shapes: [B, 2h, H, W] → [B, 2h, H, W].
     """
 
-    def __init__(self, hidden: int, num_colors: int) -> None:
+    def __init__(self, features: int, num_colors: int) -> None:
         super().__init__()
-        self.reduce = MaskedConv2d(2 * hidden, hidden, 1, "B", num_colors)
-        self.conv = MaskedConv2d(hidden, hidden, 3, "B", num_colors)
-        self.expand = MaskedConv2d(hidden, 2 * hidden, 1, "B", num_colors)
+        self.reduce = MaskedConv2d(2 * features, features, 1, "B", num_colors)
+        self.conv = MaskedConv2d(features, features, 3, "B", num_colors)
+        self.expand = MaskedConv2d(features, 2 * features, 1, "B", num_colors)
         self.act = nn.ReLU()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -79,16 +79,17 @@ class PixelCNN(AutoregressiveModel):
     """
 
     Config = PixelCNNConfig
+    config: PixelCNNConfig
 
     def __init__(self, config: PixelCNNConfig) -> None:
         super().__init__(config)
         C = config.image_shape[0]
-        h = config.hidden_channels
+        features = config.hidden_channels
         self.distribution = make_distribution(config.distribution, C, config.num_levels)
-        self.input_conv = MaskedConv2d(C, 2 * h, 7, "A", C)
-        self.blocks = nn.ModuleList(ResidualBlock(h, C) for _ in range(config.num_layers))
-        self.head = OutputHead(2 * h, C, self.distribution)
-        self.add_class_biases(config.num_layers + 1, 2 * h)
+        self.input_conv = MaskedConv2d(C, 2 * features, 7, "A", C)
+        self.blocks = nn.ModuleList(ResidualBlock(features, C) for _ in range(config.num_layers))
+        self.head = OutputHead(2 * features, C, self.distribution)
+        self.add_class_biases(config.num_layers + 1, 2 * features)
 
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
         y = self.input_conv(x)
@@ -107,8 +108,8 @@ class PixelCNN(AutoregressiveModel):
         reach = max(m.kernel_size[1] // 2 for m in self.modules() if isinstance(m, MaskedConv2d))
         return min(reach + 1, self.image_shape[2])
 
-    def fast_stepper(self, n: int, cond: Tensor | None) -> PixelCNNSampler:
-        return PixelCNNSampler(self, n, cond)
+    def fast_stepper(self, batch: int, cond: Tensor | None) -> PixelCNNSampler:
+        return PixelCNNSampler(self, batch, cond)
 
 
 class PixelCNNSampler(ColumnSampler):
@@ -121,72 +122,84 @@ class PixelCNNSampler(ColumnSampler):
     at each colour channel's step. The step for channel c computes only the features of colour
     groups ≤ c, all that channel c's parameters read through the masks (mask A / B): a third,
     two thirds and all of the column for R, G and B. Cache: the padded input map of the 7×7
-    layer and of every 3×3 layer, n·(C + h·L)·(H+3)·(W+6) values at most.
+    layer and of every 3×3 layer, batch·(C + h·L)·(H+3)·(W+6) values at most.
     """
 
-    def __init__(self, model: PixelCNN, n: int, cond: Tensor | None) -> None:
+    def __init__(self, model: PixelCNN, batch: int, cond: Tensor | None) -> None:
         super().__init__(model)
         _, H, W = model.image_shape
-        self.input = IncrementalConv(model.input_conv, n, H, W)
-        self.convs = IncrementalConv([b.conv for b in model.blocks], n, H, W) if model.blocks else None
+        blocks = modules_as(model.blocks, ResidualBlock)
+        self.input = IncrementalConv(model.input_conv, batch, H, W)
+        self.convs = IncrementalConv([block.conv for block in blocks], batch, H, W) if blocks else None
         self.biases = model.class_biases(cond)
-        self.weights = [self._weights(model, c) for c in range(self.C)]
-        self.front = -1  # the front whose context is computed
-        self.context_input: Tensor | None = None
-        self.context: Tensor | None = None
+        self.weights = [self._weights(model, blocks, c) for c in range(self.C)]
+        # (front, the input layer's context there [batch·count, 2h], every block's [batch·count, h])
+        self.contexts: tuple[int, Tensor, tuple[Tensor, ...]] | None = None
 
-    def _weights(self, model: PixelCNN, c: int) -> dict:
+    def _weights(self, model: PixelCNN, blocks: list[ResidualBlock], c: int) -> ChannelWeights:
         """Every layer's weights restricted to the features of colour groups ≤ c (a prefix, as
         the groups are contiguous) and the head to channel c's parameters."""
         wide = int((channel_groups(2 * model.config.hidden_channels, self.C) <= c).sum())
         narrow = int((channel_groups(model.config.hidden_channels, self.C) <= c).sum())
-
-        def cut(layer: tuple[Tensor, Tensor | None], rows: int, cols: slice | int) -> tuple[Tensor, Tensor | None]:
-            weight, bias = layer
-            cols = slice(0, cols) if isinstance(cols, int) else cols
-            return weight[:rows, cols].contiguous(), None if bias is None else bias[cols].contiguous()
-
-        out = model.distribution.channel_params(c)
-        return {
-            "wide": wide,
-            "narrow": narrow,
-            "centre": self.input.centre[0][:c, :wide].contiguous(),  # mask A: channels < c
-            "blocks": [
-                (
-                    cut(pointwise(b.reduce), wide, narrow),
-                    self.convs.centre[i][:narrow, :narrow].contiguous(),
-                    cut(pointwise(b.expand), narrow, wide),
-                )
-                for i, b in enumerate(model.blocks)
-            ],
-            "head": (cut(pointwise(model.head.hidden), wide, wide), cut(pointwise(model.head.out), wide, out)),
-        }
+        centres = [] if self.convs is None else list(self.convs.centre)
+        block_weights = [
+            (
+                Pointwise.of(block.reduce).restrict(wide, narrow),
+                centre[:narrow, :narrow].contiguous(),
+                Pointwise.of(block.expand).restrict(narrow, wide),
+            )
+            for block, centre in zip(blocks, centres)
+        ]
+        head = (
+            Pointwise.of(model.head.hidden).restrict(wide, wide),
+            Pointwise.of(model.head.out).restrict(wide, model.distribution.channel_params(c)),
+        )
+        centre = self.input.centre[0][:c, :wide].contiguous()  # mask A: channels < c
+        return ChannelWeights(wide, narrow, centre, block_weights, head)
 
     def write_input(self, x: Tensor, front: Front) -> None:
         self.input.write(front, self.pixels(x, front))
 
+    def _contexts(self, front: Front) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The input layer's and every block's 3×3 convolution at the front's pixels without
+        their centre taps: computed once per front, for all channels."""
+        if self.contexts is None or self.contexts[0] != front.t:
+            blocks = () if self.convs is None else self.convs.context(front).unbind(0)
+            self.contexts = (front.t, self.input.context(front)[0], blocks)
+        return self.contexts[1], self.contexts[2]
+
     def column(self, x: Tensor, front: Front, c: int) -> Tensor:
         relu = torch.relu
-        if front.t != self.front:
-            self.context_input = self.input.context(front)[0]
-            self.context = None if self.convs is None else self.convs.context(front)
-            self.front = front.t
-        w = self.weights[c]
-        wide, narrow = w["wide"], w["narrow"]
-        y = self.context_input[:, :wide]
+        context_input, context_blocks = self._contexts(front)
+        weights = self.weights[c]
+        y = context_input[:, : weights.wide]
         if c > 0:
-            y = torch.addmm(y, self.pixels(x, front, c), w["centre"])
+            y = torch.addmm(y, self.pixels(x, front, c), weights.centre)
         inputs = []
-        for i, ((reduce, centre, expand), bias) in enumerate(zip(w["blocks"], self.biases)):
+        for (reduce, centre, expand), context, bias in zip(weights.blocks, context_blocks, self.biases):
             if bias is not None:
-                y = y + per_pixel(bias[:, :wide], front.count)
-            inputs.append(relu(apply_pointwise(reduce, relu(y))))
-            y = y + apply_pointwise(expand, relu(torch.addmm(self.context[i, :, :narrow], inputs[-1], centre)))
-        if self.biases[-1] is not None:
-            y = y + per_pixel(self.biases[-1][:, :wide], front.count)
+                y = y + per_pixel(bias[:, : weights.wide], front.count)
+            inputs.append(relu(reduce(relu(y))))
+            y = y + expand(relu(torch.addmm(context[:, : weights.narrow], inputs[-1], centre)))
+        last_bias = self.biases[-1]
+        if last_bias is not None:
+            y = y + per_pixel(last_bias[:, : weights.wide], front.count)
         if c == self.C - 1:  # every group computed, and final: later pixels read these inputs
             self.write_input(x, front)
-            if inputs:
+            if self.convs is not None and inputs:
                 self.convs.write(front, torch.stack(inputs))
-        hidden, out = w["head"]
-        return apply_pointwise(out, relu(apply_pointwise(hidden, relu(y))))
+        hidden, out = weights.head
+        return out(relu(hidden(relu(y))))
+
+
+@dataclass
+class ChannelWeights:
+    """What channel c's step reads: the first ``wide`` residual and ``narrow`` block features
+    (colour groups ≤ c), the input layer's centre tap on channels < c, per block (1×1 reduce,
+    3×3 centre tap, 1×1 expand), and the head cut to channel c's parameters."""
+
+    wide: int
+    narrow: int
+    centre: Tensor
+    blocks: list[tuple[Pointwise, Tensor, Pointwise]]
+    head: tuple[Pointwise, Pointwise]

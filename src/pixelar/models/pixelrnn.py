@@ -18,12 +18,13 @@ from torch import Tensor, nn
 
 from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
-from pixelar.layers import IncrementalConv, MaskedConv2d
-from pixelar.layers.common import OutputHead, bias_at, spatial
-from pixelar.layers.recurrent import DiagonalBiLSTMLayer, RowLSTMLayer
+from pixelar.incremental import ColumnSampler, Front, IncrementalConv, OutputHeadAt, bias_at
+from pixelar.incremental.recurrent import layer_state
+from pixelar.layers import MaskedConv2d
+from pixelar.layers.common import OutputHead, modules_as, spatial
+from pixelar.layers.recurrent import DiagonalBiLSTMLayer, RecurrentLayer, RowLSTMLayer
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
-from pixelar.sampling import ColumnSampler, Front
 
 
 @dataclass
@@ -53,27 +54,42 @@ class PixelRNN(AutoregressiveModel):
     """
 
     Config = PixelRNNConfig
-    layer_cls: ClassVar[type[nn.Module]]
+    config: PixelRNNConfig
+    layer_cls: ClassVar[type[RecurrentLayer]]
 
     def __init__(self, config: PixelRNNConfig) -> None:
         super().__init__(config)
         C = config.image_shape[0]
-        h = config.hidden_channels
+        hidden_size = config.hidden_channels
         self.distribution = make_distribution(config.distribution, C, config.num_levels)
-        self.input_conv = MaskedConv2d(C, 2 * h, 7, "A", C)
-        self.layers = nn.ModuleList(self.layer_cls(h, C, first=i == 0) for i in range(config.num_layers))
-        self.head = OutputHead(2 * h, C, self.distribution)
-        self.add_class_biases(config.num_layers + 1, 2 * h)
+        self.input_conv = MaskedConv2d(C, 2 * hidden_size, 7, "A", C)
+        self.layers = nn.ModuleList(self.layer_cls(hidden_size, C, first=i == 0) for i in range(config.num_layers))
+        self.head = OutputHead(2 * hidden_size, C, self.distribution)
+        self.add_class_biases(config.num_layers + 1, 2 * hidden_size)
+        self.context_conv: nn.Conv2d | None = None  # a ContextPixelRNN's
 
-    def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
+    def network(self, x: Tensor, cond: Tensor | None, context: Tensor | None = None) -> Tensor:
+        """Scaled images [B, C, H, W], labels [B] and, for a :class:`ContextPixelRNN`, the
+        context map [B, C, H, W] → parameters [B, P, H, W]."""
         y = self.input_conv(x)
-        biases = self.class_biases(cond)
+        biases = self.layer_biases(cond, context)
         for layer, bias in zip(self.layers, biases):
-            y = layer(y + spatial(bias), x) if layer.takes_image else layer(y + spatial(bias))
+            y = layer(y + spatial(bias), x)
         return self.head(y + spatial(biases[-1]))
 
-    def fast_stepper(self, n: int, cond: Tensor | None) -> PixelRNNSampler:
-        return PixelRNNSampler(self, n, cond)
+    def layer_biases(self, cond: Tensor | None, context: Tensor | None) -> list[Tensor | None]:
+        """What is added to the input of every layer and of the head: the class biases [B, 2h]
+        and, with a context map, a 1×1 convolution of it [B, 2h, H, W]."""
+        biases = self.class_biases(cond)
+        if context is None:
+            return biases
+        if self.context_conv is None:
+            raise PixelarError(f"{type(self).__name__} takes no context map")
+        maps = self.context_conv(context).chunk(self.config.num_layers + 1, dim=1)
+        return [m + spatial(b) for m, b in zip(maps, biases)]
+
+    def fast_stepper(self, batch: int, cond: Tensor | None, context: Tensor | None = None) -> PixelRNNSampler:
+        return PixelRNNSampler(self, batch, cond, context)
 
 
 @register_model("row-lstm")
@@ -92,22 +108,14 @@ class DiagonalBiLSTM(PixelRNN):
 
 class ContextPixelRNN(PixelRNN):
     """A PixelRNN conditioned on a context map [B, C, H, W] (for the multi-scale model): a 1×1
-    convolution of the map is added as a bias map to the input of every layer and of the head.
-    ``cond`` is the pair (labels or None, context map)."""
+    convolution of the map is added as a bias map to the input of every layer and of the head
+    (:meth:`PixelRNN.layer_biases`); the map is the ``context`` argument of :meth:`network`
+    and of :meth:`fast_stepper`."""
 
     def __init__(self, config: PixelRNNConfig) -> None:
         super().__init__(config)
-        C, h, L = config.image_shape[0], config.hidden_channels, config.num_layers
-        self.context_conv = nn.Conv2d(C, 2 * h * (L + 1), 1)
-
-    def check_cond(self, cond, batch: int) -> None:
-        labels, _ = cond
-        super().check_cond(labels, batch)
-
-    def class_biases(self, cond) -> list[Tensor | None]:
-        labels, context = cond
-        maps = self.context_conv(context).chunk(self.config.num_layers + 1, dim=1)
-        return [m + spatial(b) for m, b in zip(maps, super().class_biases(labels))]
+        C, L = config.image_shape[0], config.num_layers
+        self.context_conv = nn.Conv2d(C, 2 * config.hidden_channels * (L + 1), 1)
 
 
 class ContextRowLSTM(ContextPixelRNN):
@@ -126,16 +134,15 @@ class PixelRNNSampler(ColumnSampler):
     the image, not with the number of steps.
     """
 
-    def __init__(self, model: PixelRNN, n: int, cond: Tensor | None) -> None:
+    def __init__(self, model: PixelRNN, batch: int, cond: Tensor | None, context: Tensor | None = None) -> None:
         super().__init__(model)
-        _, H, W = model.image_shape
-        self.input = IncrementalConv(model.input_conv, n, H, W)
-        self.states = [layer.incremental(n, H, W) for layer in model.layers]
-        self.head = model.head.incremental()
-        self.biases = model.class_biases(cond)
+        self.input = IncrementalConv(model.input_conv, batch, self.H, self.W)
+        self.states = [layer_state(layer, batch, self.H, self.W) for layer in modules_as(model.layers, RecurrentLayer)]
+        self.head = OutputHeadAt(model.head)
+        self.biases = model.layer_biases(cond, context)
 
-    def _advance_rows(self, x: Tensor, h: int) -> None:
-        while self.states[0].row < h:
+    def _advance_rows(self, x: Tensor, row: int) -> None:
+        while self.states[0].row < row:
             image_row = self.model.scale(x[:, :, self.states[0].row])
             for state in self.states:
                 state.next_row(image_row)
@@ -144,13 +151,14 @@ class PixelRNNSampler(ColumnSampler):
         self.input.write(front, self.pixels(x, front))
 
     def column(self, x: Tensor, front: Front, c: int) -> Tensor:
-        h, w = front.pixel
-        self._advance_rows(x, h)
+        row, col = front.pixel
+        self._advance_rows(x, row)
         value = self.pixels(x, front)
         self.input.write(front, value)
         y = self.input.output(front, value)
         for state, bias in zip(self.states, self.biases):
-            y = state.step(y if bias is None else y + bias_at(bias, h, w), front)
-        if self.biases[-1] is not None:
-            y = y + bias_at(self.biases[-1], h, w)
+            y = state.step(y if bias is None else y + bias_at(bias, row, col), front)
+        last_bias = self.biases[-1]
+        if last_bias is not None:
+            y = y + bias_at(last_bias, row, col)
         return self.head(y)[:, self.model.distribution.channel_params(c)]
