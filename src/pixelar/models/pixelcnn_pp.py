@@ -28,9 +28,9 @@ from torch import Tensor, nn
 
 from pixelar.distributions import DiscretizedLogisticMixture
 from pixelar.errors import PixelarError
+from pixelar.incremental import ColumnSampler, Front
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
-from pixelar.sampling import ColumnSampler, Front
 
 
 @dataclass
