@@ -32,8 +32,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
+# Static checks (CI runs them before the tests): lint rules, formatting, types ([tool.mypy]).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 # Every number in README.md's Results section, measured at the checked-out commit, then the
 # README rewritten from the JSON (report.py refuses rows of different commits). About 90 minutes

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import tiny
+from helpers import tiny
 from pixelar.causality import dependency_matrix, generation_order, missing_context, violations
 
 FULL_CONTEXT = {"gated-pixelcnn": {"num_layers": 5}, "diagonal-bilstm": {"num_layers": 2}}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import pixelar
-from conftest import tiny
+from helpers import tiny
 from pixelar.errors import PixelarError
 
 

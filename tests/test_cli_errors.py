@@ -19,10 +19,9 @@ import torch
 from PIL import Image
 
 import pixelar
+from helpers import tiny_train_config
 from pixelar.cli import main
-from pixelar.training import TrainConfig, train
-
-TINY = {"num_layers": 1, "hidden_channels": 4}
+from pixelar.training import train
 
 
 def cli(*argv) -> int:
@@ -41,27 +40,12 @@ def assert_one_error_line(code: int, err: str) -> str:
     return lines[0]
 
 
-def _config(**kw) -> TrainConfig:
-    base = dict(
-        model="pixelcnn",
-        model_args=TINY,
-        data="digits-binary",
-        batch_size=4,
-        steps=2,
-        eval_every=0,
-        checkpoint_every=0,
-        num_samples=0,
-        log_every=1,
-    )
-    return TrainConfig(**{**base, **kw})
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict[str, Path]:
     """One tiny trained run (binary 1×28×28 digits), a good input image, .npy and .pxz for it."""
     d = tmp_path_factory.mktemp("walk")
     run = d / "run"
-    train(_config(), run, progress=False)
+    train(tiny_train_config(batch_size=4, steps=2, eval_images=0, checkpoint_every=0), run, progress=False)
     good_png = d / "good.png"
     Image.fromarray((np.random.default_rng(0).random((28, 28)) > 0.5).astype(np.uint8) * 255).save(good_png)
     good_npy = d / "good.npy"
@@ -511,3 +495,49 @@ def test_python_dash_m_pixelar_runs_the_cli(world, tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     lines = [ln for ln in bad.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "corrupt or truncated" in lines[0], bad.stderr
+
+
+# -- the library names parameters, the CLI names flags -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text,params,expected",
+    [
+        (
+            "x already holds a run; pass resume=True, or choose a new run_dir",
+            ("resume", "run_dir"),
+            "x already holds a run; pass --resume, or choose a new --out",
+        ),
+        (
+            "/d/values/a.png: pass values='levels' if it holds levels",
+            ("values",),
+            "/d/values/a.png: pass --values levels if it holds levels",
+        ),
+        (
+            "continue it with pixelar.training.resume_run('/r/run')",
+            ("resume_run",),
+            "continue it with pixelar train --resume /r/run",
+        ),
+        (
+            "batch_size must be a positive integer, got 0",
+            ("batch_size",),
+            "--batch-size must be a positive integer, got 0",
+        ),
+        ("log_every must be a positive integer, got 0", ("log_every",), "log_every must be a positive integer, got 0"),
+        ("start a new run (resume=False)", ("resume",), "start a new run (without --resume)"),
+        ("pass image_size (e.g. image_size=32).", ("image_size",), "pass --image-size (e.g. --image-size 32)."),
+        ("pass values='levels'", (), "pass values='levels'"),  # only the parameters the error names
+    ],
+)
+def test_cli_spells_the_parameters_of_an_error_as_flags(text, params, expected):
+    from pixelar.cli.errors import message
+
+    assert message(pixelar.PixelarError(text, param=params)) == expected
+
+
+def test_library_error_names_the_parameter_and_the_cli_the_flag(world, capsys):
+    with pytest.raises(pixelar.PixelarError) as raised:
+        train(tiny_train_config(batch_size=4, steps=2), world["run"], progress=False)
+    assert "pass resume=True" in str(raised.value) and "--resume" not in str(raised.value)
+    line = assert_one_error_line(cli(*TRAIN, "--out", world["run"]), capsys.readouterr().err)
+    assert "pass --resume" in line and "resume=True" not in line and "new --out" in line

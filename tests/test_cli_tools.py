@@ -98,7 +98,7 @@ def test_completion_with_a_mask_keeps_exactly_the_known_pixels(binary_model):
 
 def test_conditional_completion_library_and_cli(tmp_path, capsys):
     """A class-conditional model completes images given their labels (one per image or one for all)."""
-    from conftest import randomize
+    from helpers import randomize
 
     torch.manual_seed(0)
     model = randomize(pixelar.create_model("pixelcnn", image_shape=(1, 8, 8), num_levels=2, num_classes=3))

@@ -16,7 +16,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import MODELS, tiny
+from helpers import MODELS, tiny
 from pixelar import codec
 from pixelar.codec import decode, decode_labels, encode, max_count, read_header
 from pixelar.errors import PixelarError

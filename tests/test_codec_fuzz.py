@@ -21,7 +21,7 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import tiny
+from helpers import tiny
 from pixelar import codec
 from pixelar.codec import HEADER, PREFIX, decode, encode
 from pixelar.errors import PixelarError

@@ -177,7 +177,7 @@ def test_image_folder_crops_resizes_and_labels(tmp_path, rng):
     (tmp_path / "cats" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(PixelarError, match="not a readable image"):
         get_dataset(f"folder:{tmp_path}", "all", image_size=8)
-    with pytest.raises(PixelarError, match="--image-size"):
+    with pytest.raises(PixelarError, match="pass image_size"):
         get_dataset(f"folder:{tmp_path}", "train")
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import pixelar
-from conftest import MODELS, tiny
+from helpers import MODELS, tiny
 from pixelar import sampling
 from pixelar.causality import dependency_matrix, schedule_violations
 from pixelar.sampling import NaiveStepper, params_per_pixel, sample, step_index, wavefronts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from conftest import tiny
+from helpers import tiny
 from pixelar.causality import dependency_matrix, violations
 from pixelar.layers import MaskedConv2d, causal_mask, channel_groups
 

@@ -11,7 +11,7 @@ import torch
 from scipy.stats import chisquare
 
 import pixelar
-from conftest import tiny
+from helpers import tiny
 from pixelar.causality import dependency_matrix, violations
 
 

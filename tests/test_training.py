@@ -8,29 +8,12 @@ import pytest
 import torch
 
 import pixelar
+from helpers import TINY
+from helpers import tiny_train_config as _config
 from pixelar.cli import main
 from pixelar.data import get_dataset
 from pixelar.evaluation import evaluate
 from pixelar.training import TrainConfig, Trainer, train
-
-TINY = {"num_layers": 1, "hidden_channels": 4}
-
-
-def _config(**kw) -> TrainConfig:
-    base = dict(
-        model="pixelcnn",
-        model_args=TINY,
-        data="digits-binary",
-        batch_size=8,
-        steps=6,
-        eval_every=0,
-        eval_images=16,
-        checkpoint_every=3,
-        num_samples=0,
-        log_every=1,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 def _losses(run_dir) -> list[float]:
@@ -106,7 +89,7 @@ def test_conditional_samples_differ_per_class(tmp_path):
 
 def test_refuses_to_overwrite_a_run(tmp_path):
     train(_config(steps=2), tmp_path, progress=False)
-    with pytest.raises(pixelar.PixelarError, match="--resume"):
+    with pytest.raises(pixelar.PixelarError, match="pass resume=True"):
         train(_config(steps=2), tmp_path, progress=False)
 
 
@@ -159,10 +142,10 @@ def test_demo_preset_is_a_fixed_number_of_steps():
 @pytest.mark.parametrize(
     "change,message",
     [
-        ({"batch_size": 0}, "--batch-size must be a positive integer"),
-        ({"log_every": 0}, "--log-every must be a positive integer"),
-        ({"lr": float("nan")}, "--lr must be a positive number"),
-        ({"steps": "10"}, "--steps must be a positive integer"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"log_every": 0}, "log_every must be a positive integer"),
+        ({"lr": float("nan")}, "lr must be a positive number"),
+        ({"steps": "10"}, "steps must be a positive integer"),
         ({"model_args": {"num_levels": 4}}, "comes from the data"),
     ],
 )
@@ -264,3 +247,19 @@ def test_cli_missing_dataset_file(tmp_path, capsys, monkeypatch):
     assert run_cli("eval", tmp_path / "m", "--data", "binarized-mnist", "--data-dir", tmp_path / "data", "--quiet") == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "binarized_mnist_test.amat is missing" in err and "put it there" in err
+
+
+def test_missing_plots_extra_is_one_line_and_training_still_completes(tmp_path, monkeypatch):
+    """Without matplotlib (the optional [plots] extra) the loss curve is refused in one line
+    naming the extra, and a training run still finishes with its model and metrics."""
+    import sys
+
+    from pixelar.plotting import save_loss_curve
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    (tmp_path / "m.jsonl").write_text('{"step": 1, "loss": 1.0, "unit": "nats"}\n')
+    with pytest.raises(pixelar.PixelarError, match=r"pixelar\[plots\]"):
+        save_loss_curve(tmp_path / "m.jsonl", tmp_path / "loss.png", "nats")
+    with pytest.warns(UserWarning, match="loss.png not drawn"):
+        train(_config(steps=2, checkpoint_every=0), tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "model" / "model.safetensors").exists() and not (tmp_path / "run" / "loss.png").exists()

@@ -28,7 +28,7 @@ RUN_CONFIG_FILE = "train_config.json"
 RUN_CHECKPOINT_FILE = "checkpoint.pt"
 
 
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
 
     A path that cannot be written (a directory, a parent that is a file, no permission) is a
@@ -102,11 +102,13 @@ def resolve_model_dir(path: str | Path) -> Path:
         if (path / RUN_CHECKPOINT_FILE).exists():
             raise PixelarError(
                 f"{path} is a training run whose {MODEL_SUBDIR}/ is missing or incomplete (it was interrupted while "
-                f"saving); 'pixelar train --resume {path}' writes it again"
+                f"saving); continuing it with {_resume_call(path)} writes it again",
+                param="resume_run",
             )
         raise PixelarError(
             f"{path} is a training run with no saved model yet (still before its first checkpoint, or interrupted "
-            f"before it); wait for its first checkpoint, or continue it with 'pixelar train --resume {path}'"
+            f"before it); wait for its first checkpoint, or continue it with {_resume_call(path)}",
+            param="resume_run",
         )
     if not path.is_dir():
         raise PixelarError(f"{path} is a file; pass a run directory of 'pixelar train' or a saved model directory")
@@ -114,6 +116,11 @@ def resolve_model_dir(path: str | Path) -> Path:
         f"{path} holds no {CONFIG_FILE}; pass a run directory of 'pixelar train' or a directory "
         "written by model.save_pretrained()"
     )
+
+
+def _resume_call(run_dir: Path) -> str:
+    """The call that continues the run in ``run_dir`` (a mention of ``resume_run``, see pixelar.errors)."""
+    return f"pixelar.training.resume_run({str(run_dir)!r})"
 
 
 def read_model_config(path: str | Path) -> tuple[str, dict[str, Any]]:
@@ -199,7 +206,7 @@ def torch_load_safe(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise PixelarError(f"{path} is missing; start a new run without --resume") from None
+        raise PixelarError(f"{path} is missing; start a new run instead (resume=False)", param="resume") from None
     except Exception as e:
         raise PixelarError(
             f"{path} is corrupt or truncated ({e.__class__.__name__}); delete it and train again, or resume from a copy"

@@ -3,7 +3,7 @@ occlusion-completion figure of the PixelRNN paper, Figure 1)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
@@ -41,7 +41,7 @@ def complete(
     cond: Tensor | None = None,
     generator: torch.Generator | int | None = None,
     temperature: float = 1.0,
-    method: str = "auto",
+    method: Literal["auto", "fast", "naive"] = "auto",
     progress: bool = False,
     batch_size: int | None = None,
 ) -> Tensor:

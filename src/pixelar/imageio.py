@@ -26,7 +26,7 @@ mapping :func:`to_8bit` writes back — so a binary model takes exactly 0 and 25
 256-level model every byte; ``values="levels"`` (the default for ``.npy``) reads level indices
 0 … K−1 as they are. Any other value is refused.
 
-Masks (:func:`read_mask`, ``pixelar complete --mask``) are image files read by the same rules,
+Masks (:func:`read_mask`, the ``known`` sub-pixels of :func:`pixelar.complete`) are image files read by the same rules,
 holding only black (0: to sample) and white (255: known).
 """
 
@@ -78,14 +78,15 @@ def from_8bit(arr: np.ndarray, num_levels: int, what: str) -> np.ndarray:
         raise PixelarError(
             f"{what} has the 8-bit value {bad}, which is none of the model's {num_levels} levels ({shown}); "
             "quantise it first (e.g. threshold at 128 for a binary model), or pass values='levels' "
-            "(--values levels) if the file holds level indices"
+            "if the file holds level indices",
+            param="values",
         )
     return out
 
 
 def _check_values(values: str) -> None:
     if values not in VALUES:
-        raise PixelarError(f"values must be '8bit' or 'levels', not {values!r}")
+        raise PixelarError(f"values must be '8bit' or 'levels', not {values!r}", param="values")
 
 
 def _levels(arr: np.ndarray, num_levels: int, values: str, what: str) -> np.ndarray:
@@ -93,8 +94,9 @@ def _levels(arr: np.ndarray, num_levels: int, values: str, what: str) -> np.ndar
     if values == "8bit":
         if arr.size and (arr.min() < 0 or arr.max() > 255):
             raise PixelarError(
-                f"{what} has values outside 0…255, so it does not hold 8-bit intensities; pass values='levels' "
-                "(--values levels) if it holds level indices"
+                f"{what} has samples outside 0…255, so it does not hold 8-bit intensities; pass values='levels' "
+                "if it holds level indices",
+                param="values",
             )
         return from_8bit(arr.astype(np.int64), num_levels, what)
     arr = arr.astype(np.int64)
@@ -102,7 +104,8 @@ def _levels(arr: np.ndarray, num_levels: int, values: str, what: str) -> np.ndar
         bad = int(arr.max() if arr.max() >= num_levels else arr.min())
         raise PixelarError(
             f"{what} holds the level {bad}, but the model has levels 0…{num_levels - 1}; "
-            "pass values='8bit' (--values 8bit) if it holds 8-bit intensities"
+            "pass values='8bit' if it holds 8-bit intensities",
+            param="values",
         )
     return arr
 
@@ -240,14 +243,14 @@ def read_images(
     """Image files and/or ``.npy`` arrays as one batch [N, C, H, W] (long); ``values`` defaults
     to '8bit' for image files and 'levels' for ``.npy`` files."""
     parts = []
-    for p in paths:
-        if str(p).endswith(".npy"):
-            parts.append(read_npy(p, channels, num_levels, values or "levels", size))
+    for path in paths:
+        if str(path).endswith(".npy"):
+            parts.append(read_npy(path, channels, num_levels, values or "levels", size))
         else:
-            parts.append(read_image(p, channels, num_levels, values or "8bit", size)[None])
+            parts.append(read_image(path, channels, num_levels, values or "8bit", size)[None])
     if not parts:
         raise PixelarError("no images given")
-    if len({tuple(t.shape[1:]) for t in parts}) > 1:
+    if len({tuple(part.shape[1:]) for part in parts}) > 1:
         raise PixelarError("the images have different sizes; pass images of one size")
     return torch.cat(parts)
 

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 def bits_per_dim(nats_per_image: float, image_shape: tuple[int, int, int]) -> float:
     """NLL in nats per image -> bits per sub-pixel: nats / (C·H·W·ln 2)."""
-    c, h, w = image_shape
-    return nats_per_image / (c * h * w * math.log(2))
+    C, H, W = image_shape
+    return nats_per_image / (C * H * W * math.log(2))
 
 
 def nats_per_image(bits_per_dimension: float, image_shape: tuple[int, int, int]) -> float:
     """Inverse of :func:`bits_per_dim`."""
-    c, h, w = image_shape
-    return bits_per_dimension * c * h * w * math.log(2)
+    C, H, W = image_shape
+    return bits_per_dimension * C * H * W * math.log(2)
 
 
 def preferred_unit(num_levels: int) -> str:

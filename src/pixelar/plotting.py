@@ -11,6 +11,7 @@ from PIL import Image
 from torch import Tensor
 
 from pixelar.checkpoint import atomic_write
+from pixelar.errors import PixelarError
 from pixelar.imageio import to_8bit
 
 
@@ -91,8 +92,10 @@ def _images_label(counts: set) -> str:
 def save_loss_curve(metrics_path: str | Path, path: str | Path, unit: str) -> Path:
     """Plot :func:`loss_series` of a metrics.jsonl file: the training loss as a line, the test
     evaluations during training as dots and the final whole-split evaluation as a star."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        raise PixelarError("loss curves need matplotlib: pip install 'pixelar[plots]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -32,7 +32,7 @@ class ModelConfig:
             raise PixelarError(
                 f"image_shape must be (channels, height, width) of positive sizes, got {self.image_shape}"
             )
-        self.image_shape = shape  # type: ignore[assignment]
+        self.image_shape = (shape[0], shape[1], shape[2])
         if self.num_levels < 2:
             raise PixelarError(f"num_levels must be at least 2, got {self.num_levels}")
         if self.num_classes < 0:

@@ -2,7 +2,7 @@
 
 A run directory holds::
 
-    train_config.json   the TrainConfig of the run
+    train_config.json   the TrainConfig of the run (pixelar.training_config)
     checkpoint.pt       model, optimizer, step, RNG state (atomic; loaded with weights_only=True)
     model/              the latest weights as config.json + model.safetensors (pixelar.load)
     metrics.jsonl       one JSON record per log interval / evaluation
@@ -16,24 +16,17 @@ exactly the batches, and (with the restored RNG state) the numbers, of an uninte
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import time
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from pixelar.checkpoint import (
-    RUN_CHECKPOINT_FILE,
-    RUN_CONFIG_FILE,
-    atomic_write_text,
-    torch_load_safe,
-    torch_save_atomic,
-)
+from pixelar.checkpoint import atomic_write_text, torch_load_safe, torch_save_atomic
 from pixelar.data import ImageDataset, get_dataset
 from pixelar.errors import PixelarError
 from pixelar.evaluation import evaluate
@@ -41,134 +34,55 @@ from pixelar.metrics import in_unit, preferred_unit
 from pixelar.models.base import AutoregressiveModel
 from pixelar.plotting import save_grid, save_loss_curve
 from pixelar.registry import create_model
+from pixelar.training_config import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    RESUMABLE,
+    DataSource,
+    TrainConfig,
+    is_run_dir,
+    load_run_config,
+    resume_config,
+    run_data_source,
+)
 
-CONFIG_FILE = RUN_CONFIG_FILE  # "train_config.json"
-CHECKPOINT_FILE = RUN_CHECKPOINT_FILE  # "checkpoint.pt"
 METRICS_FILE = "metrics.jsonl"
 
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run.
-
-    Attributes:
-        model: registered model name; ``model_args`` its hyperparameters (without image_shape
-            and num_levels, which come from the data).
-        data: dataset name (see ``pixelar.data.DATASETS``); ``data_dir``, ``image_size``,
-            ``channels`` as for :func:`pixelar.data.get_dataset`.
-        steps: optimisation steps; ``max_minutes`` stops earlier on a wall-clock budget.
-        optimizer: "adam" or "rmsprop"; ``lr`` its learning rate; ``grad_clip`` the max
-            gradient norm (0 disables clipping).
-        eval_every: steps between test evaluations (0: only at the end); ``eval_images`` caps
-            the test images used during training (0: the whole split).
-        conditional: train a class-conditional model on the dataset's labels.
-        ema: decay of an exponential moving average of the weights (Polyak averaging, e.g.
-            0.9995 as in PixelCNN++); when > 0 the average is what evaluation, sampling and
-            ``model/`` use. 0 disables it.
-    """
-
-    model: str = "pixelcnn"
-    model_args: dict[str, Any] = field(default_factory=dict)
-    data: str = "digits-binary"
-    data_dir: str | None = None
-    image_size: int | None = None
-    channels: int = 3
-    batch_size: int = 32
-    steps: int = 2000
-    max_minutes: float | None = None
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    grad_clip: float = 1.0
-    log_every: int = 10
-    eval_every: int = 500
-    eval_images: int = 0
-    checkpoint_every: int = 200
-    num_samples: int = 16
-    conditional: bool = False
-    ema: float = 0.0
-    seed: int = 0
-    device: str = "cpu"
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str) -> TrainConfig:
-        """Parse :meth:`to_json`'s output (unknown keys are ignored); raises ValueError (a
-        json.JSONDecodeError included) unless the text is a JSON object of valid settings."""
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError(f"a JSON object was expected, not {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        config = cls(**{k: v for k, v in data.items() if k in known})
-        try:
-            config.validate()
-        except PixelarError as e:
-            raise ValueError(str(e)) from None
-        return config
-
-    def validate(self) -> None:
-        """Raise a :class:`PixelarError` naming the first setting of the wrong type or out of range."""
-
-        def fail(name: str, what: str) -> None:
-            raise PixelarError(f"--{name.replace('_', '-')} must be {what}, got {getattr(self, name)!r}")
-
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool)
-
-        def is_number(v: Any) -> bool:
-            return (is_int(v) or isinstance(v, float)) and math.isfinite(v)
-
-        for name in ("model", "data", "optimizer", "device"):
-            if not isinstance(getattr(self, name), str):
-                fail(name, "a string")
-        if not isinstance(self.model_args, dict):
-            fail("model_args", "a dictionary of hyperparameters")
-        for key, instead in (("image_shape", "the data"), ("num_levels", "the data"), ("num_classes", "--conditional")):
-            if key in self.model_args:
-                raise PixelarError(f"the model's {key} comes from {instead}; do not set it with --model-arg")
-        if self.data_dir is not None and not isinstance(self.data_dir, str):
-            fail("data_dir", "a path")
-        if self.image_size is not None and not (is_int(self.image_size) and self.image_size >= 1):
-            fail("image_size", "a positive integer")
-        if self.channels not in (1, 3) or not is_int(self.channels):
-            fail("channels", "1 or 3")
-        for name in ("batch_size", "steps", "log_every"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
-                fail(name, "a positive integer")
-        for name in ("eval_every", "eval_images", "checkpoint_every", "num_samples"):
-            if not (is_int(getattr(self, name)) and getattr(self, name) >= 0):
-                fail(name, "an integer >= 0")
-        if self.max_minutes is not None and not (is_number(self.max_minutes) and self.max_minutes > 0):
-            fail("max_minutes", "a positive number of minutes")
-        if self.optimizer not in ("adam", "rmsprop"):
-            fail("optimizer", "adam or rmsprop")
-        if not (is_number(self.lr) and self.lr > 0):
-            fail("lr", "a positive number")
-        if not (is_number(self.grad_clip) and self.grad_clip >= 0):
-            fail("grad_clip", "a number >= 0 (0: no clipping)")
-        if not (is_number(self.ema) and 0.0 <= self.ema < 1.0):
-            fail("ema", "in [0, 1) (0 disables it)")
-        if not isinstance(self.conditional, bool):
-            fail("conditional", "true or false")
-        if not (is_int(self.seed) and abs(self.seed) < 2**40):
-            fail("seed", "an integer of magnitude below 2**40")
+__all__ = [
+    "CHECKPOINT_FILE",
+    "CONFIG_FILE",
+    "METRICS_FILE",
+    "RESUMABLE",
+    "DataSource",
+    "TrainConfig",
+    "Trainer",
+    "batch_indices",
+    "has_checkpoint",
+    "is_run_dir",
+    "load_run_config",
+    "read_metrics",
+    "resolve_device",
+    "resume_config",
+    "resume_run",
+    "run_data_source",
+    "train",
+]
 
 
 def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise PixelarError("CUDA is not available on this machine; use --device cpu")
+        raise PixelarError("CUDA is not available on this machine; use device='cpu'", param="device")
     if name not in ("cpu",) and not name.startswith("cuda"):
         raise PixelarError(f"unknown device {name!r}; use cpu or cuda")
     return torch.device(name)
 
 
-def batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
+def batch_indices(num_images: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
     """Indices of the training images of ``step``: a fresh seeded permutation every epoch."""
-    per_epoch = max(1, n // batch_size)
-    epoch, i = divmod(step, per_epoch)
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-    return perm[i * batch_size : (i + 1) * batch_size]
+    per_epoch = max(1, num_images // batch_size)
+    epoch, batch = divmod(step, per_epoch)
+    perm = torch.randperm(num_images, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    return perm[batch * batch_size : (batch + 1) * batch_size]
 
 
 class Trainer:
@@ -179,12 +93,17 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = progress
         config.validate()
+        config.check_model()  # an unknown model or hyperparameter fails before any data is loaded
         self.device = resolve_device(config.device)
         cfg = config
         self.train_data = get_dataset(cfg.data, "train", cfg.data_dir, image_size=cfg.image_size, channels=cfg.channels)
         self.test_data = get_dataset(cfg.data, "test", cfg.data_dir, image_size=cfg.image_size, channels=cfg.channels)
         if cfg.conditional and self.train_data.labels is None:
-            raise PixelarError(f"dataset {cfg.data} has no labels, so --conditional cannot be used")
+            raise PixelarError(
+                f"dataset {cfg.data} has no labels, so it cannot train a class-conditional model: "
+                "drop conditional=True",
+                param="conditional",
+            )
         if len(self.train_data) < 1:
             raise PixelarError(f"dataset {self.train_data.name} is empty")
         torch.manual_seed(cfg.seed)
@@ -215,8 +134,9 @@ class Trainer:
         if self.ema is None:
             return
         with torch.no_grad():
-            ema_params = list(self.ema.parameters())
-            torch._foreach_lerp_(ema_params, list(self.model.parameters()), 1.0 - self.config.ema)
+            ema_params: list[torch.Tensor] = list(self.ema.parameters())
+            params: list[torch.Tensor] = list(self.model.parameters())
+            torch._foreach_lerp_(ema_params, params, 1.0 - self.config.ema)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         params = self.model.parameters()
@@ -308,7 +228,7 @@ class Trainer:
                 break
             idx = batch_indices(len(images), cfg.batch_size, cfg.seed, self.step)
             x = images[idx].to(self.device)
-            cond = labels[idx].to(self.device) if cfg.conditional else None
+            cond = labels[idx].to(self.device) if cfg.conditional and labels is not None else None
             window.append(self.train_step(x, cond))
             self.step += 1
             self.elapsed = time.monotonic() - start
@@ -338,7 +258,10 @@ class Trainer:
                 "final": True,  # the whole test split, after training (loss.png plots it apart)
             }
         )
-        save_loss_curve(self.run_dir / METRICS_FILE, self.run_dir / "loss.png", self.unit)
+        try:
+            save_loss_curve(self.run_dir / METRICS_FILE, self.run_dir / "loss.png", self.unit)
+        except PixelarError as error:  # an optional extra is missing: the run itself is complete
+            warnings.warn(f"loss.png not drawn: {error}", stacklevel=1)
         if cfg.num_samples:
             cond = None
             if self.model.num_classes:
@@ -354,11 +277,15 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     Resuming a run that stopped before its first checkpoint starts it again from step 0 (the
     same batches and numbers as the run it continues would have had).
     """
+    config.validate()  # bad settings fail before the run directory is looked at
     if Path(run_dir).exists() and not Path(run_dir).is_dir():
-        raise PixelarError(f"{run_dir} is a file, not a run directory; choose another --out")
-    if not resume and (Path(run_dir) / CHECKPOINT_FILE).exists():
-        raise PixelarError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new --out")
-    if resume and not (Path(run_dir) / CHECKPOINT_FILE).exists():
+        raise PixelarError(f"{run_dir} is a file, not a run directory; choose another run_dir", param="run_dir")
+    if not resume and has_checkpoint(run_dir):
+        raise PixelarError(
+            f"{run_dir} already holds a run; pass resume=True to continue it, or choose a new run_dir",
+            param=("resume", "run_dir"),
+        )
+    if resume and not has_checkpoint(run_dir):
         resume = False  # nothing saved yet: start from step 0 (stale metrics are dropped below)
     trainer = Trainer(config, run_dir, progress=progress)
     if resume:
@@ -368,19 +295,22 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     return trainer.fit()
 
 
-def load_run_config(run_dir: str | Path, fix: str = "restore it from a copy or start a new run") -> TrainConfig:
-    """The TrainConfig of a run directory; a missing or corrupt file is a one-line
-    :class:`PixelarError` naming it, ending with ``fix`` (what the user can do instead)."""
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise PixelarError(f"{path} is missing: {run_dir} is not a training run directory")
-    try:
-        return TrainConfig.from_json(path.read_text())
-    except (ValueError, TypeError, UnicodeDecodeError) as e:
-        detail = e.__class__.__name__ if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)) else str(e)
-        raise PixelarError(f"{path} is corrupt ({detail.splitlines()[0][:100]}); {fix}") from None
-    except OSError as e:
-        raise PixelarError(f"cannot read {path} ({e.strerror or e.__class__.__name__}); {fix}") from None
+def resume_run(
+    run_dir: str | Path,
+    steps: int | None = None,
+    max_minutes: float | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Continue the run in ``run_dir`` where its checkpoint left off, with its own settings but
+    for the :data:`RESUMABLE` ones given here (e.g. more ``steps``); see :func:`resume_config`."""
+    config = resume_config(run_dir, steps=steps, max_minutes=max_minutes, device=device)
+    return train(config, run_dir, resume=True, progress=progress)
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    """Whether the run in ``run_dir`` has saved a checkpoint (a resumed run without one starts at step 0)."""
+    return (Path(run_dir) / CHECKPOINT_FILE).exists()
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Datasets by name: bundled offline digits, the standard benchmarks, and folders of images.
 
 ``get_dataset(name, split)`` returns an :class:`ImageDataset` of uint8 images [N, C, H, W].
-Standard datasets are downloaded into the cache directory (``--data-dir``, else
+Standard datasets are downloaded into the cache directory (``data_dir``, else
 $PIXELAR_DATA_DIR, else the user cache dir), verified and written atomically.
 """
 
@@ -25,14 +25,18 @@ DATASETS: dict[str, str] = {
     "mnist": "MNIST 28×28, 8-bit, 60k/10k (downloaded)",
     "binarized-mnist": "fixed binarization of Larochelle & Murray, 50k/10k/10k, splits train/valid/test (downloaded)",
     "cifar10": "CIFAR-10 32×32 RGB, 50k/10k (downloaded)",
-    "imagenet32": "downsampled ImageNet 32×32 npz batches (needs a login: put them under --data-dir)",
-    "imagenet64": "downsampled ImageNet 64×64 npz batches (needs a login: put them under --data-dir)",
-    "folder:PATH": "every image under PATH, centre-cropped and resized to --image-size",
+    "imagenet32": "downsampled ImageNet 32×32 npz batches (needs a login: put them under data_dir)",
+    "imagenet64": "downsampled ImageNet 64×64 npz batches (needs a login: put them under data_dir)",
+    "folder:PATH": "every image under PATH, centre-cropped and resized to image_size",
 }
 
 
+# The parameters of get_dataset that the descriptions of DATASETS mention (see pixelar.errors).
+DATASET_PARAMS = ("data_dir", "image_size")
+
+
 def list_datasets() -> dict[str, str]:
-    """Dataset names and one-line descriptions."""
+    """Dataset names and one-line descriptions (mentioning the parameters :data:`DATASET_PARAMS`)."""
     return dict(DATASETS)
 
 
@@ -67,9 +71,11 @@ def get_dataset(
         return load_imagenet(directory, split, size)
     if name.startswith("folder:"):
         if image_size is None:
-            raise PixelarError("a folder dataset needs an image size: pass --image-size (e.g. 32)")
+            raise PixelarError(
+                "a folder dataset needs an image size: pass image_size (e.g. image_size=32)", param="image_size"
+            )
         return load_folder(Path(name[len("folder:") :]).expanduser(), image_size, channels, split)
     raise PixelarError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
 
 
-__all__ = ["DATASETS", "ImageDataset", "cache_dir", "get_dataset", "list_datasets"]
+__all__ = ["DATASETS", "DATASET_PARAMS", "ImageDataset", "cache_dir", "get_dataset", "list_datasets"]

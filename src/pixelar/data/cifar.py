@@ -70,14 +70,15 @@ def safe_extract(tar: tarfile.TarFile, directory: Path) -> None:
     the usual permissions, never the archive's modes or owners. (``extractall(filter="data")``
     does much the same but needs Python >= 3.10.12 / 3.11.4.)
     """
+    archive = os.fsdecode(tar.name or "the archive")
     members = tar.getmembers()
     for m in members:
         name = PurePosixPath(m.name)
         if name.is_absolute() or m.name.startswith(("/", "\\")) or ".." in name.parts or ":" in m.name:
-            raise PixelarError(f"{tar.name} holds a file outside its folder ({m.name!r}); refusing to unpack it")
+            raise PixelarError(f"{archive} holds a file outside its folder ({m.name!r}); refusing to unpack it")
         if not (m.isfile() or m.isdir()):
             raise PixelarError(
-                f"{tar.name} holds {m.name!r}, which is not a plain file or folder (a link or device); "
+                f"{archive} holds {m.name!r}, which is not a plain file or folder (a link or device); "
                 "refusing to unpack it"
             )
     root = directory.resolve()
@@ -85,7 +86,7 @@ def safe_extract(tar: tarfile.TarFile, directory: Path) -> None:
     for m in members:
         target = (root / m.name).resolve()
         if target != root and root not in target.parents:  # e.g. through a symbolic link already on disk
-            raise PixelarError(f"{tar.name} holds a file outside its folder ({m.name!r}); refusing to unpack it")
+            raise PixelarError(f"{archive} holds a file outside its folder ({m.name!r}); refusing to unpack it")
         if m.isdir():
             target.mkdir(parents=True, exist_ok=True)
             continue

@@ -75,7 +75,8 @@ def fetch(remote: RemoteFile, directory: Path, download: bool = True) -> Path:
         reason = getattr(e, "reason", e)
         raise PixelarError(
             f"could not download {remote.url} ({reason}); with no network, download it elsewhere "
-            f"and put it at {path} (or set ${ENV_VAR} / --data-dir)"
+            f"and put it at {path} (or set ${ENV_VAR} or data_dir)",
+            param="data_dir",
         ) from None
     return path
 

@@ -20,10 +20,11 @@ def load_image(path: str | Path, size: int | None, channels: int) -> np.ndarray:
         with Image.open(path) as img:
             img = img.convert("L" if channels == 1 else "RGB")
             if size is not None:
-                w, h = img.size
-                s = min(w, h)
-                img = img.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-                if s != size:
+                width, height = img.size
+                side = min(width, height)
+                left, top = (width - side) // 2, (height - side) // 2
+                img = img.crop((left, top, left + side, top + side))
+                if side != size:
                     img = img.resize((size, size), Image.Resampling.LANCZOS)
             arr = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
@@ -34,9 +35,9 @@ def load_image(path: str | Path, size: int | None, channels: int) -> np.ndarray:
 def folder_classes(directory: Path, files: list[Path]) -> list[str] | None:
     """The class names of a folder dataset: the names of the sub-folders that hold its images,
     sorted; None when some image lies directly in ``directory`` (then it has no labels)."""
-    if any(f.parent == directory for f in files):
+    if any(path.parent == directory for path in files):
         return None
-    return sorted({f.parent.name for f in files})
+    return sorted({path.parent.name for path in files})
 
 
 def load_folder(directory: Path, size: int, channels: int = 3, split: str = "train") -> ImageDataset:
@@ -47,22 +48,22 @@ def load_folder(directory: Path, size: int, channels: int = 3, split: str = "tra
     split gives a class the same label even when a class has no image in that split.
     """
     if channels not in (1, 3):
-        raise PixelarError(f"channels must be 1 or 3, got {channels}")
+        raise PixelarError(f"channels must be 1 or 3, got {channels}", param="channels")
     if not isinstance(size, int) or size < 1:
         raise PixelarError(f"the image size must be a positive integer, got {size}")
     if not directory.is_dir():
         raise PixelarError(f"{directory} is not a directory of images")
     if split not in ("train", "test", "all"):
         raise PixelarError(f"a folder dataset has splits train, test and all, not {split!r}")
-    files = sorted(p for p in directory.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    files = sorted(path for path in directory.rglob("*") if path.suffix.lower() in EXTENSIONS and path.is_file())
     if not files:
         raise PixelarError(f"no images ({', '.join(sorted(EXTENSIONS))}) found under {directory}")
     classes = folder_classes(directory, files)  # from every image, not from one split's
     if split != "all" and len(files) >= 10:
-        files = [f for i, f in enumerate(files) if (i % 10 == 9) == (split == "test")]
-    images = torch.from_numpy(np.stack([load_image(f, size, channels) for f in files]))
+        files = [path for position, path in enumerate(files) if (position % 10 == 9) == (split == "test")]
+    images = torch.from_numpy(np.stack([load_image(path, size, channels) for path in files]))
     labels = None
     if classes is not None:
-        index = {c: i for i, c in enumerate(classes)}
-        labels = torch.tensor([index[f.parent.name] for f in files], dtype=torch.long)
+        label_of = {name: label for label, name in enumerate(classes)}
+        labels = torch.tensor([label_of[path.parent.name] for path in files], dtype=torch.long)
     return ImageDataset(images, labels, 256, f"folder:{directory}/{split}", len(classes) if classes else 0)

@@ -35,13 +35,14 @@ def load_imagenet(directory: Path, split: str, size: int) -> ImageDataset:
     """ImageNet size×size from the npz batches found (recursively) under ``directory``."""
     if split not in PATTERNS:
         raise PixelarError(f"imagenet{size} has splits train and test (the official validation set), not {split!r}")
-    files = sorted(directory.rglob(PATTERNS[split]), key=lambda p: (len(p.name), p.name))
+    files = sorted(directory.rglob(PATTERNS[split]), key=lambda path: (len(path.name), path.name))
     if not files:
         raise PixelarError(
             f"no {PATTERNS[split]} under {directory}; download Imagenet{size} (image-net.org, login needed), "
-            f"unpack it there, or pass --data-dir"
+            f"unpack it there, or pass data_dir=DIR where they are",
+            param="data_dir",
         )
-    parts = [read_npz_batch(f, size) for f in files]
-    images = np.concatenate([p[0] for p in parts])
-    labels = np.concatenate([p[1] for p in parts])
+    parts = [read_npz_batch(path, size) for path in files]
+    images = np.concatenate([part_images for part_images, _ in parts])
+    labels = np.concatenate([part_labels for _, part_labels in parts])
     return ImageDataset(torch.from_numpy(images), torch.from_numpy(labels), 256, f"imagenet{size}/{split}", 1000)

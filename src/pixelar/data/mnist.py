@@ -7,6 +7,7 @@ import gzip
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from pixelar.data.base import ImageDataset
@@ -45,7 +46,14 @@ BINARIZED_FILES = {
 }
 BINARIZED_SIZES = {"train": 50_000, "valid": 10_000, "test": 10_000}
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, npt.DTypeLike] = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
 
 
 def read_idx(path: str | Path) -> np.ndarray:

@@ -1,0 +1,36 @@
+"""The ``pixelar`` command line: a thin layer over the library API.
+
+:mod:`~pixelar.cli.parser` holds the grammar, :mod:`~pixelar.cli.train` and
+:mod:`~pixelar.cli.commands` the verbs (each a few library calls), and :mod:`~pixelar.cli.errors`
+says a library error in the command line's words (its parameters as flags), on one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from pixelar.cli.commands import cmd_complete, cmd_compress, cmd_decompress, cmd_eval, cmd_list, cmd_sample
+from pixelar.cli.errors import run_command
+from pixelar.cli.parser import build_parser
+from pixelar.cli.train import cmd_train
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "sample": cmd_sample,
+    "complete": cmd_complete,
+    "compress": cmd_compress,
+    "decompress": cmd_decompress,
+    "list": cmd_list,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; user errors print one ``error:`` line and return 2 (a bad flag
+    exits with status 2 through argparse, also with one line)."""
+    args = build_parser().parse_args(argv)
+    return run_command(COMMANDS[args.command], args)
+
+
+__all__ = ["COMMANDS", "build_parser", "main"]

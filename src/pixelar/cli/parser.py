@@ -1,0 +1,147 @@
+"""The command line's grammar: one argparse sub-parser per verb (no work is done here)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+# The TrainConfig settings that 'pixelar train' takes as flags of the same name: (type, help).
+TRAIN_FLAGS: dict[str, tuple[type, str]] = {
+    "model": (str, "registered model name (pixelar list models)"),
+    "data": (str, "dataset name (pixelar list datasets), or folder:PATH"),
+    "data_dir": (str, "where datasets are cached (default $PIXELAR_DATA_DIR or the user cache dir)"),
+    "image_size": (int, "image size for folder:PATH datasets"),
+    "channels": (int, "1 or 3, for folder:PATH datasets"),
+    "batch_size": (int, "images per step"),
+    "steps": (int, "optimisation steps"),
+    "max_minutes": (float, "stop after this many minutes of training"),
+    "optimizer": (str, "adam or rmsprop"),
+    "lr": (float, "learning rate"),
+    "grad_clip": (float, "max gradient norm (0: no clipping)"),
+    "eval_every": (int, "steps between test evaluations"),
+    "eval_images": (int, "test images per evaluation during training (0: all)"),
+    "checkpoint_every": (int, "steps between checkpoints"),
+    "num_samples": (int, "samples drawn into samples.png at the end"),
+    "ema": (float, "Polyak averaging decay of the weights (e.g. 0.9995; 0 disables)"),
+    "seed": (int, "random seed"),
+    "device": (str, "cpu or cuda"),
+}
+
+VALUES_HELP = (
+    "what the input's values mean: 8-bit intensities (default for image files; a K-level model takes "
+    "round(k*255/(K-1))) or level indices 0..K-1 (default for .npy)"
+)
+METHODS = ["auto", "fast", "naive"]
+
+
+def flag(name: str) -> str:
+    """The long flag of a setting: ``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the CLI's error style: one line, ``error: ...``, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def _add_train(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("train", help="train a model (teacher-forced maximum likelihood)")
+    verb.add_argument("--preset", help="a named set-up (pixelar list presets); flags override it")
+    for name, (kind, text) in TRAIN_FLAGS.items():
+        verb.add_argument(flag(name), type=kind, default=None, help=text)
+    verb.add_argument("--minutes", dest="max_minutes", type=float, help=argparse.SUPPRESS)
+    verb.add_argument("--num-layers", type=int, help="model depth (num_layers)")
+    verb.add_argument("--hidden-channels", type=int, help="model width (hidden_channels)")
+    verb.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="any model hyperparameter")
+    verb.add_argument("--conditional", action="store_true", help="class-conditional model on the dataset's labels")
+    verb.add_argument("--out", help="run directory (default runs/<preset or model>)")
+    verb.add_argument("--resume", metavar="RUN", help="continue the run in RUN exactly where its checkpoint left off")
+    verb.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_eval(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("eval", help="exact test NLL of a trained model over a whole split")
+    verb.add_argument("run", metavar="RUN_OR_DIR")
+    verb.add_argument("--data", help="dataset (default: the run's)")
+    verb.add_argument("--split", default="test")
+    verb.add_argument("--data-dir")
+    verb.add_argument("--image-size", type=int)
+    verb.add_argument("--batch-size", type=int, default=256)
+    verb.add_argument("--device", default="cpu")
+    verb.add_argument("--json", action="store_true", help="also print the result as JSON")
+    verb.add_argument("--quiet", action="store_true")
+
+
+def _add_sampling_flags(verb: argparse.ArgumentParser, what: str) -> None:
+    """The flags sample and complete share."""
+    verb.add_argument("--temperature", type=float, default=1.0)
+    verb.add_argument("--seed", type=int, default=0)
+    verb.add_argument("--method", default="auto", choices=METHODS)
+    verb.add_argument("--label", type=int, help="class label for a conditional model")
+    verb.add_argument("--batch-size", type=int, default=64, help=f"{what} sampled at a time (memory)")
+    verb.add_argument("--device", default="cpu")
+    verb.add_argument("--quiet", action="store_true")
+
+
+def _add_sample(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("sample", help="draw samples into a PNG grid")
+    verb.add_argument("run", metavar="RUN_OR_DIR")
+    verb.add_argument("-n", type=int, default=16, help="number of samples")
+    verb.add_argument("-o", "--output", default="samples.png", help="PNG grid to write")
+    verb.add_argument("--npy", help="also write the integer samples to this .npy file")
+    _add_sampling_flags(verb, "images")
+
+
+def _add_complete(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("complete", help="complete the bottom of images (occlusion completion)")
+    verb.add_argument("run", metavar="RUN_OR_DIR")
+    verb.add_argument("--input", nargs="+", help="image files (or .npy arrays) of the model's size")
+    verb.add_argument("--values", choices=["8bit", "levels"], help=VALUES_HELP)
+    verb.add_argument("--data", help="take images from this dataset instead (default: the run's)")
+    verb.add_argument("--split", default="test")
+    verb.add_argument("--data-dir")
+    verb.add_argument("--count", type=int, default=4, help="images taken from --data")
+    known = verb.add_mutually_exclusive_group()
+    known.add_argument("--keep-rows", type=int, help="rows kept at the top (default: half)")
+    known.add_argument("--mask", help="mask image of the model's size: white pixels kept, black ones sampled")
+    verb.add_argument("-n", type=int, default=4, help="completions per image")
+    verb.add_argument("-o", "--output", default="completions.png")
+    _add_sampling_flags(verb, "completions")
+
+
+def _add_compress(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("compress", help="losslessly compress images with a trained model")
+    verb.add_argument("run", metavar="RUN_OR_DIR")
+    verb.add_argument(
+        "images", nargs="+", help="image files of the model's size, or .npy arrays of level indices [N, C, H, W]"
+    )
+    verb.add_argument("-o", "--output", default="images.pxz")
+    verb.add_argument("--values", choices=["8bit", "levels"], help=VALUES_HELP)
+    verb.add_argument("--label", type=int, help="class label for a conditional model")
+    verb.add_argument("--method", default="auto", choices=METHODS)
+    verb.add_argument("--device", default="cpu")
+
+
+def _add_decompress(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("decompress", help="restore images compressed with 'pixelar compress'")
+    verb.add_argument("run", metavar="RUN_OR_DIR")
+    verb.add_argument("file", help="a .pxz file")
+    verb.add_argument("-o", "--output", default="decompressed", help="directory for the PNG images")
+    verb.add_argument("--npy", action="store_true", help="also write images.npy with the integer images")
+    verb.add_argument("--device", default="cpu")
+
+
+def _add_list(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("list", help="list models, datasets and presets")
+    verb.add_argument("what", nargs="?", default="all", choices=["all", "models", "datasets", "presets"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``pixelar`` parser; ``args.command`` names the verb (see :data:`pixelar.cli.COMMANDS`)."""
+    parser = ArgumentParser(prog="pixelar", description="Pixel-level autoregressive image models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_eval, _add_sample, _add_complete, _add_compress, _add_decompress, _add_list):
+        add(sub)
+    return parser

@@ -1,0 +1,239 @@
+"""What defines a training run (:class:`TrainConfig`), and reading it back from a run directory:
+to continue the run (:func:`resume_config`) or to find the data it was trained on
+(:func:`run_data_source`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pixelar.checkpoint import RUN_CHECKPOINT_FILE, RUN_CONFIG_FILE
+from pixelar.errors import PixelarError
+from pixelar.registry import make_config
+
+CONFIG_FILE = RUN_CONFIG_FILE  # "train_config.json"
+CHECKPOINT_FILE = RUN_CHECKPOINT_FILE  # "checkpoint.pt"
+
+# The settings that continuing a run may change; every other one is the run's for good.
+RESUMABLE = ("steps", "max_minutes", "device")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run.
+
+    Attributes:
+        model: registered model name; ``model_args`` its hyperparameters (without image_shape
+            and num_levels, which come from the data).
+        data: dataset name (see ``pixelar.data.DATASETS``); ``data_dir``, ``image_size``,
+            ``channels`` as for :func:`pixelar.data.get_dataset`.
+        steps: optimisation steps; ``max_minutes`` stops earlier on a wall-clock budget.
+        optimizer: "adam" or "rmsprop"; ``lr`` its learning rate; ``grad_clip`` the max
+            gradient norm (0 disables clipping).
+        eval_every: steps between test evaluations (0: only at the end); ``eval_images`` caps
+            the test images used during training (0: the whole split).
+        conditional: train a class-conditional model on the dataset's labels.
+        ema: decay of an exponential moving average of the weights (Polyak averaging, e.g.
+            0.9995 as in PixelCNN++); when > 0 the average is what evaluation, sampling and
+            ``model/`` use. 0 disables it.
+    """
+
+    model: str = "pixelcnn"
+    model_args: dict[str, Any] = field(default_factory=dict)
+    data: str = "digits-binary"
+    data_dir: str | None = None
+    image_size: int | None = None
+    channels: int = 3
+    batch_size: int = 32
+    steps: int = 2000
+    max_minutes: float | None = None
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    grad_clip: float = 1.0
+    log_every: int = 10
+    eval_every: int = 500
+    eval_images: int = 0
+    checkpoint_every: int = 200
+    num_samples: int = 16
+    conditional: bool = False
+    ema: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        """Parse :meth:`to_json`'s output (unknown keys are ignored); raises ValueError (a
+        json.JSONDecodeError included) unless the text is a JSON object of valid settings."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON object was expected, not {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        config = cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            config.validate()
+        except PixelarError as e:
+            raise ValueError(str(e)) from None
+        return config
+
+    def validate(self) -> None:
+        """Raise a :class:`PixelarError` naming the first setting of the wrong type or out of range."""
+
+        def fail(name: str, what: str) -> None:
+            raise PixelarError(f"{name} must be {what}, got {getattr(self, name)!r}", param=name)
+
+        def is_int(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        def is_number(value: Any) -> bool:
+            return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+        for name in ("model", "data", "optimizer", "device"):
+            if not isinstance(getattr(self, name), str):
+                fail(name, "a string")
+        if not isinstance(self.model_args, dict):
+            fail("model_args", "a dictionary of hyperparameters")
+        for key, source in (
+            ("image_shape", "the data"),
+            ("num_levels", "the data"),
+            ("num_classes", "conditional=True"),
+        ):
+            if key in self.model_args:
+                raise PixelarError(
+                    f"the model's {key} comes from {source}; do not put it in model_args",
+                    param=("model_args", "conditional"),
+                )
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            fail("data_dir", "a path")
+        if self.image_size is not None and not (is_int(self.image_size) and self.image_size >= 1):
+            fail("image_size", "a positive integer")
+        if self.channels not in (1, 3) or not is_int(self.channels):
+            fail("channels", "1 or 3")
+        for name in ("batch_size", "steps", "log_every"):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
+                fail(name, "a positive integer")
+        for name in ("eval_every", "eval_images", "checkpoint_every", "num_samples"):
+            if not (is_int(getattr(self, name)) and getattr(self, name) >= 0):
+                fail(name, "an integer >= 0")
+        if self.max_minutes is not None and not (is_number(self.max_minutes) and self.max_minutes > 0):
+            fail("max_minutes", "a positive number of minutes")
+        if self.optimizer not in ("adam", "rmsprop"):
+            fail("optimizer", "adam or rmsprop")
+        if not (is_number(self.lr) and self.lr > 0):
+            fail("lr", "a positive number")
+        if not (is_number(self.grad_clip) and self.grad_clip >= 0):
+            fail("grad_clip", "a number >= 0 (0: no clipping)")
+        if not (is_number(self.ema) and 0.0 <= self.ema < 1.0):
+            fail("ema", "in [0, 1) (0 disables it)")
+        if not isinstance(self.conditional, bool):
+            fail("conditional", "true or false")
+        if not (is_int(self.seed) and abs(self.seed) < 2**40):
+            fail("seed", "an integer of magnitude below 2**40")
+
+    def check_model(self) -> None:
+        """Raise a :class:`PixelarError` unless ``model`` is a registered model and ``model_args``
+        are valid hyperparameters of it (checked without any data, so before loading it)."""
+        try:
+            make_config(self.model, **self.model_args)
+        except (TypeError, ValueError) as e:
+            raise PixelarError(f"invalid hyperparameters {self.model_args} for {self.model} ({e})") from None
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a training run directory (it holds a train_config.json), not a saved model."""
+    return (Path(path) / CONFIG_FILE).exists()
+
+
+def load_run_config(
+    run_dir: str | Path,
+    fix: str = "restore it from a copy or start a new run",
+    param: str | tuple[str, ...] = (),
+) -> TrainConfig:
+    """The TrainConfig of a run directory; a missing or corrupt file is a one-line
+    :class:`PixelarError` naming it, ending with ``fix`` (what the user can do instead; ``param``
+    the parameters it mentions)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise PixelarError(f"{path} is missing: {run_dir} is not a training run directory")
+    try:
+        return TrainConfig.from_json(path.read_text())
+    except (ValueError, TypeError, UnicodeDecodeError) as e:
+        detail = e.__class__.__name__ if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)) else str(e)
+        raise PixelarError(f"{path} is corrupt ({detail.splitlines()[0][:100]}); {fix}", param=param) from None
+    except OSError as e:
+        raise PixelarError(f"cannot read {path} ({e.strerror or e.__class__.__name__}); {fix}", param=param) from None
+
+
+def resume_config(
+    run_dir: str | Path,
+    steps: int | None = None,
+    max_minutes: float | None = None,
+    device: str | None = None,
+) -> TrainConfig:
+    """The TrainConfig to continue the run in ``run_dir`` with: its own, with the settings of
+    :data:`RESUMABLE` that are given (not None) replaced, validated."""
+    config = load_run_config(
+        run_dir, fix="restore it from a copy, or start a new run with another run_dir", param="run_dir"
+    )
+    for name, value in zip(RESUMABLE, (steps, max_minutes, device)):
+        if value is not None:
+            setattr(config, name, value)
+    config.validate()
+    return config
+
+
+class DataSource(NamedTuple):
+    """The arguments of :func:`pixelar.data.get_dataset` that name a model's data."""
+
+    data: str
+    data_dir: str | None
+    image_size: int | None
+
+
+def run_data_source(
+    run: str | Path,
+    image_shape: tuple[int, int, int],
+    data: str | None = None,
+    data_dir: str | None = None,
+    image_size: int | None = None,
+) -> DataSource:
+    """The data to evaluate or complete with a model of ``image_shape`` (C, H, W) loaded from
+    ``run`` (a run directory, or a saved model directory): ``data`` and its settings when given,
+    else the dataset the run was trained on.
+
+    The run's train_config.json is read only when ``data`` is None (then a missing or corrupt
+    one is an error); when ``data`` is the run's own dataset, the run's ``data_dir`` and
+    ``image_size`` fill in those not given, and a damaged file is ignored. Folder datasets of
+    a square model default to the model's size.
+    """
+    if data is None:
+        if not is_run_dir(run):
+            raise PixelarError(
+                f"{run} is a saved model, not a training run, so it names no dataset: pass data=NAME", param="data"
+            )
+        trained = load_run_config(
+            run,
+            fix="pass data=NAME (with data_dir if the run used one) instead, or restore the file from a copy of the run",
+            param=("data", "data_dir"),
+        )
+        data = trained.data
+        data_dir = data_dir or trained.data_dir
+        image_size = image_size or trained.image_size
+    else:
+        try:
+            hint: TrainConfig | None = TrainConfig.from_json((Path(run) / CONFIG_FILE).read_text())
+        except (OSError, ValueError, TypeError):
+            hint = None
+        if hint is not None and hint.data == data:
+            data_dir = data_dir or hint.data_dir
+            image_size = image_size or hint.image_size
+    _, height, width = image_shape
+    if image_size is None and height == width:
+        image_size = height  # folder:PATH datasets are resized to the model's size
+    return DataSource(data, data_dir, image_size)
