@@ -5,8 +5,9 @@
 For a restructuring that must not slow anything down: for each model with a fast sampler, at
 28×28×1 (K=2) and 32×32×3 (K=256) and each of --batches, the seconds to sample with the fast
 sampler at ``REV`` (its ``src/`` extracted with ``git archive``) and with the working tree,
-each in its own fresh process, alternating baseline / current --repeat times (the best time of
-each is kept, so drift of the machine hits both alike). Both processes use the same weights
+each in its own fresh process, --repeat processes per version in the order B C C B B C ...
+(B baseline, C current), each timing --times samplings; the best time of each version is
+kept, so drift of the machine hits both alike. Both processes use the same weights
 (the baseline process creates the model with seed 0 and saves its state dict; the current one
 loads it, which also checks that checkpoints of REV still load) and the same seed, and the
 sampled images are compared: ``identical`` says whether they are the same. Writes
@@ -105,11 +106,17 @@ def main(argv: list[str] | None = None) -> None:
                     common = ["--model", name, "--size", size, "--batch", str(batch), "--weights", weights]
                     common += ["--args", model_args, "--times", str(a.times)]
                     before, after = [], []
-                    for i in range(a.repeat):
-                        before.append(run_worker(old / "src", [*common, *(["--save"] if i == 0 else [])], a.threads))
-                        if not before[-1]["fast"]:
-                            break
-                        after.append(run_worker(current, common, a.threads))
+                    for i in range(a.repeat):  # B A A B B A ...: neither version always runs first
+                        if i % 2 == 0:
+                            before.append(
+                                run_worker(old / "src", [*common, *(["--save"] if i == 0 else [])], a.threads)
+                            )
+                            if not before[-1]["fast"]:
+                                break
+                            after.append(run_worker(current, common, a.threads))
+                        else:
+                            after.append(run_worker(current, common, a.threads))
+                            before.append(run_worker(old / "src", common, a.threads))
                     if not before[-1]["fast"]:
                         continue
                     row = {

@@ -315,7 +315,8 @@ def block_versions(res: Results) -> list[str]:
         f"Fast sampling at this commit against commit `{short(setting(d, 'baseline'))}` (before the sampler "
         f"code moved to `pixelar.incremental`), side by side in one run: same weights and seed "
         f"(num_layers={setting(d, 'num_layers')}, hidden_channels={setting(d, 'hidden_channels')}), each "
-        f"version in its own process, alternating, best of {setting(d, 'repeat')} each:"
+        f"version in its own processes (order B C C B …), best of {setting(d, 'repeat')} processes × {setting(d, 'times')} "
+        "samplings each:"
     )
     header = ["model", "size", "batch", "before (s)", "after (s)", "after ÷ before", "same images"]
     return [caption, "", *table(header, cells), "", *prov.lines]

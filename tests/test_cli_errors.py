@@ -541,3 +541,11 @@ def test_library_error_names_the_parameter_and_the_cli_the_flag(world, capsys):
     assert "pass resume=True" in str(raised.value) and "--resume" not in str(raised.value)
     line = assert_one_error_line(cli(*TRAIN, "--out", world["run"]), capsys.readouterr().err)
     assert "pass --resume" in line and "resume=True" not in line and "new --out" in line
+
+
+def test_model_hyperparameter_errors_name_the_flag(world, tmp_path, capsys):
+    """A model's own check names its parameter (num_layers); the CLI says the flag that set it."""
+    with pytest.raises(pixelar.PixelarError, match="num_layers must be"):
+        pixelar.create_model("pixelcnn", num_layers=-1)
+    line = assert_one_error_line(cli(*TRAIN, "--num-layers", "-1", "--out", tmp_path / "n"), capsys.readouterr().err)
+    assert "--num-layers must be" in line and "num_layers" not in line

@@ -25,6 +25,24 @@ from tqdm.auto import tqdm
 from pixelar.errors import PixelarError
 from pixelar.incremental import Front, Stepper, step_index, wavefronts
 
+__all__ = [
+    "Chooser",
+    "Front",
+    "NaiveStepper",
+    "Stepper",
+    "as_generator",
+    "autoregress",
+    "broadcast_labels",
+    "draw",
+    "fill",
+    "make_stepper",
+    "params_per_pixel",
+    "resolve_method",
+    "sample",
+    "step_index",
+    "wavefronts",
+]
+
 if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
 
@@ -126,7 +144,8 @@ def make_stepper(model: AutoregressiveModel, batch: int, cond: Tensor | None, me
     if resolve_method(model, method) == "naive":
         return NaiveStepper(model, cond)
     stepper = model.fast_stepper(batch, cond)
-    assert stepper is not None  # has_fast_sampler
+    if stepper is None:  # a model that generates in its own order (see autoregress)
+        raise PixelarError(f"model {model.model_name!r} has no single stepper; sample it with model.autoregress")
     return stepper
 
 
@@ -206,9 +225,11 @@ def autoregress(
     method: str,
     choose: Chooser,
     progress: bool = False,
-    desc: str = "sampling",
 ) -> Tensor:
-    """The loop shared by sampling, completion and the codec's encoder and decoder.
+    """The loop shared by sampling, completion and the codec's encoder and decoder: the
+    model's own :meth:`~pixelar.models.base.AutoregressiveModel.autoregress` — by default
+    :func:`fill` with the stepper ``method`` selects (:func:`make_stepper`), in eval mode; a
+    model with its own generation order (the multi-scale model) overrides it.
 
     Visits the stepper's fronts in order and the channels of each front in order; for each
     (front, channel) where some image does not know a sub-pixel, asks the stepper for the
@@ -217,8 +238,7 @@ def autoregress(
     returned; it must hold zeros at the unknown positions, so every caller presents the
     stepper the same inputs.
     """
-    with model.in_mode(training=False), torch.inference_mode():
-        return fill(make_stepper(model, x.shape[0], cond, method), x, known, choose, progress, desc)
+    return model.autoregress(x, known, cond, method, choose, progress)
 
 
 def fill(

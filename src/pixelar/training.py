@@ -110,12 +110,10 @@ class Trainer:
         args = dict(cfg.model_args)
         if cfg.conditional:
             args["num_classes"] = self.train_data.num_classes
-        try:
-            model = create_model(
-                cfg.model, image_shape=self.train_data.image_shape, num_levels=self.train_data.num_levels, **args
-            )
-        except (TypeError, ValueError) as e:
-            raise PixelarError(f"invalid hyperparameters {cfg.model_args} for {cfg.model} ({e})") from None
+        # the hyperparameters passed check_model; the data's shape and levels are checked here
+        model = create_model(
+            cfg.model, image_shape=self.train_data.image_shape, num_levels=self.train_data.num_levels, **args
+        )
         self.model: AutoregressiveModel = model.to(self.device)
         self.optimizer = self._make_optimizer()
         self.ema: AutoregressiveModel | None = None

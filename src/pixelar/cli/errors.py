@@ -21,6 +21,8 @@ PARAM_FLAGS: dict[str, str] = {
     "resume_run": "pixelar train --resume",
     "values": "--values",
     "keep_rows": "--keep-rows",
+    "num_layers": "--num-layers",
+    "hidden_channels": "--hidden-channels",
 }
 
 

@@ -15,8 +15,9 @@ pixel where the first layer reads it), from the pieces here:
   cached, split into the taps on earlier pixels (:meth:`~IncrementalConv.context`, once per
   front for all layers) and the centre tap (per channel);
 * :class:`Pointwise` — a 1×1 convolution as a matrix on features at positions, with
-  :meth:`~Pointwise.restrict` for colour-group prefixes; :func:`conv_matrix` is the one place
-  a convolution weight becomes a matrix;
+  :meth:`~Pointwise.restrict` for colour-group prefixes; :func:`conv_matrix` turns any
+  convolution weight into the matrix acting on its flattened input window (every sampler
+  builds its matrices with it);
 * :class:`OutputHeadAt` — the PixelRNN output head at positions; :func:`bias_at`,
   :func:`per_pixel` — class biases at positions;
 * :mod:`pixelar.incremental.recurrent` — the PixelRNN layers' states, advanced per pixel and

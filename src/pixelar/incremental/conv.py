@@ -1,5 +1,5 @@
-"""Convolutions evaluated at a few positions at a time: the one place a convolution becomes a
-matrix (:func:`conv_matrix`), a 1×1 convolution applied to features at positions
+"""Convolutions evaluated at a few positions at a time: a convolution weight as the matrix
+acting on its flattened input window (:func:`conv_matrix`, which every sampler uses), a 1×1 convolution applied to features at positions
 (:class:`Pointwise`), and a masked convolution with a cached input map (:class:`IncrementalConv`).
 """
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pixelar.incremental.conv import IncrementalConv, Pointwise
+from pixelar.incremental.conv import IncrementalConv, Pointwise, conv_matrix
 from pixelar.incremental.schedule import Front
 from pixelar.layers.recurrent import DiagonalBiLSTMLayer, DiagonalLSTM, RecurrentLayer, RowLSTMLayer, lstm_cell
 
@@ -42,6 +42,22 @@ class RowLSTMState:
         return value + self.output(hidden)
 
 
+class DiagonalCell:
+    """A :class:`~pixelar.layers.recurrent.DiagonalLSTM`'s recurrence at one position: its
+    2×1 state-to-state convolution (taps: the state above, the state to the left) as one matrix."""
+
+    def __init__(self, lstm: DiagonalLSTM) -> None:
+        conv = lstm.state_to_state  # weight [4h, h, 2]
+        self.state_to_state = Pointwise(conv_matrix(conv.weight[:, :, None, :]), conv.bias)  # [2h, 4h]
+
+    def __call__(
+        self, gates_in: Tensor, hidden_above: Tensor, hidden_left: Tensor, cell_left: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Input gates [batch, 4h] and the neighbours' states [batch, h] → (hidden, cell) there."""
+        gates = gates_in + self.state_to_state(torch.cat([hidden_above, hidden_left], dim=1))
+        return lstm_cell(gates, cell_left)
+
+
 class DiagonalBiLSTMState:
     """One Diagonal BiLSTM layer: the layer input map, both directions' hidden and cell maps:
     batch·(2h + 4h)·H·W values. The left-to-right state is advanced one pixel at a time; the
@@ -57,6 +73,7 @@ class DiagonalBiLSTMState:
         self.hidden_right = like.new_zeros(batch, size, height, width)  # the right-to-left direction's
         self.cell_right = like.new_zeros(batch, size, height, width)
         self.input_to_state_left = Pointwise.of(layer.forward_lstm.input_to_state)
+        self.cell_at_left, self.cell_at_right = DiagonalCell(layer.forward_lstm), DiagonalCell(layer.backward_lstm)
         self.output = Pointwise.of(layer.output)
         self.batch, self.width = batch, width
         self.row = 0
@@ -72,7 +89,7 @@ class DiagonalBiLSTMState:
         hidden, cell = self._init(lstm)
         for col in reversed(range(self.width)):
             above = self.hidden_right[:, :, row - 1, col] if row > 0 else torch.zeros_like(hidden)
-            hidden, cell = lstm.cell_at(gates_in[:, col], above, hidden, cell)
+            hidden, cell = self.cell_at_right(gates_in[:, col], above, hidden, cell)
             self.hidden_right[:, :, row, col], self.cell_right[:, :, row, col] = hidden, cell
         self.row += 1
 
@@ -86,7 +103,7 @@ class DiagonalBiLSTMState:
             hidden_left, cell_left = self.hidden_left[:, :, row, col - 1], self.cell_left[:, :, row, col - 1]
         else:
             hidden_left, cell_left = self._init(lstm)
-        hidden, cell = lstm.cell_at(self.input_to_state_left(value), above, hidden_left, cell_left)
+        hidden, cell = self.cell_at_left(self.input_to_state_left(value), above, hidden_left, cell_left)
         self.hidden_left[:, :, row, col], self.cell_left[:, :, row, col] = hidden, cell
         right = self.hidden_right[:, :, row - 1, col] if row > 0 else torch.zeros_like(hidden)
         return value + self.output(hidden + right)

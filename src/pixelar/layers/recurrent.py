@@ -142,14 +142,6 @@ class DiagonalLSTM(nn.Module):
             columns.append(hidden)
         return unskew(torch.stack(columns, dim=3), width)
 
-    def cell_at(
-        self, gates_in: Tensor, hidden_above: Tensor, hidden_left: Tensor, cell_left: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """The recurrence at one position: input gates [batch, 4h], neighbours' states [batch, h]."""
-        weight, bias = self.state_to_state.weight, self.state_to_state.bias
-        gates = gates_in + hidden_above @ weight[:, :, 0].T + hidden_left @ weight[:, :, 1].T
-        return lstm_cell(gates if bias is None else gates + bias, cell_left)
-
 
 class DiagonalBiLSTMLayer(RecurrentLayer):
     """Diagonal BiLSTM with a residual connection (Section 3.2). Shapes: [B, 2h, H, W] → same.

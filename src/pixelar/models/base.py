@@ -177,10 +177,12 @@ class AutoregressiveModel(nn.Module):
     def autoregress(
         self, x: Tensor, known: Tensor, cond: Tensor | None, method: str, choose: Chooser, progress: bool = False
     ) -> Tensor:
-        """Fill the unknown sub-pixels of x in generation order; see :func:`pixelar.sampling.autoregress`."""
-        from pixelar.sampling import autoregress
+        """Fill the unknown sub-pixels of x in generation order (see :func:`pixelar.sampling.autoregress`):
+        the stepper ``method`` selects, driven by :func:`pixelar.sampling.fill` in eval mode."""
+        from pixelar.sampling import fill, make_stepper
 
-        return autoregress(self, x, known, cond, method, choose, progress=progress)
+        with self.in_mode(training=False), torch.inference_mode():
+            return fill(make_stepper(self, x.shape[0], cond, method), x, known, choose, progress)
 
     def sample(
         self,

@@ -53,7 +53,10 @@ class GatedPixelCNNConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.num_layers < 0 or self.hidden_channels < 1 or self.kernel_size < 3 or self.kernel_size % 2 == 0:
-            raise PixelarError("num_layers must be >= 0, hidden_channels >= 1 and kernel_size odd and >= 3")
+            raise PixelarError(
+                "num_layers must be >= 0, hidden_channels >= 1 and kernel_size odd and >= 3",
+                param=("num_layers", "hidden_channels", "kernel_size"),
+            )
 
 
 def gate(x: Tensor) -> Tensor:

@@ -57,9 +57,9 @@ class MultiScaleConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.factor < 2:
-            raise PixelarError(f"factor must be at least 2, got {self.factor}")
+            raise PixelarError(f"factor must be at least 2, got {self.factor}", param="factor")
         if self.layer not in FAMILIES:
-            raise PixelarError(f"layer must be one of {', '.join(FAMILIES)}, got {self.layer!r}")
+            raise PixelarError(f"layer must be one of {', '.join(FAMILIES)}, got {self.layer!r}", param="layer")
 
 
 @register_model("multiscale-pixelrnn")

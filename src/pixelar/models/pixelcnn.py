@@ -47,7 +47,9 @@ class PixelCNNConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.num_layers < 0 or self.hidden_channels < 1:
-            raise PixelarError("num_layers must be >= 0 and hidden_channels >= 1")
+            raise PixelarError(
+                "num_layers must be >= 0 and hidden_channels >= 1", param=("num_layers", "hidden_channels")
+            )
 
 
 class ResidualBlock(nn.Module):

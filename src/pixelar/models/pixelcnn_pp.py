@@ -63,9 +63,12 @@ class PixelCNNPPConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.num_layers < 1 or self.hidden_channels < 1 or self.num_components < 1:
-            raise PixelarError("num_layers, hidden_channels and num_components must be >= 1")
+            raise PixelarError(
+                "num_layers, hidden_channels and num_components must be >= 1",
+                param=("num_layers", "hidden_channels", "num_components"),
+            )
         if not 0.0 <= self.dropout < 1.0:
-            raise PixelarError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise PixelarError(f"dropout must be in [0, 1), got {self.dropout}", param="dropout")
 
 
 def concat_elu(x: Tensor) -> Tensor:
@@ -73,9 +76,9 @@ def concat_elu(x: Tensor) -> Tensor:
     return F.elu(torch.cat([x, -x], dim=1))
 
 
-def gate_residual(x: Tensor, c: Tensor) -> Tensor:
-    """x + a ⊙ σ(b) with [a, b] = c split over channels (dim 1)."""
-    a, b = c.chunk(2, dim=1)
+def gate_residual(x: Tensor, gates: Tensor) -> Tensor:
+    """x + a ⊙ σ(b) with [a, b] = gates split over channels (dim 1)."""
+    a, b = gates.chunk(2, dim=1)
     return x + a * torch.sigmoid(b)
 
 
@@ -84,25 +87,25 @@ class Evaluator(Protocol[Map]):
     (:class:`WholeMaps`), or one row or position per resolution (for sampling). The maps of one
     evaluation have different resolutions; an op's inputs share one."""
 
-    def conv(self, module: nn.Conv2d, t: Map) -> Map:
-        """``module`` (a 1×1, down-shifted or down-right-shifted convolution, stride 1 or 2) on t."""
+    def conv(self, module: nn.Conv2d, fmap: Map) -> Map:
+        """``module`` (a 1×1, down-shifted or down-right-shifted convolution, stride 1 or 2) on fmap."""
 
-    def down_shifted_conv(self, module: nn.Conv2d, t: Map) -> Map:
-        """``module`` on t, moved down one row (zeros in the top row): sees only the rows above."""
+    def down_shifted_conv(self, module: nn.Conv2d, fmap: Map) -> Map:
+        """``module`` on ``fmap``, moved down one row (zeros in the top row): sees only the rows above."""
 
-    def right_shifted_conv(self, module: nn.Conv2d, t: Map) -> Map:
-        """``module`` on t, moved right one column (zeros in the first column)."""
+    def right_shifted_conv(self, module: nn.Conv2d, fmap: Map) -> Map:
+        """``module`` on ``fmap``, moved right one column (zeros in the first column)."""
 
-    def deconv(self, module: nn.ConvTranspose2d, t: Map) -> Map:
-        """``module``, a stride-2 shifted transposed convolution: t at twice the resolution."""
+    def deconv(self, module: nn.ConvTranspose2d, fmap: Map) -> Map:
+        """``module``, a stride-2 shifted transposed convolution: fmap at twice the resolution."""
 
-    def dropout(self, module: nn.Dropout, t: Map) -> Map:
-        """``module`` on t (the identity in eval mode)."""
+    def dropout(self, module: nn.Dropout, fmap: Map) -> Map:
+        """``module`` on fmap (the identity in eval mode)."""
 
-    def concat_elu(self, t: Map) -> Map:
+    def concat_elu(self, fmap: Map) -> Map:
         """:func:`concat_elu`: F channels → 2F."""
 
-    def elu(self, t: Map) -> Map:
+    def elu(self, fmap: Map) -> Map:
         """ELU, elementwise."""
 
     def add(self, a: Map, b: Map) -> Map:
@@ -111,36 +114,36 @@ class Evaluator(Protocol[Map]):
     def cat(self, a: Map, b: Map) -> Map:
         """a and b stacked over channels: [a, b]."""
 
-    def add_bias(self, t: Map, bias: Tensor) -> Map:
-        """t plus a per-image bias [B, F] at every position."""
+    def add_bias(self, fmap: Map, bias: Tensor) -> Map:
+        """``fmap`` plus a per-image bias [B, F] at every position."""
 
-    def gate_residual(self, x: Map, c: Map) -> Map:
-        """:func:`gate_residual`: x + a ⊙ σ(b), [a, b] = c."""
+    def gate_residual(self, x: Map, gates: Map) -> Map:
+        """:func:`gate_residual`: x + a ⊙ σ(b), [a, b] = gates."""
 
 
 class WholeMaps:
     """The :class:`Evaluator` on whole feature maps [B, F, H, W]: the network's own forward."""
 
-    def conv(self, module: nn.Conv2d, t: Tensor) -> Tensor:
-        return module(t)
+    def conv(self, module: nn.Conv2d, fmap: Tensor) -> Tensor:
+        return module(fmap)
 
-    def down_shifted_conv(self, module: nn.Conv2d, t: Tensor) -> Tensor:
-        return shifts.down_shift(module(t))
+    def down_shifted_conv(self, module: nn.Conv2d, fmap: Tensor) -> Tensor:
+        return shifts.down_shift(module(fmap))
 
-    def right_shifted_conv(self, module: nn.Conv2d, t: Tensor) -> Tensor:
-        return shifts.right_shift(module(t))
+    def right_shifted_conv(self, module: nn.Conv2d, fmap: Tensor) -> Tensor:
+        return shifts.right_shift(module(fmap))
 
-    def deconv(self, module: nn.ConvTranspose2d, t: Tensor) -> Tensor:
-        return module(t)
+    def deconv(self, module: nn.ConvTranspose2d, fmap: Tensor) -> Tensor:
+        return module(fmap)
 
-    def dropout(self, module: nn.Dropout, t: Tensor) -> Tensor:
-        return module(t)
+    def dropout(self, module: nn.Dropout, fmap: Tensor) -> Tensor:
+        return module(fmap)
 
-    def concat_elu(self, t: Tensor) -> Tensor:
-        return concat_elu(t)
+    def concat_elu(self, fmap: Tensor) -> Tensor:
+        return concat_elu(fmap)
 
-    def elu(self, t: Tensor) -> Tensor:
-        return F.elu(t)
+    def elu(self, fmap: Tensor) -> Tensor:
+        return F.elu(fmap)
 
     def add(self, a: Tensor, b: Tensor) -> Tensor:
         return a + b
@@ -148,11 +151,11 @@ class WholeMaps:
     def cat(self, a: Tensor, b: Tensor) -> Tensor:
         return torch.cat([a, b], dim=1)
 
-    def add_bias(self, t: Tensor, bias: Tensor) -> Tensor:
-        return t + bias[:, :, None, None]
+    def add_bias(self, fmap: Tensor, bias: Tensor) -> Tensor:
+        return fmap + bias[:, :, None, None]
 
-    def gate_residual(self, x: Tensor, c: Tensor) -> Tensor:
-        return gate_residual(x, c)
+    def gate_residual(self, x: Tensor, gates: Tensor) -> Tensor:
+        return gate_residual(x, gates)
 
 
 WHOLE_MAPS = WholeMaps()
@@ -178,14 +181,14 @@ class GatedResNet(nn.Module):
             nn.init.zeros_(self.conv2.bias)
 
     def run(self, ops: Evaluator[Map], x: Map, skip: Map | None = None, bias: Tensor | None = None) -> Map:
-        c = ops.conv(self.conv1, ops.concat_elu(x))
+        gates = ops.conv(self.conv1, ops.concat_elu(x))
         if self.skip is not None:
             assert skip is not None, "this layer reads a short-cut input"
-            c = ops.add(c, ops.conv(self.skip, ops.concat_elu(skip)))
-        c = ops.conv(self.conv2, ops.dropout(self.dropout, ops.concat_elu(c)))
+            gates = ops.add(gates, ops.conv(self.skip, ops.concat_elu(skip)))
+        gates = ops.conv(self.conv2, ops.dropout(self.dropout, ops.concat_elu(gates)))
         if bias is not None:
-            c = ops.add_bias(c, bias)
-        return ops.gate_residual(x, c)
+            gates = ops.add_bias(gates, bias)
+        return ops.gate_residual(x, gates)
 
     def forward(self, x: Tensor, skip: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
         return self.run(WHOLE_MAPS, x, skip, bias)
@@ -204,7 +207,7 @@ def resampling(down: nn.ModuleList, up: nn.ModuleList) -> tuple[list[nn.Conv2d],
 def check_used(stack: Sequence[object], what: str) -> None:
     """The check that ends openai's pixel-cnn: every short-cut pushed in the down pass was popped."""
     if stack:
-        raise PixelarError(f"{len(stack)} {what} left unused: the up pass does not mirror the down pass")
+        raise RuntimeError(f"{len(stack)} {what} left unused: the up pass does not mirror the down pass")
 
 
 @register_model("pixelcnn++")

@@ -19,9 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pixelar.errors import PixelarError
 from pixelar.incremental import ColumnSampler, Front, Pointwise, conv_matrix
-from pixelar.layers.shifts import DownRightShiftedConv2d, DownRightShiftedDeconv2d, DownShiftedConv2d
+from pixelar.layers.shifts import DownRightShiftedConv2d, DownRightShiftedDeconv2d, DownShiftedConv2d, right_shift
 from pixelar.models.pixelcnn_pp import PixelCNNPP, concat_elu, gate_residual
 
 
@@ -34,7 +33,7 @@ def column_padding(module: nn.Conv2d) -> tuple[int, int]:
     if isinstance(module, DownShiftedConv2d):
         return (kw - 1) // 2, (kw - 1) // 2
     if kw != 1:
-        raise PixelarError(f"a {type(module).__name__} is not a shifted convolution")
+        raise RuntimeError(f"a {type(module).__name__} is not a shifted convolution")
     return 0, 0
 
 
@@ -65,16 +64,16 @@ class RowEvaluator:
     def begin(self, row: int) -> None:
         self.row = row
 
-    def stored(self, module: nn.Module, t: Row) -> Tensor:
-        """t, every row so far, as ``module`` reads it: given whole, or cached under ``module``
-        with t's current row written: [batch, F, H', W']."""
-        if t.whole is not None:
-            return t.whole
+    def stored(self, module: nn.Module, fmap: Row) -> Tensor:
+        """``fmap``, every row so far, as ``module`` reads it: given whole, or cached under ``module``
+        with ``fmap``'s current row written: [batch, F, H', W']."""
+        if fmap.whole is not None:
+            return fmap.whole
         cache = self.caches.get(module)
         if cache is None:
-            batch, features, width = t.value.shape
-            cache = self.caches[module] = t.value.new_zeros(batch, features, self.height >> t.level, width)
-        cache[:, :, self.row >> t.level] = t.value
+            batch, features, width = fmap.value.shape
+            cache = self.caches[module] = fmap.value.new_zeros(batch, features, self.height >> fmap.level, width)
+        cache[:, :, self.row >> fmap.level] = fmap.value
         return cache
 
     def conv_row(self, module: nn.Conv2d, rows: Tensor, out_row: int) -> Tensor:
@@ -85,35 +84,35 @@ class RowEvaluator:
         window = F.pad(window, (*column_padding(module), max(kh - 1 - last, 0), 0))
         return F.conv2d(window, module.weight, module.bias, stride=module.stride)[:, :, -1]
 
-    def conv(self, module: nn.Conv2d, t: Row) -> Row:
+    def conv(self, module: nn.Conv2d, fmap: Row) -> Row:
         if module.kernel_size == (1, 1):
-            return Row(t.level, F.conv2d(t.value[:, :, None], module.weight, module.bias)[:, :, 0])
-        level = t.level + (module.stride[0] == 2)
-        return Row(level, self.conv_row(module, self.stored(module, t), self.row >> level))
+            return Row(fmap.level, F.conv2d(fmap.value[:, :, None], module.weight, module.bias)[:, :, 0])
+        level = fmap.level + (module.stride[0] == 2)
+        return Row(level, self.conv_row(module, self.stored(module, fmap), self.row >> level))
 
-    def down_shifted_conv(self, module: nn.Conv2d, t: Row) -> Row:
-        level = t.level + (module.stride[0] == 2)
-        rows, out_row = self.stored(module, t), self.row >> level
+    def down_shifted_conv(self, module: nn.Conv2d, fmap: Row) -> Row:
+        level = fmap.level + (module.stride[0] == 2)
+        rows, out_row = self.stored(module, fmap), self.row >> level
         y = self.conv_row(module, rows, max(out_row - 1, 0))
         return Row(level, y if out_row > 0 else torch.zeros_like(y))
 
-    def right_shifted_conv(self, module: nn.Conv2d, t: Row) -> Row:
-        level = t.level + (module.stride[0] == 2)
-        y = self.conv_row(module, self.stored(module, t), self.row >> level)
-        return Row(level, F.pad(y, (1, 0))[:, :, :-1])
+    def right_shifted_conv(self, module: nn.Conv2d, fmap: Row) -> Row:
+        level = fmap.level + (module.stride[0] == 2)
+        y = self.conv_row(module, self.stored(module, fmap), self.row >> level)
+        return Row(level, right_shift(y[:, :, None])[:, :, 0])
 
-    def deconv(self, module: nn.ConvTranspose2d, t: Row) -> Row:
-        level = t.level - 1  # output row r reads input row r // 2, the current one
-        return Row(level, module(t.value[:, :, None])[:, :, (self.row >> level) % 2])
+    def deconv(self, module: nn.ConvTranspose2d, fmap: Row) -> Row:
+        level = fmap.level - 1  # output row r reads input row r // 2, the current one
+        return Row(level, module(fmap.value[:, :, None])[:, :, (self.row >> level) % 2])
 
-    def dropout(self, module: nn.Dropout, t: Row) -> Row:
-        return t  # sampling runs in eval mode
+    def dropout(self, module: nn.Dropout, fmap: Row) -> Row:
+        return fmap  # sampling runs in eval mode
 
-    def concat_elu(self, t: Row) -> Row:
-        return Row(t.level, concat_elu(t.value))
+    def concat_elu(self, fmap: Row) -> Row:
+        return Row(fmap.level, concat_elu(fmap.value))
 
-    def elu(self, t: Row) -> Row:
-        return Row(t.level, F.elu(t.value))
+    def elu(self, fmap: Row) -> Row:
+        return Row(fmap.level, F.elu(fmap.value))
 
     def add(self, a: Row, b: Row) -> Row:
         return Row(a.level, a.value + b.value)
@@ -121,11 +120,11 @@ class RowEvaluator:
     def cat(self, a: Row, b: Row) -> Row:
         return Row(a.level, torch.cat([a.value, b.value], dim=1))
 
-    def add_bias(self, t: Row, bias: Tensor) -> Row:
-        return Row(t.level, t.value + bias[:, :, None])
+    def add_bias(self, fmap: Row, bias: Tensor) -> Row:
+        return Row(fmap.level, fmap.value + bias[:, :, None])
 
-    def gate_residual(self, x: Row, c: Row) -> Row:
-        return Row(x.level, gate_residual(x.value, c.value))
+    def gate_residual(self, x: Row, gates: Row) -> Row:
+        return Row(x.level, gate_residual(x.value, gates.value))
 
 
 @dataclass(slots=True)
@@ -156,7 +155,7 @@ class Window:
     def of(cls, module: nn.Conv2d) -> Window:
         (kh, kw), (left, right) = module.kernel_size, column_padding(module)
         if kh > 2 or left > 1 or right > 1:  # the one-position border of PositionEvaluator.blank
-            raise PixelarError(f"a {kh}×{kw} window is not read at positions")
+            raise RuntimeError(f"a {kh}×{kw} window is not read at positions")
         return cls(Pointwise(conv_matrix(module.weight), module.bias), kh, kw, left, right, module.stride[0])
 
     def at(self, positions: Tensor, i: int, j: int) -> Tensor:
@@ -198,16 +197,16 @@ class PositionEvaluator:
         position (i, j) at [:, i + 1, j + 1]."""
         return like.new_zeros(like.shape[0], (self.height >> level) + 1, (self.width >> level) + 2, features)
 
-    def stored(self, module: nn.Module, t: Here) -> Tensor:
-        """t, every position so far, as ``module`` reads it: given whole, or cached under
-        ``module`` with t's value written where this pixel computes it."""
-        if t.whole is not None:
-            return t.whole
+    def stored(self, module: nn.Module, fmap: Here) -> Tensor:
+        """``fmap``, every position so far, as ``module`` reads it: given whole, or cached under
+        ``module`` with ``fmap``'s value written where this pixel computes it."""
+        if fmap.whole is not None:
+            return fmap.whole
         cache = self.caches.get(module)
-        if t.value is not None:
+        if fmap.value is not None:
             if cache is None:
-                cache = self.caches[module] = self.blank(t.level, t.value.shape[1], t.value)
-            cache[:, (self.row >> t.level) + 1, (self.col >> t.level) + 1] = t.value
+                cache = self.caches[module] = self.blank(fmap.level, fmap.value.shape[1], fmap.value)
+            cache[:, (self.row >> fmap.level) + 1, (self.col >> fmap.level) + 1] = fmap.value
         assert cache is not None, "pixel (0, 0) computes every level"
         return cache
 
@@ -221,11 +220,11 @@ class PositionEvaluator:
             window = self.windows[module] = Window.of(module)
         return window
 
-    def _shifted(self, module: nn.Conv2d, t: Here, down: int, right: int) -> Here:
-        """``module`` on t, moved ``down`` rows and ``right`` columns (zeros entering): its output
+    def _shifted(self, module: nn.Conv2d, fmap: Here, down: int, right: int) -> Here:
+        """``module`` on ``fmap``, moved ``down`` rows and ``right`` columns (zeros entering): its output
         at (i − down, j − right) for the current position (i, j) of its level."""
-        window, positions = self._window(module), self.stored(module, t)
-        level = t.level + (window.stride == 2)
+        window, positions = self._window(module), self.stored(module, fmap)
+        level = fmap.level + (window.stride == 2)
         if not self.active(level):
             return Here(level, None)
         i, j = (self.row >> level) - down, (self.col >> level) - right
@@ -233,44 +232,50 @@ class PositionEvaluator:
             return Here(level, positions.new_zeros(positions.shape[0], module.out_channels))
         return Here(level, window.at(positions, i, j))
 
-    def conv(self, module: nn.Conv2d, t: Here) -> Here:
+    def conv(self, module: nn.Conv2d, fmap: Here) -> Here:
         window = self._window(module)
         if window.kh == window.kw == 1:
-            return t if t.value is None else Here(t.level, window.matrix(t.value))
+            return fmap if fmap.value is None else Here(fmap.level, window.matrix(fmap.value))
         if window.right:
-            raise PixelarError("a window reaching right of its position is not computed yet in its own row")
-        return self._shifted(module, t, 0, 0)
+            raise RuntimeError("a window reaching right of its position is not computed yet in its own row")
+        return self._shifted(module, fmap, 0, 0)
 
-    def down_shifted_conv(self, module: nn.Conv2d, t: Here) -> Here:
-        return self._shifted(module, t, 1, 0)
+    def down_shifted_conv(self, module: nn.Conv2d, fmap: Here) -> Here:
+        return self._shifted(module, fmap, 1, 0)
 
-    def right_shifted_conv(self, module: nn.Conv2d, t: Here) -> Here:
-        return self._shifted(module, t, 0, 1)
+    def right_shifted_conv(self, module: nn.Conv2d, fmap: Here) -> Here:
+        return self._shifted(module, fmap, 0, 1)
 
-    def deconv(self, module: nn.ConvTranspose2d, t: Here) -> Here:
+    def deconv(self, module: nn.ConvTranspose2d, fmap: Here) -> Here:
         """Output (a, b) of a down-right-shifted 2 × 2 up-sampling reads input (a // 2, b // 2)
         through tap (a % 2, b % 2)."""
         taps = self.taps.get(module)
         if taps is None:
             if not isinstance(module, DownRightShiftedDeconv2d) or module.kernel_size != (2, 2):
-                raise PixelarError("only a down-right-shifted 2×2 up-sampling is evaluated at positions")
+                raise RuntimeError("only a down-right-shifted 2×2 up-sampling is evaluated at positions")
             weight = module.weight
-            taps = [[Pointwise(weight[:, :, a, b].contiguous(), module.bias) for b in range(2)] for a in range(2)]
+            taps = [  # tap (a, b) of a transposed convolution [in, out, 2, 2]: a 1×1 convolution in → out
+                [
+                    Pointwise(conv_matrix(weight[:, :, a : a + 1, b : b + 1].transpose(0, 1)), module.bias)
+                    for b in range(2)
+                ]
+                for a in range(2)
+            ]
             self.taps[module] = taps
-        positions, level = self.stored(module, t), t.level - 1
+        positions, level = self.stored(module, fmap), fmap.level - 1
         if not self.active(level):
             return Here(level, None)
         a, b = self.row >> level, self.col >> level
         return Here(level, taps[a % 2][b % 2](positions[:, a // 2 + 1, b // 2 + 1]))
 
-    def dropout(self, module: nn.Dropout, t: Here) -> Here:
-        return t  # sampling runs in eval mode
+    def dropout(self, module: nn.Dropout, fmap: Here) -> Here:
+        return fmap  # sampling runs in eval mode
 
-    def concat_elu(self, t: Here) -> Here:
-        return t if t.value is None else Here(t.level, concat_elu(t.value))
+    def concat_elu(self, fmap: Here) -> Here:
+        return fmap if fmap.value is None else Here(fmap.level, concat_elu(fmap.value))
 
-    def elu(self, t: Here) -> Here:
-        return t if t.value is None else Here(t.level, F.elu(t.value))
+    def elu(self, fmap: Here) -> Here:
+        return fmap if fmap.value is None else Here(fmap.level, F.elu(fmap.value))
 
     def add(self, a: Here, b: Here) -> Here:
         return Here(a.level, None if a.value is None or b.value is None else a.value + b.value)
@@ -278,11 +283,13 @@ class PositionEvaluator:
     def cat(self, a: Here, b: Here) -> Here:
         return Here(a.level, None if a.value is None or b.value is None else torch.cat([a.value, b.value], dim=1))
 
-    def add_bias(self, t: Here, bias: Tensor) -> Here:
-        return t if t.value is None else Here(t.level, t.value + bias)
+    def add_bias(self, fmap: Here, bias: Tensor) -> Here:
+        return fmap if fmap.value is None else Here(fmap.level, fmap.value + bias)
 
-    def gate_residual(self, x: Here, c: Here) -> Here:
-        return Here(x.level, None if x.value is None or c.value is None else gate_residual(x.value, c.value))
+    def gate_residual(self, x: Here, gates: Here) -> Here:
+        if x.value is None or gates.value is None:
+            return Here(x.level, None)
+        return Here(x.level, gate_residual(x.value, gates.value))
 
 
 class PixelCNNPPSampler(ColumnSampler):
@@ -310,7 +317,7 @@ class PixelCNNPPSampler(ColumnSampler):
         self.image_positions = self.positions.blank(0, self.C + 1, zeros)
         self.u_rows: list[Row] = []  # u after every gated layer, at the current image row
         self.rows_done = 0  # image rows whose u stream has been computed
-        self.params_front, self.params = -1, zeros  # parameters [batch, P] last computed, and where
+        self.params_front, self.params = -1, zeros  # the front whose parameters [batch, P] self.params holds
 
     def write_input(self, x: Tensor, front: Front) -> None:
         row, col = front.pixel
@@ -321,7 +328,9 @@ class PixelCNNPPSampler(ColumnSampler):
         if front.t != self.params_front:
             self.params_front, self.params = front.t, self._params(x, front)
         elif c == self.C - 1:
-            self.write_input(x, front)  # the pixel's channels known by now, for the pixels after it
+            # Channels < C − 1 are final now; the last is drawn after this call, and the write is
+            # made again with it before the next front (ColumnSampler.conditional), for skipped fronts.
+            self.write_input(x, front)
         return self.params  # the mixture's conditionals all read every parameter
 
     def _params(self, x: Tensor, front: Front) -> Tensor:

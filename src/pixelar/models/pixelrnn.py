@@ -44,7 +44,7 @@ class PixelRNNConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.num_layers < 1 or self.hidden_channels < 1:
-            raise PixelarError("num_layers and hidden_channels must be >= 1")
+            raise PixelarError("num_layers and hidden_channels must be >= 1", param=("num_layers", "hidden_channels"))
 
 
 class PixelRNN(AutoregressiveModel):
@@ -130,7 +130,7 @@ class PixelRNNSampler(ColumnSampler):
     """Exact sampling that carries the recurrent state: each sub-pixel costs one column of
     every layer (the 7×7 input convolution at one position, each LSTM one cell update), and
     each finished row one row update (the Row LSTM's state-to-state convolution, the Diagonal
-    BiLSTM's right-to-left pass). Memory: see the layers' ``incremental`` states; it grows with
+    BiLSTM's right-to-left pass). Memory: see the layer states in :mod:`pixelar.incremental.recurrent`; it grows with
     the image, not with the number of steps.
     """
 
