@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
                         "batch": batch,
                         "baseline_s": min(r["seconds"] for r in before),
                         "current_s": min(r["seconds"] for r in after),
+                        # the spread of each version's process bests: how far one process can drift
+                        "baseline_spread": max(r["seconds"] for r in before) / min(r["seconds"] for r in before),
+                        "current_spread": max(r["seconds"] for r in after) / min(r["seconds"] for r in after),
                         "identical": len({r["images"] for r in before + after}) == 1,
                     }
                     row["ratio"] = row["current_s"] / row["baseline_s"]

@@ -307,10 +307,13 @@ def block_versions(res: Results) -> list[str]:
             sig(r["baseline_s"]),
             sig(r["current_s"]),
             f"{r['ratio']:.2f}",
+            spread(r),
             "yes" if r["identical"] else "no",
         ]
         for r in rows
     ]
+    ratios = [r["ratio"] for r in rows]
+    mean = statistics.geometric_mean(ratios)
     caption = (
         f"Fast sampling at this commit against commit `{short(setting(d, 'baseline'))}` (before the sampler "
         f"code moved to `pixelar.incremental`), side by side in one run: same weights and seed "
@@ -318,5 +321,18 @@ def block_versions(res: Results) -> list[str]:
         f"version in its own processes (order B C C B …), best of {setting(d, 'repeat')} processes × {setting(d, 'times')} "
         "samplings each:"
     )
-    header = ["model", "size", "batch", "before (s)", "after (s)", "after ÷ before", "same images"]
-    return [caption, "", *table(header, cells), "", *prov.lines]
+    header = ["model", "size", "batch", "before (s)", "after (s)", "after ÷ before", "process spread"]
+    summary = (
+        f"Geometric mean of after ÷ before over the {len(rows)} rows: {mean:.2f} (range {min(ratios):.2f}–"
+        f"{max(ratios):.2f}); process spread: the slowest process's best ÷ the fastest's, before / after — "
+        "how much one process's time drifts on this machine. Same images in every row: "
+        f"{'yes' if all(r['identical'] for r in rows) else 'no'}."
+    )
+    return [caption, "", *table([*header, "same images"], cells), "", summary, "", *prov.lines]
+
+
+def spread(row: dict) -> str:
+    """The version's process spreads, before / after (older files did not record them)."""
+    if "baseline_spread" not in row:
+        return "not recorded"
+    return f"{row['baseline_spread']:.2f} / {row['current_spread']:.2f}"

@@ -1,8 +1,6 @@
-"""Fast exact sampling for :class:`~pixelar.models.pixelcnn_pp.PixelCNNPP`: its graph
-(:meth:`~pixelar.models.pixelcnn_pp.PixelCNNPP.u_stream`, ``ul_stream``) evaluated by two more
-implementations of :class:`~pixelar.models.pixelcnn_pp.Evaluator`: the u stream one row per
-resolution (:class:`RowEvaluator`), the ul stream one position per resolution
-(:class:`PositionEvaluator`).
+"""Fast exact sampling for :class:`~pixelar.models.pixelcnn_pp.PixelCNNPP`: its graph (``u_stream``,
+``ul_stream``) evaluated by two more implementations of its Evaluator: the u stream
+one row per resolution (:class:`RowEvaluator`), ul one position per resolution (:class:`PositionEvaluator`).
 
 Resolution levels: level l holds maps 2^l times smaller than the padded image (0, 1, 2). A map
 that an op reads at other rows or positions than the current one (the input of a convolution
@@ -287,9 +285,7 @@ class PositionEvaluator:
         return fmap if fmap.value is None else Here(fmap.level, fmap.value + bias)
 
     def gate_residual(self, x: Here, gates: Here) -> Here:
-        if x.value is None or gates.value is None:
-            return Here(x.level, None)
-        return Here(x.level, gate_residual(x.value, gates.value))
+        return Here(x.level, None if x.value is None or gates.value is None else gate_residual(x.value, gates.value))
 
 
 class PixelCNNPPSampler(ColumnSampler):
