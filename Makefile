@@ -39,13 +39,15 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # Every number in README.md's Results section, measured at the checked-out commit, then the
-# README rewritten from the JSON (report.py refuses rows of different commits). About 90 minutes
+# README rewritten from the JSON (report.py refuses rows of different commits). About 2 hours
 # on 2 cores with nothing else running (budgets are wall-clock, so a busy machine changes the
 # numbers): demo ~4 min (900 steps) · models ~20 min (6 models × 2 min training + timings) ·
 # models_run2 ~4 min (the timings again: drift) · sampling ~8 min · sampling at the paper's size
 # ~4 min · quality ~10 min (3 models × 3 min) · conditional ~5 min (2 × 2 min) · codec ~30 min
 # (3 × 2 min training, then the first 100 test images of each set coded, also one file each: the
-# PixelCNN++ photo patches take most of it; --datasets digits-binary,digits-8bit skips them).
+# PixelCNN++ photo patches take most of it; --datasets digits-binary,digits-8bit skips them) ·
+# versions ~25 min (fast sampling here vs commit 0a93325, before the sampler code moved, in
+# alternating processes).
 # Trained models are cached in runs/ by configuration and reused only at the same clean commit.
 # Smoke test of one benchmark (a few minutes, numbers meaningless, writes runs/bench-quick/):
 #   $(BIN)/python benchmarks/bench_models.py --quick   (likewise demo, sampling, quality, conditional, codec)
@@ -59,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_quality.py --minutes 3 --models pixelcnn,row-lstm,diagonal-bilstm
 	$(BIN)/python benchmarks/bench_conditional.py --minutes 2
 	$(BIN)/python benchmarks/bench_codec.py --minutes 2 --per-image 100
+	$(BIN)/python benchmarks/bench_versions.py --baseline 0a93325 --repeat 4 --times 2
 	$(BIN)/python benchmarks/report.py --write
 
 clean:
