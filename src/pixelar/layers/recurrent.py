@@ -48,7 +48,7 @@ class RowLSTMLayer(RecurrentLayer):
     Input-to-state: a masked 1×k convolution along the row (mask B, colour groups), for the
     whole map at once. State-to-state: a 1×k convolution over the previous row's hidden state.
     The receptive field is the triangle above the pixel (plus the pixels to its left); the
-    image is not read.
+    image is not read, and ``first`` (the PixelRNN layers' common signature) changes nothing.
     """
 
     def __init__(self, hidden_size: int, num_colors: int, first: bool = False, kernel_size: int = 3) -> None:

@@ -155,8 +155,8 @@ class GatedPixelCNNSampler(ColumnSampler):
             torch.zeros(
                 batch,
                 layer.v_conv.in_channels,
-                H + layer.v_conv.kernel_size[1] // 2,
-                W + 2 * (layer.v_conv.kernel_size[1] // 2),
+                H + layer.v_conv.kernel_size[0] - 1,  # the rows above row 0 that the kernel reads
+                W + 2 * (layer.v_conv.kernel_size[1] // 2),  # the columns either side
                 dtype=dtype,
                 device=device,
             )
@@ -194,9 +194,10 @@ class GatedPixelCNNSampler(ColumnSampler):
         """Vertical stack of a complete row, stored through the links for the next row."""
         value = self.model.scale(x[:, :, row])  # [batch, C, W]
         for i, (layer, bias) in enumerate(zip(self.layers, self.biases)):
-            pad = layer.v_conv.kernel_size[1] // 2
-            self.v_in[i][:, :, row + pad, pad : pad + self.W] = value
-            window = self.v_in[i][:, :, row : row + pad + 1]  # rows row-pad .. row (padded)
+            kh, kw = layer.v_conv.kernel_size
+            above, side = kh - 1, kw // 2  # rows above the current one, columns either side
+            self.v_in[i][:, :, row + above, side : side + self.W] = value
+            window = self.v_in[i][:, :, row : row + above + 1]  # rows row − above .. row (padded)
             pre = F.conv2d(window, layer.v_conv.weight, layer.v_conv.bias)[:, :, 0]  # [batch, 2p, W]
             self.above[i] = self._linked(i, pre.transpose(1, 2))
             if bias is not None:
