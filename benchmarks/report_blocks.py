@@ -25,6 +25,11 @@ from report_base import (
 )
 
 
+def captioned(caption: str, header: list[str], cells: list[list[str]], prov: Provenance) -> list[str]:
+    """A block: its caption, its table, and where the rows were measured."""
+    return [caption, "", *table(header, cells), "", *prov.lines]
+
+
 def block_demo(res: Results) -> list[str]:
     d = res.docs["demo"]
     if not d:
@@ -59,7 +64,7 @@ def block_demo(res: Results) -> list[str]:
         f"{preset.get('batch_size', '?')}, Adam {preset.get('lr', '?')}) {runs}"
     )
     header = ["run", "steps", "test NLL (nats/image)", "test images", "minutes"]
-    return [caption, "", *table(header, cells), "", *prov.lines]
+    return captioned(caption, header, cells, prov)
 
 
 def block_models(res: Results) -> list[str]:
@@ -95,7 +100,7 @@ def block_models(res: Results) -> list[str]:
     )
     header = ["model", "train images/s 28×28×1", "train images/s 32×32×3", "sample 16 (s) 28×28×1"]
     header = [*header, "sample 16 (s) 32×32×3", "steps in budget", "test NLL (nats)"]
-    return [caption, "", *table(header, cells), "", *prov.lines]
+    return captioned(caption, header, cells, prov)
 
 
 def block_drift(res: Results) -> list[str]:
@@ -214,7 +219,7 @@ def block_quality(res: Results) -> list[str]:
         "bundled binarized test digits:"
     )
     header = ["model", "config", "parameters", "steps", "test NLL (nats/image)"]
-    return [caption, "", *table(header, cells), "", *prov.lines]
+    return captioned(caption, header, cells, prov)
 
 
 def block_conditional(res: Results) -> list[str]:
