@@ -302,6 +302,8 @@ def _image_params():
         for case in IMAGE_FILES:
             if verb == "complete-mask" and case not in MASK_ERRORS:
                 continue  # .npy files are not masks
+            if verb == "compress" and "wrong-size" in case:
+                continue  # the codec takes images of any size (tests/test_codec.py)
             yield pytest.param(verb, case, id=f"{verb}-{case}")
 
 

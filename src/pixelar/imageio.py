@@ -233,6 +233,27 @@ def _check_size(x: np.ndarray, size: tuple[int, int] | None, what: str) -> None:
         raise PixelarError(f"{what} is {x.shape[-1]}×{x.shape[-2]} but the model expects {W}×{H}; resize it first")
 
 
+def read_image_list(
+    paths: Sequence[str | Path],
+    channels: int,
+    num_levels: int,
+    values: Values | None = None,
+    size: tuple[int, int] | None = None,
+) -> list[Tensor]:
+    """Image files and/or ``.npy`` arrays as a list of integer images [C, H, W] (long), each at
+    its own size unless ``size`` (H, W) is given; ``values`` defaults to '8bit' for image files
+    and 'levels' for ``.npy`` files."""
+    images: list[Tensor] = []
+    for path in paths:
+        if str(path).endswith(".npy"):
+            images.extend(read_npy(path, channels, num_levels, values or "levels", size))
+        else:
+            images.append(read_image(path, channels, num_levels, values or "8bit", size))
+    if not paths:
+        raise PixelarError("no images given")
+    return images
+
+
 def read_images(
     paths: Sequence[str | Path],
     channels: int,
@@ -240,19 +261,14 @@ def read_images(
     values: Values | None = None,
     size: tuple[int, int] | None = None,
 ) -> Tensor:
-    """Image files and/or ``.npy`` arrays as one batch [N, C, H, W] (long); ``values`` defaults
-    to '8bit' for image files and 'levels' for ``.npy`` files."""
-    parts = []
-    for path in paths:
-        if str(path).endswith(".npy"):
-            parts.append(read_npy(path, channels, num_levels, values or "levels", size))
-        else:
-            parts.append(read_image(path, channels, num_levels, values or "8bit", size)[None])
-    if not parts:
-        raise PixelarError("no images given")
-    if len({tuple(part.shape[1:]) for part in parts}) > 1:
+    """Image files and/or ``.npy`` arrays of one size as one batch [N, C, H, W] (long)
+    (:func:`read_image_list`)."""
+    images = read_image_list(paths, channels, num_levels, values, size)
+    if len({tuple(image.shape) for image in images}) > 1:
         raise PixelarError("the images have different sizes; pass images of one size")
-    return torch.cat(parts)
+    if not images:
+        return torch.zeros(0, channels, *(size or (0, 0)), dtype=torch.long)
+    return torch.stack(images)
 
 
 def write_image(image: Tensor, num_levels: int, path: str | Path) -> Path:

@@ -15,12 +15,12 @@ import torch
 from pixelar.checkpoint import atomic_write, load
 from pixelar.cli.errors import in_flags
 from pixelar.cli.train import format_nll
-from pixelar.codec import decode, encode
+from pixelar.codec import MAX_SUBPIXELS, decode_images, encode, image_nll_bits
 from pixelar.completion import complete, known_after_unknown, rows_mask
 from pixelar.data import DATASET_PARAMS, get_dataset, list_datasets
 from pixelar.errors import PixelarError
 from pixelar.evaluation import evaluate
-from pixelar.imageio import read_images, read_mask, write_image, write_npy
+from pixelar.imageio import read_image_list, read_images, read_mask, write_image, write_npy
 from pixelar.models.base import AutoregressiveModel
 from pixelar.plotting import save_completion_grid, save_grid
 from pixelar.presets import PRESETS
@@ -187,16 +187,14 @@ def cmd_compress(args: argparse.Namespace) -> int:
     _check_output(args.output, "-o")
     model = _load_model(args)
     _no_label_for_unconditional(args, model)
-    channels, height, width = model.image_shape
-    images = read_images(args.images, channels, model.num_levels, args.values, size=(height, width))
+    images = read_image_list(args.images, model.image_shape[0], model.num_levels, args.values)
     cond = _given_label(args, model, len(images))
     if len(images) == 0:
         raise PixelarError(f"{', '.join(args.images)} hold(s) no images; nothing to compress")
-    data = encode(model, images, cond, method=args.method)
+    data = encode(model, images, cond, method=args.method, portable=args.portable, progress=True)
     atomic_write(args.output, lambda tmp: Path(tmp).write_bytes(data))
-    dims = len(images) * math.prod(model.image_shape)
-    with torch.inference_mode():
-        nll_bits = -float(model.log_prob(images.to(model.device), cond).double().sum()) / math.log(2)
+    dims = sum(image.numel() for image in images)
+    nll_bits = image_nll_bits(model, images, cond)
     print(
         f"compressed {len(images)} image(s) into {len(data)} bytes: {8 * len(data) / dims:.4f} bits/dim "
         f"(model NLL {nll_bits / dims:.4f} bits/dim) -> {args.output}"
@@ -213,7 +211,9 @@ def cmd_decompress(args: argparse.Namespace) -> int:
         data = Path(args.file).read_bytes()
     except OSError as e:
         raise PixelarError(f"cannot read {args.file} ({e.strerror})") from None
-    images = decode(model, data)
+    max_subpixels = MAX_SUBPIXELS if args.max_subpixels is None else args.max_subpixels
+    _at_least(max_subpixels, 1, "--max-subpixels")
+    images = decode_images(model, data, max_subpixels)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -223,7 +223,9 @@ def cmd_decompress(args: argparse.Namespace) -> int:
         for index, image in enumerate(images):
             write_image(image, model.num_levels, out / f"image_{index:04d}.png")
     if args.npy or not pngs:
-        write_npy(images, model.num_levels, out / "images.npy")
+        if len({tuple(image.shape) for image in images}) > 1:
+            raise PixelarError("the images have different sizes, so they cannot share one images.npy; drop --npy")
+        write_npy(torch.stack(images), model.num_levels, out / "images.npy")
     written = "PNG images" + (" and images.npy" if args.npy else "") if pngs else "images.npy (more than 256 levels)"
     print(f"decompressed {len(images)} image(s) into {out} ({written})")
     return 0

@@ -114,13 +114,16 @@ def _add_complete(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
 def _add_compress(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb = sub.add_parser("compress", help="losslessly compress images with a trained model")
     verb.add_argument("run", metavar="RUN_OR_DIR")
-    verb.add_argument(
-        "images", nargs="+", help="image files of the model's size, or .npy arrays of level indices [N, C, H, W]"
-    )
+    verb.add_argument("images", nargs="+", help="image files of any size, or .npy arrays of level indices [N, C, H, W]")
     verb.add_argument("-o", "--output", default="images.pxz")
     verb.add_argument("--values", choices=["8bit", "levels"], help=VALUES_HELP)
     verb.add_argument("--label", type=int, help="class label for a conditional model")
     verb.add_argument("--method", default="auto", choices=METHODS)
+    verb.add_argument(
+        "--portable",
+        action="store_true",
+        help="code with an integer network, so the file decodes on any machine (PixelCNN; slower)",
+    )
     verb.add_argument("--device", default="cpu")
 
 
@@ -130,6 +133,11 @@ def _add_decompress(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb.add_argument("file", help="a .pxz file")
     verb.add_argument("-o", "--output", default="decompressed", help="directory for the PNG images")
     verb.add_argument("--npy", action="store_true", help="also write images.npy with the integer images")
+    verb.add_argument(
+        "--max-subpixels",
+        type=int,
+        help="refuse files of more sub-pixels than this (default 2^26, about 67 million)",
+    )
     verb.add_argument("--device", default="cpu")
 
 

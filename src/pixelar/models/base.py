@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,9 @@ from pixelar.registry import ModelConfig
 if TYPE_CHECKING:
     from pixelar.incremental import Stepper
     from pixelar.sampling import Chooser
+
+
+MAX_SIDE = 65535  # the largest image height or width a model is evaluated at (AutoregressiveModel.resize)
 
 
 class AutoregressiveModel(nn.Module):
@@ -66,6 +70,31 @@ class AutoregressiveModel(nn.Module):
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return self.config.image_shape
+
+    def resize(self, height: int, width: int) -> None:
+        """Describe height×width images from now on, with the same weights.
+
+        Every model here is convolutional or recurrent along rows and columns, so its weights
+        do not depend on the image size (a multi-scale model resizes both of its scales).
+        Sides lie in [1, :data:`MAX_SIDE`].
+        """
+        for side, name in ((height, "height"), (width, "width")):
+            if not isinstance(side, int) or not 1 <= side <= MAX_SIDE:
+                raise PixelarError(f"the image {name} must be an integer in [1, {MAX_SIDE}], got {side}")
+        channels = self.image_shape[0]
+        self.config = dataclasses.replace(self.config, image_shape=(channels, height, width))
+
+    @contextmanager
+    def at_size(self, height: int, width: int) -> Iterator[None]:
+        """Run a block with the model describing height×width images (:meth:`resize`), then
+        restore its own size. The configuration (and so :func:`pixelar.codec.model_fingerprint`)
+        reads the temporary size inside the block."""
+        _, own_height, own_width = self.image_shape
+        self.resize(height, width)
+        try:
+            yield
+        finally:
+            self.resize(own_height, own_width)
 
     @property
     def num_levels(self) -> int:

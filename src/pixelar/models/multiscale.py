@@ -92,6 +92,13 @@ class MultiScalePixelRNN(AutoregressiveModel):
         self.large = large_cls(scale_config((C, H, W)))
         self.distribution = self.large.distribution
 
+    def resize(self, height: int, width: int) -> None:
+        """Both scales follow: the small model describes the ⌈H/f⌉×⌈W/f⌉ subsampled image."""
+        super().resize(height, width)
+        f = self.config.factor
+        self.small.resize(-(-height // f), -(-width // f))
+        self.large.resize(height, width)
+
     # -- the two scales -------------------------------------------------------------------
     def subsampled(self, x: Tensor) -> Tensor:
         f = self.config.factor
