@@ -1,17 +1,23 @@
 """Model-based lossless compression against classical codecs on the same images.
 
-    python benchmarks/bench_codec.py [--minutes 2] [--per-image 0] [--out benchmarks/results/codec.json]
+    python benchmarks/bench_codec.py [--minutes 2] [--per-image 0] [--portable-images 50]
+                                     [--out benchmarks/results/codec.json]
 
-For the bundled test digits (binary and 8-bit) and the photo patches (32×32 crops of the
-photos that scikit-image and scikit-learn ship; test photos never seen in training), train
-the model MODELS names for the dataset for --minutes on the training split (cached in runs/ by
-its whole configuration, see benchmarks/harness.py), then report, in bits per sub-pixel, on
-the same test images for every row (all of them; the first N with --per-image N):
+For the bundled test digits (binary and 8-bit; the demo-size PixelCNN of `make demo`) and the
+photo patches (32×32 crops of the photos that scikit-image and scikit-learn ship; test photos
+never seen in training), train the model MODELS names for the dataset for --minutes on the
+training split (cached in runs/ by its whole configuration, see benchmarks/harness.py), then
+report, in bits per sub-pixel, on the same test images for every row (all of them; the first
+N with --per-image N):
   * model NLL (the ideal code length) and the real file of the whole set (`pixelar.codec`);
-  * the model codec per image: payload alone, and a whole file per image (payload + framing);
-  * PNG, WebP lossless, JPEG-XL lossless and JPEG 2000 lossless per image, and on the whole set
-    tiled into one image;
-and encode / decode speed of the whole set in images/s. --quick: a smoke test.
+  * the model codec per image: a whole file per image (header + payload), its header bytes and
+    its payload, and the same in portable mode (integer network) on the first
+    --portable-images images (with the model's NLL of those images);
+  * PNG, WebP lossless, JPEG-XL lossless (effort 10, its strongest) and JPEG 2000 lossless per
+    image, and on the whole set tiled into one image;
+and the speed of coding one image per file, in images/s and megapixels/s, for the model codec
+(float and portable) and JPEG XL on the same images, and of one 256×256 image (test images
+tiled). --quick: a smoke test.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import torch
 from PIL import Image
 
 import harness
-from pixelar.codec import decode, encode, read_header
+from pixelar.codec import decode, encode, image_nll_bits, read_header
 from pixelar.evaluation import evaluate
 
 DATASETS = {"digits-binary": "digits-binary", "digits-8bit": "digits", "photos32": "photos32"}
@@ -62,9 +68,46 @@ def jxl(arr: np.ndarray, binary: bool) -> int:
     import imagecodecs
 
     a = arr.squeeze(-1) if arr.shape[-1] == 1 else arr
-    data = imagecodecs.jpegxl_encode(a, lossless=True, effort=9)
+    data = imagecodecs.jpegxl_encode(a, lossless=True, effort=JXL_EFFORT)
     assert np.array_equal(imagecodecs.jpegxl_decode(data).reshape(a.shape), a)
     return len(data)
+
+
+JXL_EFFORT = 10  # libjxl's strongest
+
+
+def jxl_speed(arrs: list[np.ndarray]) -> tuple[float, float]:
+    """JPEG XL lossless (effort 10) encode and decode, seconds for all the images one by one."""
+    import imagecodecs
+
+    with harness.Timer() as t:
+        blobs = [imagecodecs.jpegxl_encode(a, lossless=True, effort=JXL_EFFORT) for a in arrs]
+    with harness.Timer() as u:
+        for blob in blobs:
+            imagecodecs.jpegxl_decode(blob)
+    return t.seconds, u.seconds
+
+
+def per_image_files(model, x: torch.Tensor, portable: bool) -> dict:
+    """Code every image into its own file; sizes (bits/dim, header bytes) and speeds."""
+    dims = x[0].numel()
+    with harness.Timer() as t:
+        files = [encode(model, img[None], portable=portable) for img in x]
+    with harness.Timer() as u:
+        restored = [decode(model, f) for f in files]
+    assert all(torch.equal(r[0], img) for r, img in zip(restored, x)), "per-image round trip failed"
+    payloads = [len(read_header(f)[1]) for f in files]
+    pixels = len(x) * x.shape[2] * x.shape[3]
+    return {
+        "file_bpd": 8 * float(np.mean([len(f) for f in files])) / dims,
+        "payload_bpd": 8 * float(np.mean(payloads)) / dims,
+        "header_bytes": float(np.mean([len(f) - q for f, q in zip(files, payloads)])),
+        "payload_bytes": float(np.mean(payloads)),
+        "encode_img_s": len(x) / t.seconds,
+        "decode_img_s": len(x) / u.seconds,
+        "encode_mp_s": pixels / t.seconds / 1e6,
+        "decode_mp_s": pixels / u.seconds / 1e6,
+    }
 
 
 def j2k(arr: np.ndarray, binary: bool) -> int:
@@ -90,12 +133,44 @@ def tile_all(arr: np.ndarray) -> np.ndarray:
     return grid
 
 
+def big_image(model, x: torch.Tensor) -> dict:
+    """One 256×256 image (test images tiled, cropped): the model codec's encode and decode
+    seconds and bits/dim, beside JPEG XL's."""
+    import imagecodecs
+
+    _, C, h, w = x.shape
+    per_side = -(-256 // h)
+    reps = x.repeat(per_side * per_side // len(x) + 1, 1, 1, 1)[: per_side * per_side]
+    grid = reps.reshape(per_side, per_side, C, h, w).permute(2, 0, 3, 1, 4).reshape(C, per_side * h, per_side * w)
+    image = grid[:, :256, :256].contiguous()
+    with harness.Timer() as t:
+        blob = encode(model, image[None])
+    with harness.Timer() as u:
+        restored = decode(model, blob)
+    assert torch.equal(restored[0], image), "256×256 round trip failed"
+    levels = model.num_levels
+    plane = (image * (255 // (levels - 1))).to(torch.uint8).permute(1, 2, 0).numpy()
+    plane = plane.squeeze(-1) if C == 1 else plane
+    enc_s, dec_s = jxl_speed([plane])
+    jxl_bytes = len(imagecodecs.jpegxl_encode(plane, lossless=True, effort=JXL_EFFORT))
+    dims = image.numel()
+    return {
+        "model_encode_s": t.seconds,
+        "model_decode_s": u.seconds,
+        "model_bpd": 8 * len(blob) / dims,
+        "jxl_encode_s": enc_s,
+        "jxl_decode_s": dec_s,
+        "jxl_bpd": 8 * jxl_bytes / dims,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     p = harness.parser(__doc__, "codec")
     p.add_argument("--minutes", type=float, default=2.0)
     p.add_argument("--per-image", type=int, default=0, help="use only the first N test images in every row (0: all)")
     p.add_argument("--datasets", default=",".join(DATASETS))
-    a = harness.parse(p, "codec", {"minutes": 0.05, "per_image": 4}, argv)
+    p.add_argument("--portable-images", type=int, default=50, help="images coded per file in portable mode")
+    a = harness.parse(p, "codec", {"minutes": 0.05, "per_image": 4, "portable_images": 2}, argv)
     a.model_table = {k: list(v) for k, v in (QUICK_MODELS if a.quick else MODELS).items()}  # recorded in the config
     rows = []
     for label in harness.each(a.datasets):
@@ -125,12 +200,34 @@ def main(argv: list[str] | None = None) -> None:
         row["decode_img_s"] = n / t.seconds
         assert torch.equal(restored, x), "round trip failed"
         row["model_codec_whole_set_bpd"] = 8 * len(blob) / (n * dims)
-        files = [encode(model, img[None]) for img in x]
-        payloads = [len(read_header(f)[1]) for f in files]
-        row["model_codec_per_image_payload_bpd"] = 8 * float(np.mean(payloads)) / dims
-        row["model_codec_per_image_file_bpd"] = 8 * float(np.mean([len(f) for f in files])) / dims
-        row["model_codec_framing_bytes"] = float(np.mean([len(f) - q for f, q in zip(files, payloads)]))
+        per = per_image_files(model, x, portable=False)
+        row["model_codec_per_image_payload_bpd"] = per["payload_bpd"]
+        row["model_codec_per_image_file_bpd"] = per["file_bpd"]
+        row["model_codec_framing_bytes"] = per["header_bytes"]
+        row["model_codec_per_image_payload_bytes"] = per["payload_bytes"]
+        row["model_nll_bytes_per_image"] = image_nll_bits(model, x) / 8 / n
+        row["per_image_speed"] = {k: per[k] for k in ("encode_img_s", "decode_img_s", "encode_mp_s", "decode_mp_s")}
+        if name == "pixelcnn":
+            sub = x[: a.portable_images]
+            port = per_image_files(model, sub, portable=True)
+            float_sub = per_image_files(model, sub, portable=False)
+            row["portable"] = {
+                "images": len(sub),
+                "model_nll_bpd": image_nll_bits(model, sub) / (len(sub) * dims),
+                "float": float_sub,
+                "portable": port,
+            }
         arr = (x * (255 // (test.num_levels - 1))).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        planes = [im.squeeze(-1) if im.shape[-1] == 1 else im for im in arr]
+        enc_s, dec_s = jxl_speed(planes)
+        pixels = n * x.shape[2] * x.shape[3]
+        row["jxl_per_image_speed"] = {
+            "encode_img_s": n / enc_s,
+            "decode_img_s": n / dec_s,
+            "encode_mp_s": pixels / enc_s / 1e6,
+            "decode_mp_s": pixels / dec_s / 1e6,
+        }
+        row["image_256"] = big_image(model, x)
         for codec_name, codec in CODECS.items():
             try:
                 row[f"{codec_name} per image"] = 8 * float(np.mean([codec(im, binary) for im in arr])) / dims

@@ -96,8 +96,8 @@ class Trainer:
         config.check_model()  # an unknown model or hyperparameter fails before any data is loaded
         self.device = resolve_device(config.device)
         cfg = config
-        self.train_data = get_dataset(cfg.data, "train", cfg.data_dir, image_size=cfg.image_size, channels=cfg.channels)
-        self.test_data = get_dataset(cfg.data, "test", cfg.data_dir, image_size=cfg.image_size, channels=cfg.channels)
+        self.train_data = get_dataset(cfg.data, "train", cfg.data_dir, **cfg.data_options())
+        self.test_data = get_dataset(cfg.data, "test", cfg.data_dir, **cfg.data_options())
         if cfg.conditional and self.train_data.labels is None:
             raise PixelarError(
                 f"dataset {cfg.data} has no labels, so it cannot train a class-conditional model: "

@@ -30,7 +30,10 @@ class TrainConfig:
         model: registered model name; ``model_args`` its hyperparameters (without image_shape
             and num_levels, which come from the data).
         data: dataset name (see ``pixelar.data.DATASETS``); ``data_dir``, ``image_size``,
-            ``channels`` as for :func:`pixelar.data.get_dataset`.
+            ``channels``, ``tiles`` and ``levels`` as for :func:`pixelar.data.get_dataset` (the
+            last four for ``folder:PATH`` datasets: ``tiles`` trains on every non-overlapping
+            image_size×image_size tile of each image instead of one resized copy; ``levels`` 2
+            thresholds the images at 128 for a binary model, None keeps 256).
         steps: optimisation steps; ``max_minutes`` stops earlier on a wall-clock budget.
         optimizer: "adam" or "rmsprop"; ``lr`` its learning rate; ``grad_clip`` the max
             gradient norm (0 disables clipping).
@@ -48,6 +51,8 @@ class TrainConfig:
     data_dir: str | None = None
     image_size: int | None = None
     channels: int = 3
+    tiles: bool = False
+    levels: int | None = None
     batch_size: int = 32
     steps: int = 2000
     max_minutes: float | None = None
@@ -115,6 +120,10 @@ class TrainConfig:
             fail("image_size", "a positive integer")
         if self.channels not in (1, 3) or not is_int(self.channels):
             fail("channels", "1 or 3")
+        if not isinstance(self.tiles, bool):
+            fail("tiles", "true or false")
+        if self.levels is not None and not (is_int(self.levels) and 2 <= self.levels <= 256):
+            fail("levels", "an integer from 2 to 256 (2: black and white)")
         for name in ("batch_size", "steps", "log_every"):
             if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 fail(name, "a positive integer")
@@ -135,6 +144,10 @@ class TrainConfig:
             fail("conditional", "true or false")
         if not (is_int(self.seed) and abs(self.seed) < 2**40):
             fail("seed", "an integer of magnitude below 2**40")
+
+    def data_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`pixelar.data.get_dataset` this run loads its data with."""
+        return {"image_size": self.image_size, "channels": self.channels, "tiles": self.tiles, "levels": self.levels}
 
     def check_model(self) -> None:
         """Raise a :class:`PixelarError` unless ``model`` is a registered model and ``model_args``
@@ -189,11 +202,14 @@ def resume_config(
 
 
 class DataSource(NamedTuple):
-    """The arguments of :func:`pixelar.data.get_dataset` that name a model's data."""
+    """The arguments of :func:`pixelar.data.get_dataset` that name a model's data (``tiles`` and
+    ``levels``: a folder dataset's, as the run was trained on it)."""
 
     data: str
     data_dir: str | None
     image_size: int | None
+    tiles: bool = False
+    levels: int | None = None
 
 
 def run_data_source(
@@ -209,9 +225,12 @@ def run_data_source(
 
     The run's train_config.json is read only when ``data`` is None (then a missing or corrupt
     one is an error); when ``data`` is the run's own dataset, the run's ``data_dir`` and
-    ``image_size`` fill in those not given, and a damaged file is ignored. Folder datasets of
-    a square model default to the model's size.
+    ``image_size`` fill in those not given, and a damaged file is ignored. The run's ``tiles``
+    and ``levels`` come with its dataset (a folder cut into tiles, or black and white, is read
+    the same way again), and only with it: another ``data`` is read with the defaults. Folder
+    datasets of a square model default to the model's size.
     """
+    tiles, levels = False, None
     if data is None:
         if not is_run_dir(run):
             raise PixelarError(
@@ -225,6 +244,7 @@ def run_data_source(
         data = trained.data
         data_dir = data_dir or trained.data_dir
         image_size = image_size or trained.image_size
+        tiles, levels = trained.tiles, trained.levels
     else:
         try:
             hint: TrainConfig | None = TrainConfig.from_json((Path(run) / CONFIG_FILE).read_text())
@@ -233,7 +253,8 @@ def run_data_source(
         if hint is not None and hint.data == data:
             data_dir = data_dir or hint.data_dir
             image_size = image_size or hint.image_size
+            tiles, levels = hint.tiles, hint.levels
     _, height, width = image_shape
     if image_size is None and height == width:
         image_size = height  # folder:PATH datasets are resized to the model's size
-    return DataSource(data, data_dir, image_size)
+    return DataSource(data, data_dir, image_size, tiles, levels)

@@ -99,7 +99,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = _load_model(args)
     source = run_data_source(args.run, model.image_shape, args.data, args.data_dir, args.image_size)
     channels = model.image_shape[0]
-    dataset = get_dataset(source.data, args.split, source.data_dir, image_size=source.image_size, channels=channels)
+    dataset = get_dataset(
+        source.data,
+        args.split,
+        source.data_dir,
+        image_size=source.image_size,
+        channels=channels,
+        tiles=source.tiles,
+        levels=source.levels,
+    )
     nll = evaluate(model, dataset, batch_size=args.batch_size, progress=not args.quiet)
     print(format_nll(nll.as_dict(), f"{source.data}/{args.split}"))
     if args.json:
@@ -147,7 +155,13 @@ def cmd_complete(args: argparse.Namespace) -> int:
             )
         source = run_data_source(args.run, model.image_shape, args.data, args.data_dir)
         dataset = get_dataset(
-            source.data, args.split, source.data_dir, image_size=source.image_size, channels=channels
+            source.data,
+            args.split,
+            source.data_dir,
+            image_size=source.image_size,
+            channels=channels,
+            tiles=source.tiles,
+            levels=source.levels,
         ).subset(args.count)
         dataset.check_compatible(model.image_shape, model.num_levels)
         images, labels = dataset.images.long(), dataset.labels

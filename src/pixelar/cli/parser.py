@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-# The TrainConfig settings that 'pixelar train' takes as flags of the same name: (type, help).
+# The TrainConfig settings that 'pixelar train' takes as flags of the same name: (type, help);
+# a bool is a flag without a value that sets True (absent: None, the preset's or default value).
 TRAIN_FLAGS: dict[str, tuple[type, str]] = {
     "model": (str, "registered model name (pixelar list models)"),
     "data": (str, "dataset name (pixelar list datasets), or folder:PATH"),
     "data_dir": (str, "where datasets are cached (default $PIXELAR_DATA_DIR or the user cache dir)"),
-    "image_size": (int, "image size for folder:PATH datasets"),
+    "image_size": (int, "image size for folder:PATH datasets (with --tiles: the side of a tile)"),
     "channels": (int, "1 or 3, for folder:PATH datasets"),
+    "tiles": (bool, "for folder:PATH datasets: train on every --image-size square tile of each image, unresized"),
+    "levels": (int, "for folder:PATH datasets: quantise to this many levels (2: black and white, threshold 128)"),
     "batch_size": (int, "images per step"),
     "steps": (int, "optimisation steps"),
     "max_minutes": (float, "stop after this many minutes of training"),
@@ -50,7 +53,10 @@ def _add_train(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb = sub.add_parser("train", help="train a model (teacher-forced maximum likelihood)")
     verb.add_argument("--preset", help="a named set-up (pixelar list presets); flags override it")
     for name, (kind, text) in TRAIN_FLAGS.items():
-        verb.add_argument(flag(name), type=kind, default=None, help=text)
+        if kind is bool:
+            verb.add_argument(flag(name), action="store_const", const=True, default=None, help=text)
+        else:
+            verb.add_argument(flag(name), type=kind, default=None, help=text)
     verb.add_argument("--minutes", dest="max_minutes", type=float, help=argparse.SUPPRESS)
     verb.add_argument("--num-layers", type=int, help="model depth (num_layers)")
     verb.add_argument("--hidden-channels", type=int, help="model width (hidden_channels)")

