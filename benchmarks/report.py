@@ -45,6 +45,7 @@ from report_base import (
 )
 from report_blocks import (
     block_codec,
+    block_codec_real,
     block_conditional,
     block_demo,
     block_drift,
@@ -91,6 +92,7 @@ BLOCKS: dict[str, Callable[[Results], list[str]]] = {
     "quality": block_quality,
     "conditional": block_conditional,
     "codec": block_codec,
+    "codec-real": block_codec_real,
     "claims": block_claims,
 }
 
@@ -112,6 +114,7 @@ def render_one(benchmark: str, path: Path) -> str:
     docs[benchmark] = normalise(benchmark, json.loads(Path(path).read_text()))
     block = {"demo": block_demo, "models": block_models, "sampling": block_sampling, "quality": block_quality}
     block |= {"conditional": block_conditional, "codec": block_codec, "versions": block_versions}
+    block |= {"codec_real": block_codec_real}
     return "\n".join(block[benchmark](Results(docs, allow_mixed=True)))
 
 

@@ -35,6 +35,7 @@ COMMANDS = {
     "quality": "python benchmarks/bench_quality.py",
     "conditional": "python benchmarks/bench_conditional.py",
     "codec": "python benchmarks/bench_codec.py",
+    "codec_real": "python benchmarks/bench_codec_real.py",
     "versions": "python benchmarks/bench_versions.py --baseline 0a93325 --repeat 4 --times 2",
 }
 TIMING_COLUMNS = [f"{kind}_{size}" for kind in ("train_img_s", "sample16_s") for size in SIZES]

@@ -8,7 +8,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
+import subprocess
+import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -413,3 +417,65 @@ def test_changed_label_is_caught_even_if_the_model_ignores_labels(conditional):
     data = encode(model, x, cond)
     with pytest.raises(PixelarError, match="did not reproduce images 0–3"):
         decode(model, repacked(data, labels=[1, 2, 1, 2]))
+
+
+# -- portable mode ----------------------------------------------------------------------------
+
+
+def _portable_files():
+    model = tiny("pixelcnn", (3, 4, 4), 4, seed=30, num_layers=2, hidden_channels=8).float()
+    gen = torch.Generator().manual_seed(8)
+    images = [torch.randint(0, 4, (3, h, w), generator=gen) for h, w in [(4, 4), (4, 4), (3, 6)]]
+    return model, images
+
+
+def test_portable_file_encoded_with_one_thread_decodes_with_two():
+    model, images = _portable_files()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        data = encode(model, images, portable=True)
+        torch.set_num_threads(2)
+        out = decode_images(model, data)
+    finally:
+        torch.set_num_threads(threads)
+    assert read_header(data)[0].portable and read_header(data)[0].method == "naive"
+    assert all(torch.equal(a, b) for a, b in zip(images, out))
+
+
+def test_portable_file_decodes_in_another_process(tmp_path):
+    """Encoded here, decoded by a fresh process with another thread count: the same images."""
+    model, images = _portable_files()
+    torch.save({"state": model.state_dict(), "images": images}, tmp_path / "case.pt")
+    (tmp_path / "file.pxz").write_bytes(encode(model, images, portable=True))
+    script = f"""
+import sys, torch
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from helpers import tiny
+from pixelar.codec import decode_images
+torch.set_num_threads(2)
+case = torch.load({str(tmp_path / "case.pt")!r}, weights_only=True)
+model = tiny("pixelcnn", (3, 4, 4), 4, seed=30, num_layers=2, hidden_channels=8).float()
+model.load_state_dict(case["state"])
+out = decode_images(model, open({str(tmp_path / "file.pxz")!r}, "rb").read())
+assert all(torch.equal(a, b) for a, b in zip(case["images"], out))
+print("ok")
+"""
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_portable_costs_about_the_float_models_nll():
+    """The integer network's probabilities are close to the float model's: the portable file is
+    within 3% (+ the check and tail) of the float model's NLL."""
+    model, images = _portable_files()
+    data = encode(model, images, portable=True)
+    bits = image_nll_bits(model, images)
+    assert 8 * len(read_header(data)[1]) <= bits * 1.03 + 16 * 2 + 48, (8 * len(read_header(data)[1]), bits)
+
+
+def test_portable_needs_a_pixelcnn():
+    model = tiny("gated-pixelcnn", (1, 4, 4), 2, seed=31).float()
+    with pytest.raises(PixelarError, match="pixelcnn"):
+        encode(model, torch.zeros(1, 1, 4, 4, dtype=torch.long), portable=True)

@@ -9,11 +9,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pixelar.checkpoint import RUN_CHECKPOINT_FILE, RUN_CONFIG_FILE
 from pixelar.errors import PixelarError
 from pixelar.registry import make_config
+
+if TYPE_CHECKING:
+    from pixelar.data import ImageDataset
 
 CONFIG_FILE = RUN_CONFIG_FILE  # "train_config.json"
 CHECKPOINT_FILE = RUN_CHECKPOINT_FILE  # "checkpoint.pt"
@@ -210,6 +213,20 @@ class DataSource(NamedTuple):
     image_size: int | None
     tiles: bool = False
     levels: int | None = None
+
+    def load(self, split: str, channels: int) -> ImageDataset:
+        """The ``split`` of this data, with ``channels`` channels (for a folder dataset)."""
+        from pixelar.data import get_dataset
+
+        return get_dataset(
+            self.data,
+            split,
+            self.data_dir,
+            image_size=self.image_size,
+            channels=channels,
+            tiles=self.tiles,
+            levels=self.levels,
+        )
 
 
 def run_data_source(

@@ -17,7 +17,7 @@ from pixelar.cli.errors import in_flags
 from pixelar.cli.train import format_nll
 from pixelar.codec import MAX_SUBPIXELS, decode_images, encode, image_nll_bits
 from pixelar.completion import complete, known_after_unknown, rows_mask
-from pixelar.data import DATASET_PARAMS, get_dataset, list_datasets
+from pixelar.data import DATASET_PARAMS, list_datasets
 from pixelar.errors import PixelarError
 from pixelar.evaluation import evaluate
 from pixelar.imageio import read_image_list, read_images, read_mask, write_image, write_npy
@@ -99,15 +99,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = _load_model(args)
     source = run_data_source(args.run, model.image_shape, args.data, args.data_dir, args.image_size)
     channels = model.image_shape[0]
-    dataset = get_dataset(
-        source.data,
-        args.split,
-        source.data_dir,
-        image_size=source.image_size,
-        channels=channels,
-        tiles=source.tiles,
-        levels=source.levels,
-    )
+    dataset = source.load(args.split, channels)
     nll = evaluate(model, dataset, batch_size=args.batch_size, progress=not args.quiet)
     print(format_nll(nll.as_dict(), f"{source.data}/{args.split}"))
     if args.json:
@@ -154,15 +146,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
                 f"pass --input IMAGE.png or --data NAME: {args.run} is a saved model, not a training run"
             )
         source = run_data_source(args.run, model.image_shape, args.data, args.data_dir)
-        dataset = get_dataset(
-            source.data,
-            args.split,
-            source.data_dir,
-            image_size=source.image_size,
-            channels=channels,
-            tiles=source.tiles,
-            levels=source.levels,
-        ).subset(args.count)
+        dataset = source.load(args.split, channels).subset(args.count)
         dataset.check_compatible(model.image_shape, model.num_levels)
         images, labels = dataset.images.long(), dataset.labels
     if args.label is None and labels is not None and model.num_classes:
