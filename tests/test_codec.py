@@ -260,7 +260,7 @@ def test_layout(setup):
     assert data[:4] == b"PX" + bytes([codec.VERSION, codec.FLAG_FAST | codec.FLAG_COUNT])
     assert data[4:7].hex() == codec.model_fingerprint(model)[:6] == header.model
     assert data[7] == 5 and data[8:] == payload
-    assert header == Header([(5, 5)] * 5, None, "fast", False, torch.float32, header.model, True)
+    assert header == Header([(5, 5)] * 5, None, "fast", torch.float32, header.model, True)
 
 
 def test_other_model_is_refused(setup, monkeypatch):
@@ -390,7 +390,10 @@ def test_decoding_stops_at_the_first_failing_chunk(monkeypatch):
     x = torch.randint(0, 2, (6, 1, 4, 4), generator=torch.Generator().manual_seed(2))
     data = bytearray(encode(model, x))
     data[8] ^= 0x40  # the payload's first byte
-    with counting(monkeypatch) as counts, pytest.raises(PixelarError, match="corrupt or was encoded on a different"):
+    with (
+        counting(monkeypatch) as counts,
+        pytest.raises(PixelarError, match="corrupt or (truncated, or )?was encoded on a different"),
+    ):
         decode(model, bytes(data))
     assert counts["chunks"] == 1
 
@@ -439,7 +442,7 @@ def test_portable_file_encoded_with_one_thread_decodes_with_two():
         out = decode_images(model, data)
     finally:
         torch.set_num_threads(threads)
-    assert read_header(data)[0].portable and read_header(data)[0].method == "naive"
+    assert read_header(data)[0].portable and read_header(data)[0].method == "portable"
     assert all(torch.equal(a, b) for a, b in zip(images, out))
 
 

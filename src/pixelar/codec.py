@@ -11,7 +11,7 @@ File layout (format 4; "varint" is an unsigned LEB128 integer)::
 
 flags: bit 0 labels, bit 1 the fast stepper produced the probabilities and the symbol order
 (else the naive one, in raster order), bit 2 portable (:mod:`pixelar.portable`'s integer
-network produced them), bit 3 count present, bits 4–5 the size mode, bits 6–7 the model's
+network and its stepper produced them, in its wavefront order), bit 3 count present, bits 4–5 the size mode, bits 6–7 the model's
 dtype (an index into :data:`DTYPES`). The model id is the first 3 bytes of
 :func:`model_fingerprint` (the SHA-256 of the model's name, configuration and weights).
 
@@ -68,6 +68,7 @@ from pixelar.sampling import resolve_method
 
 if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
+    from pixelar.portable import PortableNetwork
 
 MAGIC = b"PX"
 OLD_MAGIC = b"PXAR"  # formats 1–3
@@ -134,13 +135,13 @@ def _read_varint(data: bytes, offset: int) -> tuple[int, int]:
 # -- the header ---------------------------------------------------------------------------
 @dataclass
 class Header:
-    """What a file's header says: sizes [(H, W)] per image, labels (or None), the sampler
-    ("fast" or "naive"), portable mode, the model's dtype and the model id (hex)."""
+    """What a file's header says: sizes [(H, W)] per image, labels (or None), the stepper
+    whose probabilities and order coded it ("fast", "naive" or "portable": the integer network
+    of :mod:`pixelar.portable`), the model's dtype and the model id (hex)."""
 
     sizes: list[tuple[int, int]]
     labels: list[int] | None
     method: str
-    portable: bool
     dtype: torch.dtype
     model: str
     own_size: bool = True  # the sizes are the model's (none stored)
@@ -148,6 +149,10 @@ class Header:
     @property
     def count(self) -> int:
         return len(self.sizes)
+
+    @property
+    def portable(self) -> bool:
+        return self.method == "portable"
 
     def pack(self) -> bytes:
         """The header bytes."""
@@ -157,7 +162,7 @@ class Header:
         flags = (
             (FLAG_LABELS if self.labels is not None else 0)
             | (FLAG_FAST if self.method == "fast" else 0)
-            | (FLAG_PORTABLE if self.portable else 0)
+            | (FLAG_PORTABLE if self.method == "portable" else 0)
             | (FLAG_COUNT if N != 1 else 0)
             | size_mode << SIZE_SHIFT
             | DTYPES.index(self.dtype) << DTYPE_SHIFT
@@ -237,8 +242,8 @@ def read_header(data: bytes, model_size: tuple[int, int] | None = None) -> tuple
             f"the compressed file is corrupt: it counts {count} image(s) in {chunks} chunk(s), but its payload of "
             f"{len(payload)} byte(s) can hold at most {max_chunks(len(payload))}"
         )
-    method = "fast" if flags & FLAG_FAST else "naive"
-    header = Header(sizes, labels, method, bool(flags & FLAG_PORTABLE), dtype, model, size_mode == SIZE_MODEL)
+    method = "fast" if flags & FLAG_FAST else "portable" if flags & FLAG_PORTABLE else "naive"
+    header = Header(sizes, labels, method, dtype, model, size_mode == SIZE_MODEL)
     return header, payload
 
 
@@ -397,32 +402,39 @@ def _as_list(images: Tensor | Sequence[Tensor]) -> list[Tensor]:
     return out
 
 
+def _integer_network(model: AutoregressiveModel, method: str) -> PortableNetwork | None:
+    """The model's integer network (:mod:`pixelar.portable`) for method "portable", else None."""
+    if method != "portable":
+        return None
+    from pixelar.portable import portable_model
+
+    return portable_model(model)
+
+
 def _code(
     model: AutoregressiveModel,
     size: tuple[int, int],
     work: Tensor,
     cond: Tensor | None,
     method: str,
-    portable: bool,
+    network: PortableNetwork | None,
     choose: Callable[[np.ndarray, int, Front, int], Tensor],
     progress: bool,
 ) -> Tensor:
     """Fill ``work`` (images [n, C, H, W] of one size) in the stepper's order, handing
-    ``choose(probability rows, channel, front, count)`` each step's probabilities."""
+    ``choose(probability rows, channel, front, count)`` each step's probabilities: the
+    model's (``method`` "fast" or "naive"), or the integer ``network``'s."""
     known = torch.zeros_like(work, dtype=torch.bool)
     with model.at_size(*size):
-        if portable:
-            from pixelar import portable as integer
+        if network is not None:
+            from pixelar.portable import probabilities
             from pixelar.sampling import fill
 
-            network = integer.portable_model(model)
-            stepper = network.stepper(len(work), cond)
-
             def choose_portable(logits: Tensor, c: int, front: Front) -> Tensor:
-                return choose(integer.probabilities(logits), c, front, logits.shape[2])
+                return choose(probabilities(logits), c, front, logits.shape[2])
 
             with torch.inference_mode():
-                return fill(stepper, work, known, choose_portable, progress, desc="coding")
+                return fill(network.stepper(len(work), cond), work, known, choose_portable, progress, desc="coding")
 
         def choose_float(logp: Tensor, c: int, front: Front) -> Tensor:
             return choose(_probabilities(logp), c, front, logp.shape[2])
@@ -453,13 +465,13 @@ def encode(
     if cond is not None:
         cond = torch.as_tensor(cond).long().reshape(-1)
     model.check_cond(cond, len(batch))
-    method = "naive" if portable else resolve_method(model, method)
+    method = "portable" if portable else resolve_method(model, method)
+    network = _integer_network(model, method)
     fingerprint = bytes.fromhex(model_fingerprint(model))
     header = Header(
         sizes,
         None if cond is None else cond.tolist(),
         method,
-        portable,
         model.dtype,
         fingerprint[:MODEL_ID].hex(),
         own_size=all(size == (own_height, own_width) for size in sizes),
@@ -479,7 +491,7 @@ def encode(
             return values
 
         work = torch.zeros_like(chunk)
-        _code(model, sizes[start], work, c_chunk, method, portable, choose, progress)
+        _code(model, sizes[start], work, c_chunk, method, network, choose, progress)
         stream.encode(_chunk_check(prefix, chunk, c_chunk), None)
     return head + stream.payload()
 
@@ -530,6 +542,7 @@ def decode_images(model: AutoregressiveModel, data: bytes, max_subpixels: int = 
     header, payload = read_header(data, model.image_shape[1:])
     _check_against_model(header, model, fingerprint, max_subpixels)
     prefix = data[: len(data) - len(payload)] + bytes.fromhex(fingerprint)
+    network = _integer_network(model, header.method)
     decoder = _coder(constriction.stream.queue.RangeDecoder, _words(payload))
     family, uniform = _family(), _uniform()
     labels = header.labels
@@ -543,7 +556,7 @@ def decode_images(model: AutoregressiveModel, data: bytes, max_subpixels: int = 
             return torch.from_numpy(symbols).view(-1, count)
 
         work = torch.zeros(stop - start, model.image_shape[0], height, width, dtype=torch.long, device=model.device)
-        chunk = _code(model, (height, width), work, c_chunk, header.method, header.portable, choose, False)
+        chunk = _code(model, (height, width), work, c_chunk, header.method, network, choose, False)
         stored = _coder(decoder.decode, uniform, 1)
         if not np.array_equal(stored, _chunk_check(prefix, chunk, c_chunk)):
             raise PixelarError(

@@ -25,11 +25,16 @@ Accumulator bound, checked per output channel o of every layer from the integer 
 and 2^LIMIT_BITS after it (every layer output is clamped), and 2^(s−1) the rounding offset of
 the shift by s bits. Adding two clamped maps (the residual connection, a class bias) stays
 below 2^(LIMIT_BITS+1). A model for which no format satisfies the bound is refused.
+
+:meth:`PortableNetwork.logits` gives every conditional's integer logits at once (encoding);
+:meth:`PortableNetwork.stepper` gives them front by front for :func:`pixelar.sampling.fill`
+(decoding), in the PixelCNN's wavefront order, bit-identical to ``logits``.
 """
 
 from __future__ import annotations
 
 import decimal
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -59,13 +64,6 @@ def _dot(cols: Tensor, weight: Tensor) -> Tensor:
     return torch.matmul(cols, weight)
 
 
-def crop_like(t: Tensor, like: Tensor) -> Tensor:
-    """The bottom rows and central columns of t [n, H, W, ...] in the size of ``like`` [n, h, w,
-    ...]: where an unpadded causal layer's output sits in its input."""
-    (H, W), (h, w) = t.shape[1:3], like.shape[1:3]
-    return t[:, H - h :, (W - w) // 2 : (W - w) // 2 + w]
-
-
 @dataclass(frozen=True)
 class IntLayer:
     """A masked k×k convolution in integers, unpadded, channels last:
@@ -75,8 +73,8 @@ class IntLayer:
     k; the mask zeroes the rows below), laid out by :func:`~pixelar.incremental.conv_matrix`;
     ``offset`` [out]: bias plus the rounding offset 2^(s−1); ``scale`` [out]: 2^-s, s = weight
     bits + input bits − output bits. All integer-valued (or powers of two) float64.
-    Shapes: [B, H, W, in] → [B, H − kh + 1, W − kw + 1, out]; :meth:`same` pads for an output of
-    the input's size.
+    Shapes: [B, H, W, in] → [B, H − kh + 1, W − kw + 1, out] (at one position: a window
+    [B, kh, kw, in] → [B, 1, 1, out]); :meth:`same` pads for an output of the input's size.
     """
 
     weight: Tensor
@@ -91,14 +89,10 @@ class IntLayer:
         y = torch.floor((_dot(x, self.weight) + self.offset) * self.scale)
         return y.clamp_(-(2.0**LIMIT_BITS), 2.0**LIMIT_BITS)
 
-    def same(self, x: Tensor, inside: Tensor | None) -> Tensor:
-        """The layer at every position of x: zero-padded above and on both sides like the float
-        convolution (``inside`` None); or, on windows wide enough for every tap, where its taps
-        stay inside, with the positions outside the image zeroed (``inside`` [B, H, W, 1]: 1 in
-        the image, 0 outside, cropped like x by :func:`crop_like`)."""
-        if inside is None:
-            return self(F.pad(x, (0, 0, self.kw // 2, self.kw // 2, self.kh - 1, 0)))
-        return self(x * crop_like(inside, x))
+    def same(self, x: Tensor) -> Tensor:
+        """The layer at every position of x [B, H, W, in], zero-padded above and on both sides
+        like the float convolution: [B, H, W, out]."""
+        return self(F.pad(x, (0, 0, self.kw // 2, self.kw // 2, self.kh - 1, 0)))
 
     def to(self, device: torch.device | str) -> IntLayer:
         return replace(self, weight=self.weight.to(device), offset=self.offset.to(device), scale=self.scale.to(device))
@@ -145,6 +139,10 @@ def quantize(name: str, conv: torch.nn.Conv2d, in_bits: int, out_bits: int, in_m
     return IntLayer(matrix, columns[0], columns[1], kh, kw)
 
 
+# (block index, its 3×3 layer, the layer's input) → the layer's output
+Spatial = Callable[[int, IntLayer, Tensor], Tensor]
+
+
 class PortableNetwork:
     """A PixelCNN's integer version (:func:`portable_model`): integer logits from integer images.
 
@@ -165,9 +163,6 @@ class PortableNetwork:
         self.first, self.blocks, self.head = first, blocks, head
         self.class_bias = class_bias  # [num_classes, num_layers + 1, 2h] at ACT_BITS, or None
         self.bernoulli = isinstance(model.distribution, Bernoulli)
-        # R: the rows above and the columns either side a conditional reads (L + 3)
-        self.reach = first.kh - 1 + sum(conv.kh - 1 for _, conv, _ in blocks)
-        assert self.reach == first.kw // 2 + sum(conv.kw // 2 for _, conv, _ in blocks)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -197,72 +192,101 @@ class PortableNetwork:
         conditional, teacher-forced: float64 [B, C, K, H, W] in units of 2^-LOGIT_BITS nat
         (Bernoulli: [0, l] per channel), on :attr:`device`."""
         self.model.check_input(x, cond)
-        levels = x.to(self.device, torch.long).permute(0, 2, 3, 1)
-        return self.forward(levels, cond).permute(0, 3, 4, 1, 2).contiguous()
+        v = self.inputs(x.to(self.device).permute(0, 2, 3, 1))
+        logits = self.run(self.first.same(v), self.biases(cond, 1), lambda i, conv, t: conv.same(t))
+        return logits.permute(0, 3, 4, 1, 2).contiguous()
 
-    def forward(self, x: Tensor, cond: Tensor | None, inside: Tensor | None = None) -> Tensor:
-        """Levels [B, H, W, C] (long, channels last; no checks) → integer logits [B, h, w, C, K]:
-        h, w = H, W; or, with ``inside`` (windows, see :meth:`IntLayer.same`), the positions
-        whose every tap lies in x."""
-        limit, K = 2.0**LIMIT_BITS, self.num_levels
-        y = self.first.same((2 * x - (K - 1)).to(torch.float64), inside)
-        L = len(self.blocks)
-        biases: list[Tensor | None] = [None] * (L + 1)
-        if self.class_bias is not None and cond is not None:
-            biases = list(self.class_bias[cond.to(self.device)][:, :, None, None].unbind(1))
+    def inputs(self, x: Tensor) -> Tensor:
+        """Levels → the first layer's input 2k − (K − 1), float64 (any shape)."""
+        return (2 * x.long() - (self.num_levels - 1)).to(torch.float64)
+
+    def biases(self, cond: Tensor | None, count: int) -> list[Tensor | None]:
+        """Every block's class bias and the head's, each repeated for ``count`` positions per
+        image: [B·count, 1, 1, 2h] (None for an unconditional model)."""
+        if self.class_bias is None or cond is None:
+            return [None] * (len(self.blocks) + 1)
+        table = self.class_bias[cond.to(self.device)].repeat_interleave(count, 0)  # [B·count, L + 1, 2h]
+        return list(table[:, :, None, None].unbind(1))
+
+    def run(self, y: Tensor, biases: list[Tensor | None], spatial: Spatial) -> Tensor:
+        """The network after its first layer: y [n, h, w, 2h] → integer logits [n, h, w, C, K].
+        ``spatial(i, conv, t)`` applies block i's 3×3 convolution to its input t."""
+        limit = 2.0**LIMIT_BITS
         for i, (reduce, conv, expand) in enumerate(self.blocks):
             if (bias := biases[i]) is not None:
                 y = (y + bias).clamp_(-limit, limit)
-            t = expand(conv.same(reduce(y.relu()).relu(), inside).relu())
-            y = (crop_like(y, t) + t).clamp_(-limit, limit)
-        if (bias := biases[L]) is not None:
+            t = expand(spatial(i, conv, reduce(y.relu()).relu()).relu())
+            y = (y + t).clamp_(-limit, limit)
+        if (bias := biases[-1]) is not None:
             y = (y + bias).clamp_(-limit, limit)
         params = self.head[1](self.head[0](y.relu()).relu())
         if self.bernoulli:
             return torch.stack([torch.zeros_like(params), params], dim=-1)
-        return params.unflatten(-1, (-1, K))
+        return params.unflatten(-1, (-1, self.num_levels))
 
     def stepper(self, batch: int, cond: Tensor | None) -> PortableStepper:
         """A :class:`~pixelar.incremental.Stepper` over the integer logits (the model's wavefronts)."""
         self.model.check_cond(cond, batch)
-        return PortableStepper(self, cond)
+        return PortableStepper(self, batch, cond)
+
+
+def window(t: Tensor, layer: IntLayer, rows: Tensor, cols: Tensor) -> Tensor:
+    """The input windows of ``layer`` at output positions (rows, cols) of a map t [n, H + kh − 1,
+    W + kw − 1, F] padded for it: [n·count, kh, kw, F]."""
+    windows = t.unfold(1, layer.kh, 1).unfold(2, layer.kw, 1)[:, rows, cols]  # [n, count, F, kh, kw]
+    return windows.permute(0, 1, 3, 4, 2).flatten(0, 1)
 
 
 class PortableStepper:
     """The integer logits of a front's pixels, for :func:`pixelar.sampling.fill`:
-    ``conditional(x, c, front)`` → [batch, K, count]. The schedule is the PixelCNN's wavefronts
-    (``wavefronts(H, W, model.wavefront_shift)``: a front's pixels lie 4 columns apart per row).
+    ``conditional(x, c, front)`` → [batch, K, count], equal bit for bit to
+    :meth:`PortableNetwork.logits` (every sum is exact, so the order of work cannot matter).
 
-    Each step runs :meth:`PortableNetwork.forward` once on the windows of the front's pixels,
-    stacked: the rows h − R … h and the columns w − R … w + R that the conditional at (h, w)
-    reads, zero outside the image; each layer is computed only where a later one reads it, the
-    window shrinking to the one pixel: block j (1 … L) reads (L + 2 − j) × (2L + 3 − 2j)
-    positions (j = 1: the first layer's output), the head one. Every sum is exact, so the logits equal the
-    full :meth:`PortableNetwork.logits` bit for bit.
+    The schedule is the PixelCNN's wavefronts (``wavefronts(H, W, model.wavefront_shift)``),
+    and each step computes every layer at the front's pixels only, like the float
+    :class:`~pixelar.models.pixelcnn.PixelCNNSampler`: the first layer on its window of x, each
+    3×3 convolution on its window of a cached input map (zero-padded, [batch, H + 1, W + 2, h]
+    per block) where the step first writes its own input at the pixels. A pixel's cached
+    inputs are final once computed for its last channel; fronts the loop skipped (known pixels)
+    are computed on the way, as :class:`~pixelar.incremental.ColumnSampler` does.
     """
 
-    def __init__(self, net: PortableNetwork, cond: Tensor | None) -> None:
-        _, H, W = net.image_shape
-        self.net, self.cond = net, cond
+    def __init__(self, net: PortableNetwork, batch: int, cond: Tensor | None) -> None:
+        C, H, W = net.image_shape
+        self.net, self.C = net, C
         self.fronts: list[Front] = wavefronts(H, W, net.model.wavefront_shift)
-        self.inside = self._windows(torch.ones(1, H, W, 1, dtype=torch.float64, device=net.device))
-
-    def _windows(self, t: Tensor) -> Tensor:
-        """Every pixel's window of t [n, H, W, C], padded with zeros (level 0: the first layer
-        zeroes its input outside the image by ``inside``): [n, H, W, C, R + 1, 2R + 1]."""
-        R = self.net.reach
-        return F.pad(t, (0, 0, R, R, R, 0)).unfold(1, R + 1, 1).unfold(2, 2 * R + 1, 1)
+        self.cond = cond
+        self.caches = [  # every block's 3×3 layer's input, zero-padded: [batch, H + 1, W + 2, h]
+            conv.weight.new_zeros(batch, H + conv.kh - 1, W + conv.kw - 1, conv.weight.shape[0] // (conv.kh * conv.kw))
+            for _, conv, _ in net.blocks
+        ]
+        self.done = 0  # fronts before this one have final caches
+        self.last = (-1, -1)  # (front, channel) of the last step computed
 
     def conditional(self, x: Tensor, c: int, front: Front) -> Tensor:
-        n, count = x.shape[0], front.count
-        i = torch.arange(count, device=self.net.device)
+        while self.done < front.t:
+            if self.last != (self.done, self.C - 1):
+                self.column(x, self.fronts[self.done])  # a skipped front: its caches at its last channel
+            self.done += 1
+        self.last = (front.t, c)
+        logits = self.column(x, front)  # [n·count, 1, 1, C, K]
+        return logits[:, 0, 0, c].view(x.shape[0], front.count, -1).transpose(1, 2)
+
+    def column(self, x: Tensor, front: Front) -> Tensor:
+        """Every layer at the front's pixels given x: the logits [n·count, 1, 1, C, K]."""
+        first = self.net.first
+        i = torch.arange(front.count, device=self.net.device)
         rows, cols = front.h0 + i, front.w0 - front.dw * i
-        levels = self._windows(x.to(self.net.device).permute(0, 2, 3, 1))[:, rows, cols]  # [n, count, C, R+1, 2R+1]
-        inside = self.inside[:, rows, cols].expand(n, -1, -1, -1, -1)
-        cond = None if self.cond is None else self.cond.to(self.net.device).repeat_interleave(count)
-        windows = [t.flatten(0, 1).permute(0, 2, 3, 1) for t in (levels, inside)]  # [n·count, R+1, 2R+1, ·]
-        logits = self.net.forward(windows[0], cond, windows[1])  # [n·count, 1, 1, C, K]
-        return logits[:, 0, 0, c].view(n, count, -1).transpose(1, 2)
+        pad = (0, 0, first.kw // 2, first.kw // 2, first.kh - 1, 0)
+        v = F.pad(self.net.inputs(x.to(self.net.device).permute(0, 2, 3, 1)), pad)
+
+        def spatial(b: int, conv: IntLayer, t: Tensor) -> Tensor:
+            cache = self.caches[b]
+            cache[:, rows + conv.kh - 1, cols + conv.kw // 2] = t.view(x.shape[0], front.count, -1)
+            return conv(window(cache, conv, rows, cols))
+
+        y = first(window(v, first, rows, cols))
+        return self.net.run(y, self.net.biases(self.cond, front.count), spatial)
 
 
 def portable_model(model: AutoregressiveModel) -> PortableNetwork:
