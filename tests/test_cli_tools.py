@@ -143,6 +143,20 @@ def test_cli_compress_decompress_round_trip(tmp_path, rgb_model, capsys):
     assert np.load(tmp_path / "out" / "images.npy").shape == (3, 3, 6, 6)
 
 
+def test_cli_compresses_images_of_any_size_portably(tmp_path, binary_model, capsys):
+    """Images of sizes other than the model's 8×8, mixed in one file, with --portable."""
+    rng = np.random.default_rng(4)
+    arrays = [rng.integers(0, 2, shape) * 255 for shape in [(5, 13), (1, 1), (12, 9)]]
+    files = [_png(tmp_path / f"{i}.png", a) for i, a in enumerate(arrays)]
+    assert run("compress", binary_model, *files, "--portable", "-o", tmp_path / "x.pxz") == 0
+    assert "bits/dim" in capsys.readouterr().out
+    assert run("decompress", binary_model, tmp_path / "x.pxz", "-o", tmp_path / "out") == 0
+    for i, a in enumerate(arrays):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / f"image_{i:04d}.png")), a)
+    assert run("decompress", binary_model, tmp_path / "x.pxz", "-o", tmp_path / "o2", "--npy") == 2
+    assert "different sizes" in capsys.readouterr().err
+
+
 def test_cli_decompress_errors(tmp_path, rgb_model, binary_model, capsys):
     np.save(tmp_path / "x.npy", np.random.default_rng(3).integers(0, 2, (2, 1, 8, 8)))
     assert run("compress", binary_model, tmp_path / "x.npy", "-o", tmp_path / "x.pxz") == 0

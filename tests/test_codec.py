@@ -392,7 +392,7 @@ def test_decoding_stops_at_the_first_failing_chunk(monkeypatch):
     data[8] ^= 0x40  # the payload's first byte
     with (
         counting(monkeypatch) as counts,
-        pytest.raises(PixelarError, match="corrupt or (truncated, or )?was encoded on a different"),
+        pytest.raises(PixelarError, match=r"corrupt or (truncated, or )?was encoded on a different"),
     ):
         decode(model, bytes(data))
     assert counts["chunks"] == 1

@@ -212,6 +212,8 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     max_subpixels = MAX_SUBPIXELS if args.max_subpixels is None else args.max_subpixels
     _at_least(max_subpixels, 1, "--max-subpixels")
     images = decode_images(model, data, max_subpixels)
+    if (args.npy or model.num_levels > 256) and len({tuple(image.shape) for image in images}) > 1:
+        raise PixelarError("the images have different sizes, so they cannot share one images.npy; drop --npy")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -221,8 +223,6 @@ def cmd_decompress(args: argparse.Namespace) -> int:
         for index, image in enumerate(images):
             write_image(image, model.num_levels, out / f"image_{index:04d}.png")
     if args.npy or not pngs:
-        if len({tuple(image.shape) for image in images}) > 1:
-            raise PixelarError("the images have different sizes, so they cannot share one images.npy; drop --npy")
         write_npy(torch.stack(images), model.num_levels, out / "images.npy")
     written = "PNG images" + (" and images.npy" if args.npy else "") if pngs else "images.npy (more than 256 levels)"
     print(f"decompressed {len(images)} image(s) into {out} ({written})")
