@@ -46,6 +46,7 @@ def round_trip(tmp_path, model_dir, source, *flags) -> np.ndarray:
 
 
 def refused(tmp_path, capsys, model_dir, source, match, *flags) -> None:
+    capsys.readouterr()  # drop what earlier commands printed (e.g. compress's progress bar)
     assert run("compress", model_dir, source, "-o", tmp_path / "refused.pxz", *flags) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and err.count("\n") == 1 and match in err, err
