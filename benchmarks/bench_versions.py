@@ -63,16 +63,34 @@ def worker(argv: list[str]) -> None:
     print(json.dumps({"seconds": best, "images": digest, "fast": model.has_fast_sampler}))
 
 
-def run_worker(src: Path, args: list[str], threads: int | None) -> dict:
-    env = dict(os.environ, PYTHONPATH=f"{src}{os.pathsep}{Path(__file__).parent}")
+def run_worker(
+    src: Path, args: list[str], threads: int | None, script: str = __file__, env: dict[str, str] | None = None
+) -> dict:
+    """Run ``script worker ARGS`` in a fresh process whose ``pixelar`` is the one in ``src``
+    (``env``: more environment variables); its last line of output, parsed as JSON."""
+    env = dict(os.environ, PYTHONPATH=f"{src}{os.pathsep}{Path(__file__).parent}", **(env or {}))
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    out = subprocess.run(
-        [sys.executable, __file__, WORKER, *args], env=env, capture_output=True, text=True, check=False
-    )
+    out = subprocess.run([sys.executable, script, WORKER, *args], env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"error: the worker failed ({' '.join(args)}):\n{out.stderr.strip()}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def extract_src(rev: str, into: Path) -> tuple[str, Path]:
+    """The commit ``rev`` names, and its ``src/`` extracted (``git archive``) under ``into``:
+    the directory to put on PYTHONPATH for that version of ``pixelar``."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=harness.ROOT, capture_output=True, text=True
+    )
+    if commit.returncode != 0:
+        raise SystemExit(f"error: {rev!r} is not a commit of this repository")
+    archive = subprocess.run(
+        ["git", "archive", commit.stdout.strip(), "src"], cwd=harness.ROOT, capture_output=True, check=True
+    )
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return commit.stdout.strip(), into / "src"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -85,19 +103,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=3, help="alternating processes per version")
     p.add_argument("--times", type=int, default=1, help="timed samplings per process (the best is kept)")
     a = harness.parse(p, "versions", {"models": "pixelcnn", "batches": "1", "repeat": 1, "num_layers": 1}, argv)
-    baseline = subprocess.run(
-        ["git", "rev-parse", a.baseline], cwd=harness.ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
     import pixelar
 
     names = harness.each(a.models) if a.models else pixelar.list_models()
     model_args = json.dumps({"num_layers": a.num_layers, "hidden_channels": a.hidden_channels})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "baseline"
-        old.mkdir()
-        archive = subprocess.run(["git", "archive", baseline, "src"], cwd=harness.ROOT, capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+        baseline, old_src = extract_src(a.baseline, Path(tmp) / "baseline")
         current = harness.ROOT / "src"
         for name in names:
             for size in harness.SIZES:
@@ -108,15 +120,13 @@ def main(argv: list[str] | None = None) -> None:
                     before, after = [], []
                     for i in range(a.repeat):  # B A A B B A ...: neither version always runs first
                         if i % 2 == 0:
-                            before.append(
-                                run_worker(old / "src", [*common, *(["--save"] if i == 0 else [])], a.threads)
-                            )
+                            before.append(run_worker(old_src, [*common, *(["--save"] if i == 0 else [])], a.threads))
                             if not before[-1]["fast"]:
                                 break
                             after.append(run_worker(current, common, a.threads))
                         else:
                             after.append(run_worker(current, common, a.threads))
-                            before.append(run_worker(old / "src", common, a.threads))
+                            before.append(run_worker(old_src, common, a.threads))
                     if not before[-1]["fast"]:
                         continue
                     row = {

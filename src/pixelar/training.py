@@ -20,6 +20,7 @@ import json
 import math
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "batch_indices",
+    "batch_nll",
+    "check_compile",
     "has_checkpoint",
     "is_run_dir",
     "load_run_config",
@@ -83,6 +86,46 @@ def batch_indices(num_images: int, batch_size: int, seed: int, step: int) -> tor
     epoch, batch = divmod(step, per_epoch)
     perm = torch.randperm(num_images, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
     return perm[batch * batch_size : (batch + 1) * batch_size]
+
+
+def batch_nll(model: AutoregressiveModel, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+    """The mean NLL in nats per image of a batch that ``model.check_input`` accepted: the
+    teacher-forced network and the loss, without the checks (whose data-dependent branches
+    would split a compiled graph). The same numbers as ``-model.log_prob(x, cond).mean()``."""
+    params = model.network(model.scale(x), cond)
+    return -model.distribution.log_prob(params, x).flatten(1).sum(1).mean()
+
+
+def check_compile(device: torch.device) -> None:
+    """Raise a one-line :class:`PixelarError` unless ``torch.compile`` can compile for
+    ``device`` here: a Python it supports and, on the CPU, a C++ compiler for inductor (on
+    CUDA, Triton). Where PyTorch's internals differ from what this checks, the first compiled
+    step reports the failure instead (:meth:`Trainer.train_step`)."""
+    fix = "or train without compile=True"
+    if not torch._dynamo.is_dynamo_supported():
+        raise PixelarError(f"torch.compile does not support this Python; {fix}", param="compile")
+    try:
+        if device.type == "cpu":
+            from torch._inductor import cpp_builder
+            from torch._inductor.exc import InvalidCxxCompiler
+
+            try:
+                cpp_builder.get_cpp_compiler()
+            except InvalidCxxCompiler:
+                raise PixelarError(
+                    f"compile=True needs a C++ compiler (g++) for torch.compile on the CPU and none was found: "
+                    f"install one (or name it in $CXX), {fix}",
+                    param="compile",
+                ) from None
+        elif device.type == "cuda":
+            from torch.utils._triton import has_triton
+
+            if not has_triton():
+                raise PixelarError(
+                    f"compile=True needs Triton for torch.compile on CUDA: install it, {fix}", param="compile"
+                )
+    except (ImportError, AttributeError):  # another PyTorch: the first step tells
+        pass
 
 
 class Trainer:
@@ -122,6 +165,12 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0
         self.unit = preferred_unit(self.model.num_levels)
+        self.nll: Callable[[AutoregressiveModel, torch.Tensor, torch.Tensor | None], torch.Tensor] = batch_nll
+        if cfg.compile:
+            check_compile(self.device)
+            # fallback_random: dropout draws the numbers eager PyTorch draws, so a compiled run
+            # computes the eager run's numbers (to float rounding); fixed shapes: one graph
+            self.nll = torch.compile(batch_nll, dynamic=False, options={"fallback_random": True})
 
     @property
     def eval_model(self) -> AutoregressiveModel:
@@ -194,7 +243,12 @@ class Trainer:
     def train_step(self, x: torch.Tensor, cond: torch.Tensor | None) -> float:
         """One optimisation step; returns the batch NLL in nats per image."""
         self.model.train()
-        nll = -self.model.log_prob(x, cond).mean()
+        self.model.check_input(x, cond)
+        try:
+            nll = self.nll(self.model, x, cond)
+        except torch._dynamo.exc.BackendCompilerFailed as e:  # compile=True where inductor cannot build
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
+            raise PixelarError(f"torch.compile failed ({first}); train without compile=True", param="compile") from e
         dims = math.prod(self.model.image_shape)
         self.optimizer.zero_grad(set_to_none=True)
         (nll / dims).backward()

@@ -46,6 +46,9 @@ class TrainConfig:
         ema: decay of an exponential moving average of the weights (Polyak averaging, e.g.
             0.9995 as in PixelCNN++); when > 0 the average is what evaluation, sampling and
             ``model/`` use. 0 disables it.
+        compile: compile the training step's forward and backward with ``torch.compile``
+            (the same model and loss to float rounding; the first step compiles, for a minute or
+            so). Needs a C++ compiler on the CPU.
     """
 
     model: str = "pixelcnn"
@@ -71,6 +74,7 @@ class TrainConfig:
     ema: float = 0.0
     seed: int = 0
     device: str = "cpu"
+    compile: bool = False
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
@@ -143,8 +147,9 @@ class TrainConfig:
             fail("grad_clip", "a number >= 0 (0: no clipping)")
         if not (is_number(self.ema) and 0.0 <= self.ema < 1.0):
             fail("ema", "in [0, 1) (0 disables it)")
-        if not isinstance(self.conditional, bool):
-            fail("conditional", "true or false")
+        for name in ("conditional", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, "true or false")
         if not (is_int(self.seed) and abs(self.seed) < 2**40):
             fail("seed", "an integer of magnitude below 2**40")
 

@@ -28,6 +28,7 @@ TRAIN_FLAGS: dict[str, tuple[type, str]] = {
     "ema": (float, "Polyak averaging decay of the weights (e.g. 0.9995; 0 disables)"),
     "seed": (int, "random seed"),
     "device": (str, "cpu or cuda"),
+    "compile": (bool, "compile the training step with torch.compile (faster steps after a minute of compiling)"),
 }
 
 VALUES_HELP = (

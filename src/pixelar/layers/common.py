@@ -1,4 +1,5 @@
-"""Pieces several models share: the PixelRNN/PixelCNN output head and per-layer class biases."""
+"""Pieces several models share: the PixelRNN/PixelCNN output head, per-layer class biases, and
+the memory layout the convolutional models compute in."""
 
 from __future__ import annotations
 
@@ -49,6 +50,30 @@ def spatial(bias: Tensor | None) -> Tensor | float:
     if bias is None:
         return 0.0
     return bias[:, :, None, None] if bias.dim() == 2 else bias
+
+
+def with_bias(x: Tensor, bias: Tensor | None) -> Tensor:
+    """``x + spatial(bias)``; ``x`` itself when there is no bias (adding 0.0 would copy the map)."""
+    return x if bias is None else x + spatial(bias)
+
+
+def conv_layout(x: Tensor) -> Tensor:
+    """Feature maps [B, F, H, W] in the layout the convolutions run fastest in: channels-last
+    (NHWC) for float32 and bfloat16 on the CPU, where oneDNN convolves these narrow maps
+    1.5–3× faster forward and backward than in the default layout (which it reorders to its
+    own and back at every call); unchanged elsewhere (float64 has no oneDNN kernels, CUDA its
+    own trade-offs). The values are the same; the element-wise ops, padding and concatenations
+    after it keep the layout, so converting a network's input suffices.
+
+    A map of one feature is in both layouts at once, and PyTorch then picks the default one:
+    its strides are restated as channels-last (a view of the same memory)."""
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bfloat16) or x.dim() != 4:
+        return x
+    _, features, height, width = x.shape
+    if features == 1:
+        x = x.contiguous()
+        return x.as_strided(x.shape, (height * width, 1, width, 1))
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def modules_as(modules: Iterable[nn.Module], cls: type[ModuleT]) -> list[ModuleT]:

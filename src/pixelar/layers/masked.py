@@ -66,6 +66,12 @@ class MaskedConv2d(nn.Conv2d):
         num_colors: C, the number of colour groups.
         in_groups, out_groups: explicit colour group of each input / output feature; by
             default :func:`channel_groups` of the feature count.
+
+    The mask closes every row below the centre and, in a one-row kernel, every column right of
+    the centre: the forward convolves with the rest of the kernel only (:attr:`support`: 2×3
+    of a 3×3 kernel, 4×7 of a 7×7, 1×2 of a 1×3) on the input padded above and at the sides
+    (under ``torch.compile``: padded all round, the extra output rows and columns cut off) —
+    the same function in fewer operations. The parameters keep the full kernel's shape.
     """
 
     mask: Tensor  # the 0/1 weight mask (a buffer, not saved)
@@ -86,6 +92,25 @@ class MaskedConv2d(nn.Conv2d):
         in_groups = channel_groups(in_channels, num_colors) if in_groups is None else in_groups
         out_groups = channel_groups(out_channels, num_colors) if out_groups is None else out_groups
         self.register_buffer("mask", causal_mask(mask_type, in_groups, out_groups, (kh, kw)), persistent=False)
+        # the kernel rows down to the centre; in a one-row kernel the columns up to the centre
+        self.support = (kh // 2 + 1, kw // 2 + 1 if kh == 1 else kw)
+        rows, cols = self.support
+        self.support_padding = (kw // 2, cols - 1 - kw // 2, rows - 1, 0)  # left, right, top, bottom
+
+    def masked_weight(self) -> Tensor:
+        """The weight on :attr:`support`, masked: [out, in, *support]."""
+        rows, cols = self.support
+        return self.weight[:, :, :rows, :cols] * self.mask[:, :, :rows, :cols]
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
+        weight = self.masked_weight()
+        if torch.compiler.is_compiling():
+            # the convolution's own (symmetric) padding, and the rows below / columns right that
+            # it adds cut off by a view, which inductor fuses into the next kernel; a padded copy
+            # of the input would be a pass of its own
+            height, width = x.shape[-2:]
+            kh, kw = self.kernel_size
+            return F.conv2d(x, weight, self.bias, padding=(kh // 2, kw // 2))[:, :, :height, :width]
+        if any(self.support_padding):  # eager: one padded copy, the cheapest there
+            x = F.pad(x, self.support_padding)
+        return F.conv2d(x, weight, self.bias)

@@ -9,13 +9,18 @@ from torch import Tensor, nn
 
 
 def down_shift(x: Tensor) -> Tensor:
-    """Move a feature map down one row, zeros entering at the top: [B, F, H, W] → same."""
-    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+    """Move a feature map down one row, zeros entering at the top: [B, F, H, W] → same.
+
+    One padding op that also crops (a negative pad): its backward is the opposite shift, in the
+    map's own memory layout. (Pad-then-slice costs a zero-filled map and a copy into it in the
+    backward, across layouts for a channels-last map.)"""
+    return F.pad(x, (0, 0, 1, -1))
 
 
 def right_shift(x: Tensor) -> Tensor:
-    """Move a feature map right one column, zeros entering at the left: [B, F, H, W] → same."""
-    return F.pad(x, (1, 0, 0, 0))[:, :, :, :-1]
+    """Move a feature map right one column, zeros entering at the left: [B, F, H, W] → same
+    (one op, as :func:`down_shift`)."""
+    return F.pad(x, (1, -1, 0, 0))
 
 
 class DownShiftedConv2d(nn.Conv2d):

@@ -13,7 +13,10 @@ down one row** — once, where it feeds it — so the horizontal stack at row i 
 through it. Each layer is gated, y = tanh(W_f∗x + V_fᵀh) ⊙ σ(W_g∗x + V_gᵀh), with the class
 vector h entering both stacks of every layer; the horizontal stack is residual after the first
 layer (1×1 convolution of the gate output, added to its input). The output head is the
-PixelRNN paper's (ReLU, two 1×1 mask-B convolutions).
+PixelRNN paper's (ReLU, two 1×1 mask-B convolutions); it reads the last horizontal stack (the
+paper's Figure 2) or, with ``skips`` (the paper's successors: WaveNet, PixelCNN++, and the
+public PyTorch implementations), the sum of a 1×1 mask-B "skip" convolution of every layer's
+gated horizontal output — which learns faster (``benchmarks/bench_learning.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
 from pixelar.incremental import ColumnSampler, Front, IncrementalConv, OutputHeadAt, Pointwise
 from pixelar.layers import MaskedConv2d, channel_groups
-from pixelar.layers.common import OutputHead, modules_as
+from pixelar.layers.common import OutputHead, conv_layout, modules_as
 from pixelar.layers.shifts import DownShiftedConv2d, down_shift
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
@@ -43,12 +46,16 @@ class GatedPixelCNNConfig(ModelConfig):
         hidden_channels: the features of each stack (p in the docstrings' shapes).
         kernel_size: k of the gated layers (3 in the paper's figures).
         distribution: "auto" (Bernoulli for num_levels = 2, else softmax), "categorical", "bernoulli".
+        skips: the head reads the sum of every layer's skip output (a 1×1 mask-B convolution
+            of its gated horizontal output) instead of the last horizontal stack (False: the
+            paper's Figure 2).
     """
 
     num_layers: int = 4
     hidden_channels: int = 16
     kernel_size: int = 3
     distribution: str = "auto"
+    skips: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -69,11 +76,15 @@ class GatedLayer(nn.Module):
     """One gated layer of both stacks (Figure 2): the vertical and horizontal stacks
     [B, p, H, W] each, p = ``features`` (first layer: the image [B, C, H, W] for both).
 
-    Returns the new (vertical, horizontal). ``first`` makes the horizontal convolution mask A
-    and drops the residual connection. (``v_*`` / ``h_*`` submodules: vertical / horizontal.)
+    Returns the new (vertical, horizontal, skip): ``skip`` is the layer's contribution to the
+    head's input [B, p, H, W] (None without ``skip``). ``first`` makes the horizontal
+    convolution mask A and drops the residual connection. (``v_*`` / ``h_*`` submodules:
+    vertical / horizontal.)
     """
 
-    def __init__(self, in_channels: int, features: int, kernel_size: int, num_colors: int, first: bool) -> None:
+    def __init__(
+        self, in_channels: int, features: int, kernel_size: int, num_colors: int, first: bool, skip: bool = False
+    ) -> None:
         super().__init__()
         self.first = first
         k = kernel_size
@@ -87,8 +98,11 @@ class GatedLayer(nn.Module):
         self.link = nn.Conv2d(2 * features, 2 * features, 1)  # from the shifted vertical stack: rows above only
         if not first:
             self.h_out = MaskedConv2d(features, features, 1, "B", num_colors)
+        self.skip = MaskedConv2d(features, features, 1, "B", num_colors) if skip else None
 
-    def forward(self, vertical: Tensor, horizontal: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, vertical: Tensor, horizontal: Tensor, bias: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
         vertical_pre = self.v_conv(vertical)
         horizontal_pre = self.h_conv(horizontal) + self.link(down_shift(vertical_pre))
         if bias is not None:
@@ -96,13 +110,14 @@ class GatedLayer(nn.Module):
             horizontal_pre = horizontal_pre + bias[:, vertical_pre.shape[1] :, None, None]
         gated = gate(horizontal_pre)
         horizontal_new = gated if self.first else horizontal + self.h_out(gated)
-        return gate(vertical_pre), horizontal_new
+        return gate(vertical_pre), horizontal_new, None if self.skip is None else self.skip(gated)
 
 
 @register_model("gated-pixelcnn")
 class GatedPixelCNN(AutoregressiveModel):
     """Gated PixelCNN: a 7-wide first layer (vertical 4×7, horizontal 1×4 mask A), then
-    ``num_layers`` residual gated layers of kernel k, then the output head on the horizontal stack.
+    ``num_layers`` residual gated layers of kernel k, then the output head on the horizontal
+    stack (or, with ``skips``, on the sum of the layers' skip outputs).
 
     Shapes: images [B, C, H, W] → parameters [B, P, H, W].
     """
@@ -116,18 +131,24 @@ class GatedPixelCNN(AutoregressiveModel):
         features = config.hidden_channels
         self.distribution = make_distribution(config.distribution, C, config.num_levels)
         self.layers = nn.ModuleList(
-            [GatedLayer(C, features, 7, C, first=True)]
-            + [GatedLayer(features, features, config.kernel_size, C, first=False) for _ in range(config.num_layers)]
+            [GatedLayer(C, features, 7, C, first=True, skip=config.skips)]
+            + [
+                GatedLayer(features, features, config.kernel_size, C, first=False, skip=config.skips)
+                for _ in range(config.num_layers)
+            ]
         )
         self.head = OutputHead(features, C, self.distribution)
         # per layer V h (the class vector): vertical 2p, then horizontal 2p
         self.add_class_biases(len(self.layers), 4 * features)
 
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
-        vertical = horizontal = x
+        vertical = horizontal = conv_layout(x)
+        skips: Tensor | None = None
         for layer, bias in zip(self.layers, self.class_biases(cond)):
-            vertical, horizontal = layer(vertical, horizontal, bias)
-        return self.head(horizontal)
+            vertical, horizontal, skip = layer(vertical, horizontal, bias)
+            if skip is not None:
+                skips = skip if skips is None else skips + skip
+        return self.head(horizontal if skips is None else skips)
 
     def fast_stepper(self, batch: int, cond: Tensor | None) -> GatedPixelCNNSampler:
         return GatedPixelCNNSampler(self, batch, cond)
@@ -176,6 +197,7 @@ class GatedPixelCNNSampler(ColumnSampler):
         self.rest = IncrementalConv(rest, batch, H, W) if rest else None
         self.rest_centres = [] if self.rest is None else list(self.rest.centre.unbind(0))  # [in, out] each
         self.h_outs = [Pointwise.of(layer.h_out) for layer in self.layers[1:]]
+        self.skips = [Pointwise.of(layer.skip) for layer in self.layers if layer.skip is not None]
         self.head = OutputHeadAt(model.head)
         self.rows_done = 0  # rows whose vertical stack has been computed
         # (front, every layer's horizontal pre-activations there but the centre taps [L, batch, 2p])
@@ -224,13 +246,16 @@ class GatedPixelCNNSampler(ColumnSampler):
     def column(self, x: Tensor, front: Front, c: int) -> Tensor:
         context = self._context(x, front)
         value = gate(torch.addmm(context[0], self.pixels(x, front), self.first.centre[0]))
+        skips = self.skips[0](value) if self.skips else None
         inputs = []
         for i, (h_out, centre) in enumerate(zip(self.h_outs, self.rest_centres)):
             inputs.append(value)
             gated = gate(torch.addmm(context[i + 1], value, centre))
             value = value + h_out(gated)
+            if skips is not None:
+                skips = skips + self.skips[i + 1](gated)
         if c == self.C - 1:  # final: later pixels read these inputs
             self.write_input(x, front)
             if self.rest is not None and inputs:
                 self.rest.write(front, torch.stack(inputs))
-        return self.head(value)[:, self.model.distribution.channel_params(c)]
+        return self.head(value if skips is None else skips)[:, self.model.distribution.channel_params(c)]

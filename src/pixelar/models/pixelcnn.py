@@ -24,7 +24,7 @@ from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
 from pixelar.incremental import ColumnSampler, Front, IncrementalConv, Pointwise, per_pixel
 from pixelar.layers import MaskedConv2d, channel_groups
-from pixelar.layers.common import OutputHead, modules_as, spatial
+from pixelar.layers.common import OutputHead, conv_layout, modules_as, with_bias
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
 
@@ -94,11 +94,11 @@ class PixelCNN(AutoregressiveModel):
         self.add_class_biases(config.num_layers + 1, 2 * features)
 
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
-        y = self.input_conv(x)
+        y = self.input_conv(conv_layout(x))
         biases = self.class_biases(cond)
         for block, bias in zip(self.blocks, biases):
-            y = block(y + spatial(bias))
-        return self.head(y + spatial(biases[-1]))
+            y = block(with_bias(y, bias))
+        return self.head(with_bias(y, biases[-1]))
 
     @property
     def wavefront_shift(self) -> int:

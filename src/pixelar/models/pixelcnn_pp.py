@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from pixelar.distributions import DiscretizedLogisticMixture
 from pixelar.errors import PixelarError
 from pixelar.layers import shifts
-from pixelar.layers.common import modules_as
+from pixelar.layers.common import conv_layout, modules_as
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
 
@@ -80,6 +80,23 @@ def gate_residual(x: Tensor, gates: Tensor) -> Tensor:
     """x + a ⊙ σ(b) with [a, b] = gates split over channels (dim 1)."""
     a, b = gates.chunk(2, dim=1)
     return x + a * torch.sigmoid(b)
+
+
+class Dropout(nn.Dropout):
+    """:class:`torch.nn.Dropout` that draws its mask in the default (row-major NCHW) element order
+    whatever the layout of its input: on channels-last maps (:func:`conv_layout`, CPU) eager
+    PyTorch fills the mask in memory order and would drop other elements. The numbers are eager
+    ``nn.Dropout``'s on the same maps in the default layout, draw for draw (elsewhere it is
+    ``nn.Dropout``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.device.type != "cpu":
+            return super().forward(x)
+        if not self.training or self.p == 0 or x.numel() == 0:
+            return x
+        # what ATen's CPU dropout does: a Bernoulli(1 − p) mask, divided by 1 − p, times x
+        noise = torch.empty(x.shape, dtype=x.dtype, device=x.device).bernoulli_(1 - self.p)
+        return x * noise.div_(1 - self.p)
 
 
 class Evaluator(Protocol[Map]):
@@ -174,7 +191,7 @@ class GatedResNet(nn.Module):
         super().__init__()
         self.conv1 = conv_cls(2 * features, features, kernel)
         self.skip = nn.Conv2d(2 * skip_channels, features, 1) if skip_channels else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.conv2 = conv_cls(2 * features, 2 * features, kernel)
         nn.init.zeros_(self.conv2.weight)
         if self.conv2.bias is not None:
@@ -321,7 +338,7 @@ class PixelCNNPP(AutoregressiveModel):
 
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
         height, width = x.shape[2:]
-        image = self.padded_input(x)
+        image = conv_layout(self.padded_input(x))
         u_biases, ul_biases = self.stream_biases(cond)
         u_outs = self.u_stream(WHOLE_MAPS, image, u_biases)
         return self.ul_stream(WHOLE_MAPS, image, u_outs, ul_biases)[:, :, :height, :width]

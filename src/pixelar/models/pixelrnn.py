@@ -21,7 +21,7 @@ from pixelar.errors import PixelarError
 from pixelar.incremental import ColumnSampler, Front, IncrementalConv, OutputHeadAt, bias_at
 from pixelar.incremental.recurrent import layer_state
 from pixelar.layers import MaskedConv2d
-from pixelar.layers.common import OutputHead, modules_as, spatial
+from pixelar.layers.common import OutputHead, modules_as, spatial, with_bias
 from pixelar.layers.recurrent import DiagonalBiLSTMLayer, RecurrentLayer, RowLSTMLayer
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
@@ -74,8 +74,8 @@ class PixelRNN(AutoregressiveModel):
         y = self.input_conv(x)
         biases = self.layer_biases(cond, context)
         for layer, bias in zip(self.layers, biases):
-            y = layer(y + spatial(bias), x)
-        return self.head(y + spatial(biases[-1]))
+            y = layer(with_bias(y, bias), x)
+        return self.head(with_bias(y, biases[-1]))
 
     def layer_biases(self, cond: Tensor | None, context: Tensor | None) -> list[Tensor | None]:
         """What is added to the input of every layer and of the head: the class biases [B, 2h]
