@@ -17,7 +17,9 @@ Gated PixelCNN, 10 layers × 32 features. Variants (``VARIANTS``):
   paper's successors and the public implementations do;
 * ``zero-residual``: the paper's, with every residual 1×1 convolution of the horizontal
   stack initialised to zero (each layer starts as the identity);
-* ``skips-zero-residual``: both.
+* ``skips-zero-residual``: both;
+* ``skips-live-init``: skips, and every masked convolution initialised as PyTorch initialises
+  an unmasked one with its live connections only (PyTorch's default counts the masked ones).
 
 Writes benchmarks/results/learning.json (rows: variant, parameters, test NLL per epoch,
 training images/s) and prints the table.
@@ -44,11 +46,29 @@ def zero_residuals(model) -> None:
         torch.nn.init.zeros_(layer.h_out.bias)
 
 
+def live_fan_in(model) -> None:
+    """Redraw every masked convolution as PyTorch initialises an unmasked one of its live
+    connections only: U(±1/√n) for weights and bias, n the inputs the mask leaves each output
+    (PyTorch counts the masked ones too, so masked layers start smaller: a 1×3 mask-B kernel by
+    √(2/3), the 1×7 mask-A one by √(3/7))."""
+    import torch
+
+    from pixelar.layers import MaskedConv2d
+
+    with torch.no_grad():
+        for conv in (m for m in model.modules() if isinstance(m, MaskedConv2d)):
+            bound = conv.mask.flatten(1).sum(1).clamp(min=1).rsqrt()
+            conv.weight.uniform_(-1.0, 1.0).mul_(bound[:, None, None, None])
+            if conv.bias is not None:
+                conv.bias.uniform_(-1.0, 1.0).mul_(bound)
+
+
 VARIANTS: dict[str, Variant] = {
     "paper": ({}, None, "paper (head on the last horizontal stack)"),
     "skips": ({"skips": True}, None, "skip connections to the head"),
     "zero-residual": ({}, zero_residuals, "residual 1×1 zero-initialised"),
     "skips-zero-residual": ({"skips": True}, zero_residuals, "skips + residual 1×1 zero-initialised"),
+    "skips-live-init": ({"skips": True}, live_fan_in, "skips + masked layers initialised by their live inputs"),
 }
 BASE = {"num_layers": 10, "hidden_channels": 32}
 
