@@ -36,13 +36,17 @@ With ``--baseline REV`` the same measurements run at ``REV`` (its ``src/`` extra
 each version is kept. The first --losses step losses of every process are printed and kept:
 ``loss_diff`` is the largest relative difference of any of them from the baseline's eager
 ones (0 without a baseline: from this tree's eager ones), so "the same numbers" can be read off.
-Writes benchmarks/results/training.json and prints the table; ``ratio`` = current ÷ baseline
+After the timed steps each process profiles ``--profile`` more (``torch.profiler``) and records
+where the time went: the share of convolutions forward and backward, dropout's random masks,
+compiled kernels, Adam, and the rest (``time_shares``). Writes benchmarks/results/training.json
+and prints the table; ``ratio`` = current ÷ baseline
 images/s, ``vs_eager_baseline`` = this row's current images/s ÷ the baseline's eager ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import tempfile
@@ -101,6 +105,7 @@ def worker(argv: list[str]) -> None:
     p.add_argument("--warmup", type=int)
     p.add_argument("--losses", type=int)
     p.add_argument("--threads", type=int)
+    p.add_argument("--profile", type=int, default=0)
     a = p.parse_args(argv)
     import torch
 
@@ -118,34 +123,69 @@ def worker(argv: list[str]) -> None:
         loss_fn = torch.compile(nll, dynamic=False, options={"fallback_random": a.mode == "compiled"})
     order = torch.randperm(NUM_TRAIN, generator=torch.Generator().manual_seed(0))
     losses, times = [], []
-    for step in range(a.warmup + a.steps):
+
+    def step(i: int) -> None:
         start = time.perf_counter()
-        x = images[order[step * BATCH : (step + 1) * BATCH]]
+        x = images[order[(i * BATCH) % NUM_TRAIN :][:BATCH]]
         model.check_input(x)
         loss = loss_fn(model, x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         times.append(time.perf_counter() - start)
+
+    for i in range(a.warmup + a.steps):
+        step(i)
     timed = sum(times[a.warmup :])
-    print(
-        json.dumps(
-            {
-                "images_per_s": a.steps * BATCH / timed,
-                "compile_s": sum(times[: a.warmup]) - a.warmup * timed / a.steps,
-                "first_step_s": times[0],
-                "losses": losses[: a.losses],
-                "parameters": sum(p.numel() for p in model.parameters()),
-            }
-        )
-    )
+    result = {
+        "images_per_s": a.steps * BATCH / timed,
+        "compile_s": sum(times[: a.warmup]) - a.warmup * timed / a.steps,
+        "first_step_s": times[0],
+        "losses": losses[: a.losses],
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    if a.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for i in range(a.profile):
+                step(a.warmup + a.steps + i)
+        result["time_shares"] = time_shares(prof.key_averages())
+    print(json.dumps(result))
+
+
+# where a step's time goes: the profiler's self time of these ops (their share of all ops' self
+# time); "other" is the rest (element-wise maps, the loss, copies, autograd's bookkeeping)
+SHARES = {
+    "convolution forward": ("aten::mkldnn_convolution", "aten::_convolution", "aten::convolution"),
+    "convolution backward": ("aten::convolution_backward",),
+    "dropout masks": ("aten::bernoulli_", "aten::random_", "aten::randint", "aten::uniform_"),
+    "compiled kernels": ("## Call CompiledFxGraph",),  # a prefix (the graph's hash follows)
+}
+
+
+def matches(key: str, names: tuple[str, ...]) -> bool:
+    return any(key == name or (name.startswith("##") and key.startswith(name)) for name in names)
+
+
+def time_shares(averages) -> dict[str, float]:
+    """The share of the profiled steps' self CPU time per kind of work (``SHARES``), and the
+    optimizer's (Adam's whole step, which holds only its own ops)."""
+    total = sum(e.self_cpu_time_total for e in averages)
+    shares = {
+        kind: sum(e.self_cpu_time_total for e in averages if matches(e.key, names)) / total
+        for kind, names in SHARES.items()
+    }
+    shares["optimizer"] = sum(e.cpu_time_total for e in averages if e.key.startswith("Optimizer.step")) / total
+    shares["other"] = max(0.0, 1.0 - sum(shares.values()))
+    return shares
 
 
 # -- the parent: versions side by side ---------------------------------------------------------
 def measure(src: Path, name: str, mode: str, a: argparse.Namespace, tmp: Path, tag: str) -> dict:
     args = ["--model", name, "--mode", mode, "--steps", str(a.steps), "--warmup", str(a.warmup)]
-    args += ["--losses", str(a.losses), "--threads", str(a.threads)]
+    args += ["--losses", str(a.losses), "--threads", str(a.threads), "--profile", str(a.profile)]
     # one inductor cache per version, empty at first: its first compile is a cold one
     env = {"TORCHINDUCTOR_CACHE_DIR": str(tmp / f"inductor-{tag}")}
     result = run_worker(src, args, a.threads, script=__file__, env=env)
@@ -176,6 +216,66 @@ def table(rows: list[dict], baseline: bool) -> str:
     return "\n".join(lines)
 
 
+def sample_once(model, uniforms, method: str):
+    """(seconds, images) of sampling as many images as ``uniforms`` holds with ``method``."""
+    import torch
+
+    from pixelar.sampling import draw
+
+    x = torch.zeros(uniforms.shape, dtype=torch.long)
+    with harness.Timer() as t:
+        model.autoregress(
+            x, torch.zeros_like(x, dtype=torch.bool), None, method, lambda p, c, f: draw(p, f.take(uniforms, c))
+        )
+    return t.seconds, x
+
+
+def sampling_rows(a: argparse.Namespace) -> list[dict]:
+    """Batch-1 and batch-16 sampling of a random-weight PixelCNN (``--sample-layers`` ×
+    ``--sample-channels``, 32×32×3, K = 256; bench_sampling.py's configuration): one forward
+    pass, the fast sampler, and the compiled one (method="compiled": its first sampling
+    compiles; the best of ``--times`` after that), and whether the two drew the same images."""
+    import torch
+
+    import pixelar
+
+    rows = []
+    torch.manual_seed(0)
+    model = pixelar.create_model(
+        "pixelcnn",
+        image_shape=(3, 32, 32),
+        num_levels=256,
+        num_layers=a.sample_layers,
+        hidden_channels=a.sample_channels,
+    ).eval()
+    for n in (int(b) for b in a.batches.split(",")):
+        uniforms = torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        run = functools.partial(sample_once, model, uniforms)
+        forward = harness.time_forward(model, n, repeats=10)
+        first, compiled_x = run("compiled")
+        fast = [run("fast") for _ in range(a.times)]
+        compiled = [run("compiled") for _ in range(a.times)]
+        fast_s, compiled_s = min(t for t, _ in fast), min(t for t, _ in compiled)
+        row = {
+            "kind": "sampling",
+            "model": "pixelcnn",
+            "mode": f"batch {n}",
+            "batch": n,
+            "args": {"num_layers": a.sample_layers, "hidden_channels": a.sample_channels},
+            "forward_s": forward,
+            "fast_s": fast_s,
+            "compiled_s": compiled_s,
+            "compiled_first_s": first,
+            "fast_over_forward": fast_s / forward,
+            "compiled_over_forward": compiled_s / forward,
+            "compiled_speedup": fast_s / compiled_s,
+            "identical": bool(torch.equal(fast[0][1], compiled_x)),
+        }
+        rows.append(row)
+        harness.emit(row)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     p = harness.parser(__doc__, "training")
     p.set_defaults(threads=2)
@@ -186,7 +286,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first (the compile in compiled mode)")
     p.add_argument("--repeat", type=int, default=1, help="processes per version, model and mode")
     p.add_argument("--losses", type=int, default=5, help="step losses printed and compared")
-    a = harness.parse(p, "training", {"models": "pixelcnn", "modes": "eager", "steps": 3, "warmup": 1}, argv)
+    p.add_argument("--profile", type=int, default=5, help="steps profiled after the timed ones (0: none)")
+    p.add_argument(
+        "--part",
+        choices=["training", "sampling"],
+        default="training",
+        help="sampling: eager vs compiled sampling instead (benchmarks/results/compiled_sampling.json)",
+    )
+    p.add_argument("--batches", default="1,16", help="sampling batch sizes (--part sampling)")
+    p.add_argument("--times", type=int, default=3, help="samplings per method, best kept (--part sampling)")
+    p.add_argument("--sample-layers", type=int, default=6)
+    p.add_argument("--sample-channels", type=int, default=32)
+    quick = {"models": "pixelcnn", "modes": "eager", "steps": 3, "warmup": 1}
+    quick |= {"batches": "1", "times": 1, "sample_layers": 1, "sample_channels": 8}
+    part = p.parse_known_args(argv)[0].part
+    name = "compiled_sampling" if part == "sampling" else "training"
+    a = harness.parse(p, name, quick, argv)
+    if part == "sampling":
+        harness.write_results(a.out, name, sampling_rows(a), ("model", "mode"), a)
+        return
     names, modes = harness.each(a.models), harness.each(a.modes)
     for what, given, known in (("model", names, CONFIGS), ("mode", modes, MODES)):
         if unknown := [n for n in given if n not in known]:
@@ -216,6 +334,8 @@ def main(argv: list[str] | None = None) -> None:
                         row[f"{tag}_compile_s"] = runs[0]["compile_s"]
                         row[f"{tag}_compile_cached_s"] = min((r["compile_s"] for r in runs[1:]), default=None)
                     row[f"{tag}_losses"] = runs[0]["losses"]
+                    if "time_shares" in runs[0]:
+                        row[f"{tag}_time_shares"] = runs[0]["time_shares"]
                     row["parameters"] = runs[0]["parameters"]
                 all_losses = [r["losses"] for tag in versions for r in results[(tag, mode)]]
                 row["loss_diff"] = max(relative_diff(losses, reference[0]["losses"]) for losses in all_losses)

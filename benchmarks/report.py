@@ -46,13 +46,16 @@ from report_base import (
 from report_blocks import (
     block_codec,
     block_codec_real,
+    block_compiled_sampling,
     block_conditional,
     block_demo,
     block_drift,
+    block_learning,
     block_models,
     block_quality,
     block_sampling,
     block_sampling_paper,
+    block_training,
     block_versions,
 )
 from report_claims import (
@@ -93,6 +96,9 @@ BLOCKS: dict[str, Callable[[Results], list[str]]] = {
     "conditional": block_conditional,
     "codec": block_codec,
     "codec-real": block_codec_real,
+    "training": block_training,
+    "learning": block_learning,
+    "compiled-sampling": block_compiled_sampling,
     "claims": block_claims,
 }
 

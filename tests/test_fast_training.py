@@ -10,10 +10,11 @@ import torch.nn.functional as F
 
 import pixelar
 from helpers import randomize, tiny_train_config
+from pixelar.compiling import check_compile
 from pixelar.errors import PixelarError
 from pixelar.layers import MaskedConv2d, shifts
 from pixelar.models import gated_pixelcnn, pixelcnn, pixelcnn_pp
-from pixelar.training import METRICS_FILE, batch_nll, check_compile, load_run_config, read_metrics, train
+from pixelar.training import METRICS_FILE, batch_nll, load_run_config, read_metrics, train
 
 CONV_MODELS = ["pixelcnn", "gated-pixelcnn", "pixelcnn++"]
 
@@ -63,14 +64,14 @@ def test_shifts_are_pad_then_slice(shape):
 
 
 def straightforward(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Undo the speed-ups: default layout, full masked kernels, pad-then-slice shifts, nn.Dropout."""
+    """Undo the speed-ups: default layout, full masked kernels, pad-then-slice shifts (the
+    dropout stays: its mask does not depend on the layout, tested below)."""
     for module in (pixelcnn, gated_pixelcnn, pixelcnn_pp):
         monkeypatch.setattr(module, "conv_layout", lambda x: x)
     monkeypatch.setattr(MaskedConv2d, "forward", full_masked_conv)
     monkeypatch.setattr(shifts, "down_shift", lambda t: F.pad(t, (0, 0, 1, 0))[:, :, :-1])
     monkeypatch.setattr(gated_pixelcnn, "down_shift", shifts.down_shift)
     monkeypatch.setattr(shifts, "right_shift", lambda t: F.pad(t, (1, 0, 0, 0))[:, :, :, :-1])
-    monkeypatch.setattr(pixelcnn_pp.Dropout, "forward", torch.nn.Dropout.forward)
 
 
 @pytest.mark.parametrize("name", CONV_MODELS)
@@ -97,6 +98,23 @@ def test_models_compute_the_straightforward_loss_and_gradients(name, colors, lev
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=key)
 
 
+@pytest.mark.parametrize("p", [0.5, 0.2])
+def test_dropout_keeps_one_minus_p_in_any_layout(p):
+    dropout = pixelcnn_pp.Dropout(p).train()
+    x = torch.rand(8, 6, 20, 20) + 0.5
+    torch.manual_seed(3)
+    y = dropout(x)
+    torch.manual_seed(3)
+    y_cl = dropout(x.contiguous(memory_format=torch.channels_last))
+    assert torch.equal(y, y_cl)  # the same elements dropped whatever the memory layout
+    kept = y != 0
+    torch.testing.assert_close(y[kept], x[kept] / (1 - p))  # survivors scaled by 1 / (1 − p)
+    n = x.numel()
+    assert abs(kept.float().mean().item() - (1 - p)) < 4 * ((p * (1 - p) / n) ** 0.5)  # 4 standard errors
+    assert not torch.equal(kept, dropout(x) != 0)  # fresh draws each call
+    assert torch.equal(dropout.eval()(x), x)
+
+
 def test_batch_nll_is_the_mean_negative_log_prob():
     torch.manual_seed(0)
     model = pixelar.create_model("gated-pixelcnn", image_shape=(1, 6, 6), num_levels=2)
@@ -114,15 +132,15 @@ def test_compile_without_a_cxx_compiler_is_one_line():
     # inductor's own patching (a monkeypatched config entry is deleted, not restored, on undo)
     with (
         inductor_config.patch({"cpp.cxx": ("no-such-compiler-pixelar",)}),
-        pytest.raises(PixelarError, match=r"compile=True needs a C\+\+ compiler") as info,
+        pytest.raises(PixelarError, match=r"torch.compile needs a C\+\+ compiler") as info,
     ):
-        check_compile(torch.device("cpu"))
+        check_compile(torch.device("cpu"), "train without compile=True")
     assert "\n" not in str(info.value)
 
 
 def _compile_available() -> str | None:
     try:
-        check_compile(torch.device("cpu"))
+        check_compile(torch.device("cpu"), "train without compile=True")
     except PixelarError as e:
         return str(e)
     return None

@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pixelar.checkpoint import atomic_write_text, torch_load_safe, torch_save_atomic
+from pixelar.compiling import check_compile
 from pixelar.data import ImageDataset, get_dataset
 from pixelar.errors import PixelarError
 from pixelar.evaluation import evaluate
@@ -96,38 +97,6 @@ def batch_nll(model: AutoregressiveModel, x: torch.Tensor, cond: torch.Tensor | 
     return -model.distribution.log_prob(params, x).flatten(1).sum(1).mean()
 
 
-def check_compile(device: torch.device) -> None:
-    """Raise a one-line :class:`PixelarError` unless ``torch.compile`` can compile for
-    ``device`` here: a Python it supports and, on the CPU, a C++ compiler for inductor (on
-    CUDA, Triton). Where PyTorch's internals differ from what this checks, the first compiled
-    step reports the failure instead (:meth:`Trainer.train_step`)."""
-    fix = "or train without compile=True"
-    if not torch._dynamo.is_dynamo_supported():
-        raise PixelarError(f"torch.compile does not support this Python; {fix}", param="compile")
-    try:
-        if device.type == "cpu":
-            from torch._inductor import cpp_builder
-            from torch._inductor.exc import InvalidCxxCompiler
-
-            try:
-                cpp_builder.get_cpp_compiler()
-            except InvalidCxxCompiler:
-                raise PixelarError(
-                    f"compile=True needs a C++ compiler (g++) for torch.compile on the CPU and none was found: "
-                    f"install one (or name it in $CXX), {fix}",
-                    param="compile",
-                ) from None
-        elif device.type == "cuda":
-            from torch.utils._triton import has_triton
-
-            if not has_triton():
-                raise PixelarError(
-                    f"compile=True needs Triton for torch.compile on CUDA: install it, {fix}", param="compile"
-                )
-    except (ImportError, AttributeError):  # another PyTorch: the first step tells
-        pass
-
-
 class Trainer:
     """Trains one model on one dataset into a run directory; see the module docstring."""
 
@@ -167,7 +136,7 @@ class Trainer:
         self.unit = preferred_unit(self.model.num_levels)
         self.nll: Callable[[AutoregressiveModel, torch.Tensor, torch.Tensor | None], torch.Tensor] = batch_nll
         if cfg.compile:
-            check_compile(self.device)
+            check_compile(self.device, "train without compile=True")
             # fallback_random: dropout draws the numbers eager PyTorch draws, so a compiled run
             # computes the eager run's numbers (to float rounding); fixed shapes: one graph
             self.nll = torch.compile(batch_nll, dynamic=False, options={"fallback_random": True})
