@@ -19,7 +19,9 @@ Gated PixelCNN, 10 layers × 32 features. Variants (``VARIANTS``):
   stack initialised to zero (each layer starts as the identity);
 * ``skips-zero-residual``: both;
 * ``skips-live-init``: skips, and every masked convolution initialised as PyTorch initialises
-  an unmasked one with its live connections only (PyTorch's default counts the masked ones).
+  an unmasked one with its live connections only (PyTorch's default counts the masked ones);
+* ``skips-vertical-residual``: skips, and the vertical stack residual like the horizontal one
+  (``vertical_residual=True``).
 
 Writes benchmarks/results/learning.json (rows: variant, parameters, test NLL per epoch,
 training images/s) and prints the table.
@@ -69,6 +71,11 @@ VARIANTS: dict[str, Variant] = {
     "zero-residual": ({}, zero_residuals, "residual 1×1 zero-initialised"),
     "skips-zero-residual": ({"skips": True}, zero_residuals, "skips + residual 1×1 zero-initialised"),
     "skips-live-init": ({"skips": True}, live_fan_in, "skips + masked layers initialised by their live inputs"),
+    "skips-vertical-residual": (
+        {"skips": True, "vertical_residual": True},
+        None,
+        "skips + residual vertical stack",
+    ),
 }
 BASE = {"num_layers": 10, "hidden_channels": 32}
 

@@ -1,18 +1,23 @@
-"""The Gated PixelCNN with skip connections to the head (``skips=True``): causal, normalised,
-its fast sampler exact, and a different function from the paper's variant."""
+"""The Gated PixelCNN's variants — skip connections to the head (``skips=True``), a residual
+vertical stack (``vertical_residual=True``): causal, normalised, their fast sampler exact, and
+each a different function from the paper's."""
 
 from __future__ import annotations
 
 import itertools
 
+import pytest
 import torch
 
 from helpers import tiny
 from pixelar.causality import dependency_matrix, violations
 
+VARIANTS = [{"skips": True}, {"vertical_residual": True}, {"skips": True, "vertical_residual": True}]
 
-def test_skips_are_causal_with_colour_masks():
-    model = tiny("gated-pixelcnn", (3, 4, 4), 4, skips=True, num_classes=2)
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_variants_are_causal_with_colour_masks(variant):
+    model = tiny("gated-pixelcnn", (3, 4, 4), 4, num_classes=2, **variant)
     x = torch.randint(0, 4, (3, 4, 4), generator=torch.Generator().manual_seed(1))
     for train_mode in (False, True):
         dep = dependency_matrix(model, x, torch.tensor([1]), train_mode=train_mode)
@@ -28,21 +33,24 @@ def test_skips_are_causal_with_colour_masks():
         assert dep[g, r] and dep[b, r] and dep[b, g]
 
 
-def test_skips_all_small_images_sum_to_one():
-    model = tiny("gated-pixelcnn", (3, 2, 2), 2, skips=True)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_variants_all_small_images_sum_to_one(variant):
+    model = tiny("gated-pixelcnn", (3, 2, 2), 2, **variant)
     bits = (torch.arange(2**12)[:, None] >> torch.arange(12)) & 1
     with torch.no_grad():
         logp = model.log_prob(bits.reshape(-1, 3, 2, 2))
     assert abs(torch.logsumexp(logp, 0).exp().item() - 1.0) < 1e-9
 
 
-def test_skips_fast_equals_naive_and_the_head_reads_the_skips():
-    model = tiny("gated-pixelcnn", (3, 5, 6), 4, seed=3, skips=True, num_classes=3)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_variants_fast_equals_naive_and_differ_from_the_paper(variant):
+    model = tiny("gated-pixelcnn", (3, 5, 6), 4, seed=3, num_classes=3, **variant)
     cond = torch.arange(4) % 3
     fast = model.sample(4, cond=cond, generator=2, method="fast")
     assert torch.equal(fast, model.sample(4, cond=cond, generator=2, method="naive"))
-    # the skip convolutions change the conditionals (so the sampler's use of them is tested)
+    # the variant changes the conditionals (so the sampler's handling of it is tested)
+    paper = tiny("gated-pixelcnn", (3, 5, 6), 4, seed=3, num_classes=3)
+    shared = {k: v for k, v in model.state_dict().items() if k in paper.state_dict()}
+    paper.load_state_dict(shared, strict=False)
     with torch.no_grad():
-        before = model.log_prob(fast, cond)
-        model.layers[0].skip.weight.mul_(2.0)
-        assert not torch.allclose(before, model.log_prob(fast, cond))
+        assert not torch.allclose(paper.log_prob(fast, cond), model.log_prob(fast, cond))

@@ -49,6 +49,8 @@ class GatedPixelCNNConfig(ModelConfig):
         skips: the head reads the sum of every layer's skip output (a 1×1 mask-B convolution
             of its gated horizontal output) instead of the last horizontal stack (False: the
             paper's Figure 2).
+        vertical_residual: the vertical stack is residual after the first layer too (its gated
+            output added to its input), as the horizontal stack is (False: the paper's).
     """
 
     num_layers: int = 4
@@ -56,6 +58,7 @@ class GatedPixelCNNConfig(ModelConfig):
     kernel_size: int = 3
     distribution: str = "auto"
     skips: bool = False
+    vertical_residual: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -83,10 +86,18 @@ class GatedLayer(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, features: int, kernel_size: int, num_colors: int, first: bool, skip: bool = False
+        self,
+        in_channels: int,
+        features: int,
+        kernel_size: int,
+        num_colors: int,
+        first: bool,
+        skip: bool = False,
+        vertical_residual: bool = False,
     ) -> None:
         super().__init__()
         self.first = first
+        self.vertical_residual = vertical_residual and not first
         k = kernel_size
         gate_groups = torch.cat([channel_groups(features, num_colors)] * 2)
         in_groups = channel_groups(in_channels, num_colors)
@@ -110,7 +121,8 @@ class GatedLayer(nn.Module):
             horizontal_pre = horizontal_pre + bias[:, vertical_pre.shape[1] :, None, None]
         gated = gate(horizontal_pre)
         horizontal_new = gated if self.first else horizontal + self.h_out(gated)
-        return gate(vertical_pre), horizontal_new, None if self.skip is None else self.skip(gated)
+        vertical_new = vertical + gate(vertical_pre) if self.vertical_residual else gate(vertical_pre)
+        return vertical_new, horizontal_new, None if self.skip is None else self.skip(gated)
 
 
 @register_model("gated-pixelcnn")
@@ -133,7 +145,15 @@ class GatedPixelCNN(AutoregressiveModel):
         self.layers = nn.ModuleList(
             [GatedLayer(C, features, 7, C, first=True, skip=config.skips)]
             + [
-                GatedLayer(features, features, config.kernel_size, C, first=False, skip=config.skips)
+                GatedLayer(
+                    features,
+                    features,
+                    config.kernel_size,
+                    C,
+                    first=False,
+                    skip=config.skips,
+                    vertical_residual=config.vertical_residual,
+                )
                 for _ in range(config.num_layers)
             ]
         )
@@ -224,7 +244,7 @@ class GatedPixelCNNSampler(ColumnSampler):
             self.above[i] = self._linked(i, pre.transpose(1, 2))
             if bias is not None:
                 pre = pre + bias[:, : pre.shape[1], None]
-            value = gate(pre)
+            value = value + gate(pre) if layer.vertical_residual else gate(pre)
 
     def write_input(self, x: Tensor, front: Front) -> None:
         self.first.write(front, self.pixels(x, front))
