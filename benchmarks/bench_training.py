@@ -46,7 +46,6 @@ images/s, ``vs_eager_baseline`` = this row's current images/s ÷ the baseline's 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 import tempfile
@@ -216,66 +215,6 @@ def table(rows: list[dict], baseline: bool) -> str:
     return "\n".join(lines)
 
 
-def sample_once(model, uniforms, method: str):
-    """(seconds, images) of sampling as many images as ``uniforms`` holds with ``method``."""
-    import torch
-
-    from pixelar.sampling import draw
-
-    x = torch.zeros(uniforms.shape, dtype=torch.long)
-    with harness.Timer() as t:
-        model.autoregress(
-            x, torch.zeros_like(x, dtype=torch.bool), None, method, lambda p, c, f: draw(p, f.take(uniforms, c))
-        )
-    return t.seconds, x
-
-
-def sampling_rows(a: argparse.Namespace) -> list[dict]:
-    """Batch-1 and batch-16 sampling of a random-weight PixelCNN (``--sample-layers`` ×
-    ``--sample-channels``, 32×32×3, K = 256; bench_sampling.py's configuration): one forward
-    pass, the fast sampler, and the compiled one (method="compiled": its first sampling
-    compiles; the best of ``--times`` after that), and whether the two drew the same images."""
-    import torch
-
-    import pixelar
-
-    rows = []
-    torch.manual_seed(0)
-    model = pixelar.create_model(
-        "pixelcnn",
-        image_shape=(3, 32, 32),
-        num_levels=256,
-        num_layers=a.sample_layers,
-        hidden_channels=a.sample_channels,
-    ).eval()
-    for n in (int(b) for b in a.batches.split(",")):
-        uniforms = torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-        run = functools.partial(sample_once, model, uniforms)
-        forward = harness.time_forward(model, n, repeats=10)
-        first, compiled_x = run("compiled")
-        fast = [run("fast") for _ in range(a.times)]
-        compiled = [run("compiled") for _ in range(a.times)]
-        fast_s, compiled_s = min(t for t, _ in fast), min(t for t, _ in compiled)
-        row = {
-            "kind": "sampling",
-            "model": "pixelcnn",
-            "mode": f"batch {n}",
-            "batch": n,
-            "args": {"num_layers": a.sample_layers, "hidden_channels": a.sample_channels},
-            "forward_s": forward,
-            "fast_s": fast_s,
-            "compiled_s": compiled_s,
-            "compiled_first_s": first,
-            "fast_over_forward": fast_s / forward,
-            "compiled_over_forward": compiled_s / forward,
-            "compiled_speedup": fast_s / compiled_s,
-            "identical": bool(torch.equal(fast[0][1], compiled_x)),
-        }
-        rows.append(row)
-        harness.emit(row)
-    return rows
-
-
 def main(argv: list[str] | None = None) -> None:
     p = harness.parser(__doc__, "training")
     p.set_defaults(threads=2)
@@ -287,24 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=1, help="processes per version, model and mode")
     p.add_argument("--losses", type=int, default=5, help="step losses printed and compared")
     p.add_argument("--profile", type=int, default=5, help="steps profiled after the timed ones (0: none)")
-    p.add_argument(
-        "--part",
-        choices=["training", "sampling"],
-        default="training",
-        help="sampling: eager vs compiled sampling instead (benchmarks/results/compiled_sampling.json)",
-    )
-    p.add_argument("--batches", default="1,16", help="sampling batch sizes (--part sampling)")
-    p.add_argument("--times", type=int, default=3, help="samplings per method, best kept (--part sampling)")
-    p.add_argument("--sample-layers", type=int, default=6)
-    p.add_argument("--sample-channels", type=int, default=32)
-    quick = {"models": "pixelcnn", "modes": "eager", "steps": 3, "warmup": 1}
-    quick |= {"batches": "1", "times": 1, "sample_layers": 1, "sample_channels": 8}
-    part = p.parse_known_args(argv)[0].part
-    name = "compiled_sampling" if part == "sampling" else "training"
-    a = harness.parse(p, name, quick, argv)
-    if part == "sampling":
-        harness.write_results(a.out, name, sampling_rows(a), ("model", "mode"), a)
-        return
+    a = harness.parse(p, "training", {"models": "pixelcnn", "modes": "eager", "steps": 3, "warmup": 1}, argv)
     names, modes = harness.each(a.models), harness.each(a.modes)
     for what, given, known in (("model", names, CONFIGS), ("mode", modes, MODES)):
         if unknown := [n for n in given if n not in known]:

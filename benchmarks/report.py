@@ -46,7 +46,6 @@ from report_base import (
 from report_blocks import (
     block_codec,
     block_codec_real,
-    block_compiled_sampling,
     block_conditional,
     block_demo,
     block_drift,
@@ -98,7 +97,6 @@ BLOCKS: dict[str, Callable[[Results], list[str]]] = {
     "codec-real": block_codec_real,
     "training": block_training,
     "learning": block_learning,
-    "compiled-sampling": block_compiled_sampling,
     "claims": block_claims,
 }
 

@@ -480,38 +480,6 @@ def block_training(res: Results) -> list[str]:
     return out + prov.lines
 
 
-def block_compiled_sampling(res: Results) -> list[str]:
-    d = res.docs["compiled_sampling"]
-    if not d:
-        return missing("compiled_sampling")
-    rows = sorted(d.rows, key=lambda r: r["batch"])
-    prov = res.prov("compiled_sampling", [(d, r) for r in rows])
-    cells = [
-        [
-            marked(str(r["batch"]), prov, r),
-            f"{r['forward_s'] * 1e3:.1f}",
-            sig(r["fast_s"]),
-            sig(r["compiled_s"]),
-            f"{r['fast_over_forward']:.1f}×",
-            f"**{r['compiled_over_forward']:.1f}×**",
-            f"{r['compiled_speedup']:.2f}×",
-            f"{r['compiled_first_s']:.0f}",
-            "yes" if r["identical"] else "no",
-        ]
-        for r in rows
-    ]
-    caption = (
-        f"Sampling 32×32×3 images (K = 256) from a random-weight PixelCNN (num_layers={setting(d, 'sample_layers')}, "
-        f"hidden_channels={setting(d, 'sample_channels')}), {setting(d, 'torch_threads')} threads: one teacher-forced "
-        'forward pass, the fast sampler, and the fast sampler with its per-step work compiled (`method="compiled"`; '
-        f"best of {setting(d, 'times')} after a first sampling that compiles). Issue 17's target: compiled ≤ 10× one "
-        "forward pass at batch 1:"
-    )
-    head = ["batch", "forward (ms)", "fast (s)", "compiled (s)", "fast ÷ forward", "compiled ÷ forward"]
-    head += ["fast ÷ compiled", "first compiled sampling (s)", "same images"]
-    return [caption, "", *table(head, cells), "", *prov.lines]
-
-
 def block_learning(res: Results) -> list[str]:
     d = res.docs["learning"]
     if not d:
@@ -528,8 +496,9 @@ def block_learning(res: Results) -> list[str]:
     caption = (
         "Gated PixelCNN (10 layers × 32) in the peers' loop (4,500 / 500 bundled binarized digits, batch 32, Adam "
         f"1e-3, reshuffled each epoch, {setting(d, 'torch_threads')} thread(s)): test NLL in nats per image after "
-        "each epoch, one variant changed at a time. The public implementation reached 77.81 after 2 epochs and "
-        "70.83 after 5 in this loop (REFERENCE.md):"
+        "each epoch, one variant changed at a time (train img/s: runs shared the cores, so it says little about "
+        "speed — the throughput table does). The public implementation reached 77.81 after 2 epochs and 70.83 "
+        "after 5 in this loop (REFERENCE.md):"
     )
     head = ["variant", "params", *(f"epoch {e + 1}" for e in range(epochs)), "train img/s"]
     return [caption, "", *table(head, cells), "", *prov.lines]

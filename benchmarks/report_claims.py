@@ -19,9 +19,13 @@ from report_base import (
     times,
 )
 from report_blocks import (
+    TRAINING_MODELS,
+    TRAINING_TARGETS,
     codec_rows,
     model_label,
 )
+
+GATED_TARGET_NATS = 70.0  # issue 17: Gated PixelCNN 10 × 32 after 5 epochs of the peers' loop
 
 
 def claim_training(res: Results) -> str | None:
@@ -177,7 +181,54 @@ def claim_codec(res: Results) -> str | None:
     return " ".join(text)
 
 
+def claim_throughput(res: Results) -> str | None:
+    d = res.docs["training"]
+    if not d or not all("vs_eager_baseline" in r for r in d.rows):
+        return None
+    parts = []
+    for model, label in TRAINING_MODELS.items():
+        rows = {r["mode"]: r for r in d.rows if r["model"] == model}
+        if not rows:
+            continue
+        best = max(rows.values(), key=lambda r: r["vs_eager_baseline"])
+        target = TRAINING_TARGETS[model]
+        met = "meets" if best["vs_eager_baseline"] >= target else "misses"
+        parts.append(f"{label} {best['vs_eager_baseline']:.2f}× ({best['mode']}; {met} the {target:.1f}× target)")
+    if not parts:
+        return None
+    return f"**Training throughput** against commit `{setting(d, 'baseline')[:7]}`, best mode per model: " + (
+        "; ".join(parts) + "."
+    )
+
+
+def claim_learning(res: Results) -> str | None:
+    d = res.docs["learning"]
+    if not d or not d.rows:
+        return None
+    by = {r["variant"]: r for r in d.rows}
+    best = min(d.rows, key=lambda r: r["test_nll"])
+    text = f"**Gated PixelCNN learning speed**: after {len(best['test_nll_per_epoch'])} epochs the best variant is "
+    text += f"{best['label']} ({best['test_nll']:.2f} nats)"
+    if "paper" in by and best["variant"] != "paper":
+        text += (
+            f", {by['paper']['test_nll'] - best['test_nll']:.2f} nats below the paper's ({by['paper']['test_nll']:.2f})"
+        )
+    met = "meets" if best["test_nll"] <= GATED_TARGET_NATS else "misses"
+    return text + f"; it {met} the target of {GATED_TARGET_NATS:.1f} nats."
+
+
 def block_claims(res: Results) -> list[str]:
-    claims = [c(res) for c in (claim_training, claim_quality, claim_sampling, claim_conditional, claim_codec)]
+    claims = [
+        c(res)
+        for c in (
+            claim_training,
+            claim_quality,
+            claim_sampling,
+            claim_conditional,
+            claim_codec,
+            claim_throughput,
+            claim_learning,
+        )
+    ]
     out = ["What these show (computed from the tables above by `benchmarks/report.py`):", ""]
     return out + [f"* {c}" for c in claims if c]

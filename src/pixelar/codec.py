@@ -466,12 +466,6 @@ def encode(
         cond = torch.as_tensor(cond).long().reshape(-1)
     model.check_cond(cond, len(batch))
     method = "portable" if portable else resolve_method(model, method)
-    if method == "compiled":
-        raise PixelarError(
-            "the codec needs the same probabilities bit for bit when it decodes, and compiled kernels may round "
-            "differently: use method='fast' (method='compiled' is for sampling)",
-            param="method",
-        )
     network = _integer_network(model, method)
     fingerprint = bytes.fromhex(model_fingerprint(model))
     header = Header(

@@ -41,7 +41,7 @@ def complete(
     cond: Tensor | None = None,
     generator: torch.Generator | int | None = None,
     temperature: float = 1.0,
-    method: Literal["auto", "fast", "naive", "compiled"] = "auto",
+    method: Literal["auto", "fast", "naive"] = "auto",
     progress: bool = False,
     batch_size: int | None = None,
 ) -> Tensor:

@@ -70,13 +70,6 @@ class ColumnSampler:
         """Store the final values of the front's pixels where the first layer reads them."""
         raise NotImplementedError
 
-    def compile(self) -> None:
-        """Compile the per-step work with ``torch.compile`` (``method="compiled"``): the same
-        conditionals to float rounding, several times faster at batch 1, where a step's few
-        dozen small operations cost more to dispatch one by one than to compute. Samplers that
-        support it override this (and their model sets ``has_compiled_sampler``)."""
-        raise NotImplementedError(f"{type(self).__name__} has no compiled form")
-
     def conditional(self, x: Tensor, c: int, front: Front) -> Tensor:
         while self.done < front.t:
             skipped = self.fronts[self.done]

@@ -190,9 +190,6 @@ class AutoregressiveModel(nn.Module):
     def has_fast_sampler(self) -> bool:
         return type(self).fast_stepper is not AutoregressiveModel.fast_stepper
 
-    # whether the fast stepper can compile its per-step work (``method="compiled"``)
-    has_compiled_sampler: bool = False
-
     @property
     def wavefront_shift(self) -> int:
         """s such that pixel (h, w) may be sampled in the same step as (h − 1, w + s): the
@@ -222,7 +219,7 @@ class AutoregressiveModel(nn.Module):
         cond: Tensor | None = None,
         generator: torch.Generator | int | None = None,
         temperature: float = 1.0,
-        method: Literal["auto", "fast", "naive", "compiled"] = "auto",
+        method: Literal["auto", "fast", "naive"] = "auto",
         progress: bool = False,
         batch_size: int | None = None,
     ) -> Tensor:

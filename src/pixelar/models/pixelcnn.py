@@ -15,7 +15,6 @@ The paper's PixelCNN has 15 masked layers; its width is *unsure* (see ``pixelar.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -83,7 +82,6 @@ class PixelCNN(AutoregressiveModel):
 
     Config = PixelCNNConfig
     config: PixelCNNConfig
-    has_compiled_sampler = True
 
     def __init__(self, config: PixelCNNConfig) -> None:
         super().__init__(config)
@@ -137,10 +135,8 @@ class PixelCNNSampler(ColumnSampler):
         self.convs = IncrementalConv([block.conv for block in blocks], batch, H, W) if blocks else None
         self.biases = model.class_biases(cond)
         self.weights = [self._weights(model, blocks, c) for c in range(self.C)]
-        self.step_weights = [weights.tensors for weights in self.weights]
-        self.features: Callable[..., tuple[Tensor, Tensor | None]] = column_features  # compile() swaps it
-        # (front, the input layer's context there [batch·count, 2h], every block's [L, batch·count, h])
-        self.contexts: tuple[int, Tensor, Tensor | None] | None = None
+        # (front, the input layer's context there [batch·count, 2h], every block's [batch·count, h])
+        self.contexts: tuple[int, Tensor, tuple[Tensor, ...]] | None = None
 
     def _weights(self, model: PixelCNN, blocks: list[ResidualBlock], c: int) -> ChannelWeights:
         """Every layer's weights restricted to the features of colour groups ≤ c (a prefix, as
@@ -166,91 +162,36 @@ class PixelCNNSampler(ColumnSampler):
     def write_input(self, x: Tensor, front: Front) -> None:
         self.input.write(front, self.pixels(x, front))
 
-    def _contexts(self, front: Front) -> tuple[Tensor, Tensor | None]:
-        """The input layer's [n, 2h] and every block's 3×3 convolution [L, n, h] at the front's
-        pixels without their centre taps: computed once per front, for all channels."""
+    def _contexts(self, front: Front) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The input layer's and every block's 3×3 convolution at the front's pixels without
+        their centre taps: computed once per front, for all channels."""
         if self.contexts is None or self.contexts[0] != front.t:
-            blocks = None if self.convs is None else self.convs.context(front)
+            blocks = () if self.convs is None else self.convs.context(front).unbind(0)
             self.contexts = (front.t, self.input.context(front)[0], blocks)
         return self.contexts[1], self.contexts[2]
 
-    def compile(self) -> None:
-        self.features = compiled_column_features()
-
     def column(self, x: Tensor, front: Front, c: int) -> Tensor:
+        relu = torch.relu
         context_input, context_blocks = self._contexts(front)
         weights = self.weights[c]
-        final = c == self.C - 1
-        params, inputs = self.features(
-            self.step_weights[c],
-            context_input[:, : weights.wide],
-            self.pixels(x, front, c) if c > 0 else None,
-            context_blocks,
-            [None if bias is None else per_pixel(bias[:, : weights.wide], front.count) for bias in self.biases],
-            final,
-        )
-        if final:  # every group computed, and final: later pixels read these inputs
+        y = context_input[:, : weights.wide]
+        if c > 0:
+            y = torch.addmm(y, self.pixels(x, front, c), weights.centre)
+        inputs = []
+        for (reduce, centre, expand), context, bias in zip(weights.blocks, context_blocks, self.biases):
+            if bias is not None:
+                y = y + per_pixel(bias[:, : weights.wide], front.count)
+            inputs.append(relu(reduce(relu(y))))
+            y = y + expand(relu(torch.addmm(context[:, : weights.narrow], inputs[-1], centre)))
+        last_bias = self.biases[-1]
+        if last_bias is not None:
+            y = y + per_pixel(last_bias[:, : weights.wide], front.count)
+        if c == self.C - 1:  # every group computed, and final: later pixels read these inputs
             self.write_input(x, front)
-            if self.convs is not None and inputs is not None:
-                self.convs.write(front, inputs)
-        return params
-
-
-def column_features(
-    weights: StepWeights,
-    y: Tensor,
-    pixels: Tensor | None,
-    contexts: Tensor | None,
-    biases: list[Tensor | None],
-    final: bool,
-) -> tuple[Tensor, Tensor | None]:
-    """One channel's step at a front's n pixels: the input layer's output ``y`` [n, wide]
-    without its centre tap, plus that tap on ``pixels`` [n, c] (the channels < c; None for
-    c = 0), through every block (its 3×3 convolution's ``contexts`` [L, n, h], cut to the
-    narrow features here) and the head → (channel c's parameters [n, P_c], and when ``final`` every
-    block's 3×3 input [L, n, narrow], which later pixels read). ``biases``: the class bias
-    [n, wide] of each block and the head, or None. Tensors in, tensors out: what
-    ``torch.compile`` compiles for ``method="compiled"``."""
-    relu = torch.relu
-    addmm = _addmm_loops if torch.compiler.is_compiling() else torch.addmm
-    centre, blocks, (hidden_w, hidden_b, out_w, out_b) = weights
-    if pixels is not None:
-        y = addmm(y, pixels, centre)
-    inputs = []
-    for i, ((reduce_w, reduce_b, centre_w, expand_w, expand_b), bias) in enumerate(zip(blocks, biases)):
-        if bias is not None:
-            y = y + bias
-        inputs.append(relu(addmm(reduce_b, relu(y), reduce_w)))
-        assert contexts is not None  # there are blocks
-        pre = addmm(contexts[i, :, : centre_w.shape[0]], inputs[-1], centre_w)
-        y = y + addmm(expand_b, relu(pre), expand_w)
-    if biases[-1] is not None:
-        y = y + biases[-1]
-    params = addmm(out_b, relu(addmm(hidden_b, relu(y), hidden_w)), out_w)
-    return params, (torch.stack(inputs) if final and inputs else None)
-
-
-def _addmm_loops(bias: Tensor, x: Tensor, weight: Tensor) -> Tensor:
-    """``torch.addmm`` as a broadcast product and a sum: inductor compiles it into its own
-    loops, fused with the element-wise work around it, where a matrix product would be a call
-    to an external kernel per product — and at a few pixels a step those calls are the cost."""
-    return bias + (x.unsqueeze(2) * weight).sum(1)
-
-
-_COMPILED: list[Callable[..., tuple[Tensor, Tensor | None]]] = []
-
-
-def compiled_column_features() -> Callable[..., tuple[Tensor, Tensor | None]]:
-    """:func:`column_features` compiled once per process (shapes that vary — the front's pixel
-    count — become dynamic after the first recompile)."""
-    if not _COMPILED:
-        _COMPILED.append(torch.compile(column_features, dynamic=None))
-    return _COMPILED[0]
-
-
-# (input layer's centre tap [c, wide]; per block (reduce W, b, 3×3 centre tap, expand W, b);
-# head (hidden W, b, out W, b)) — matrices acting on features in rows, as :class:`Pointwise`
-StepWeights = tuple[Tensor, list[tuple[Tensor, Tensor, Tensor, Tensor, Tensor]], tuple[Tensor, Tensor, Tensor, Tensor]]
+            if self.convs is not None and inputs:
+                self.convs.write(front, torch.stack(inputs))
+        hidden, out = weights.head
+        return out(relu(hidden(relu(y))))
 
 
 @dataclass
@@ -264,16 +205,3 @@ class ChannelWeights:
     centre: Tensor
     blocks: list[tuple[Pointwise, Tensor, Pointwise]]
     head: tuple[Pointwise, Pointwise]
-
-    @property
-    def tensors(self) -> StepWeights:
-        """The same weights as plain tensors (:func:`column_features`' first argument)."""
-
-        def parts(layer: Pointwise) -> tuple[Tensor, Tensor]:
-            if layer.bias is None:  # every convolution here has a bias
-                raise ValueError("a 1×1 convolution without a bias")
-            return layer.weight, layer.bias
-
-        blocks = [(*parts(reduce), centre, *parts(expand)) for reduce, centre, expand in self.blocks]
-        hidden, out = self.head
-        return self.centre, blocks, (*parts(hidden), *parts(out))
