@@ -21,7 +21,11 @@ Gated PixelCNN, 10 layers × 32 features. Variants (``VARIANTS``):
 * ``skips-live-init``: skips, and every masked convolution initialised as PyTorch initialises
   an unmasked one with its live connections only (PyTorch's default counts the masked ones);
 * ``skips-vertical-residual``: skips, and the vertical stack residual like the horizontal one
-  (``vertical_residual=True``).
+  (``vertical_residual=True``);
+* ``skips-vertical-rows-2``: skips, and each gated layer's vertical convolution reading two
+  rows above instead of one (``vertical_rows=2``; a 3 × 3 kernel): the vertical stack's view
+  grows two rows a layer, as in the public implementation (whose vertical convolution is
+  padded one row more than the paper's).
 
 Writes benchmarks/results/learning.json (rows: variant, parameters, test NLL per epoch,
 training images/s) and prints the table.
@@ -75,6 +79,11 @@ VARIANTS: dict[str, Variant] = {
         {"skips": True, "vertical_residual": True},
         None,
         "skips + residual vertical stack",
+    ),
+    "skips-vertical-rows-2": (
+        {"skips": True, "vertical_rows": 2},
+        None,
+        "skips + vertical stack reading 2 rows above per layer",
     ),
 }
 BASE = {"num_layers": 10, "hidden_channels": 32}

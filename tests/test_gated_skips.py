@@ -1,5 +1,5 @@
 """The Gated PixelCNN's variants — skip connections to the head (``skips=True``), a residual
-vertical stack (``vertical_residual=True``): causal, normalised, their fast sampler exact, and
+vertical stack (``vertical_residual=True``), a taller vertical kernel (``vertical_rows``): causal, normalised, their fast sampler exact, and
 each a different function from the paper's."""
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ import torch
 from helpers import tiny
 from pixelar.causality import dependency_matrix, violations
 
-VARIANTS = [{"skips": True}, {"vertical_residual": True}, {"skips": True, "vertical_residual": True}]
+VARIANTS = [
+    {"skips": True},
+    {"vertical_residual": True},
+    {"skips": True, "vertical_residual": True},
+    {"vertical_rows": 2},
+]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -50,7 +55,23 @@ def test_variants_fast_equals_naive_and_differ_from_the_paper(variant):
     assert torch.equal(fast, model.sample(4, cond=cond, generator=2, method="naive"))
     # the variant changes the conditionals (so the sampler's handling of it is tested)
     paper = tiny("gated-pixelcnn", (3, 5, 6), 4, seed=3, num_classes=3)
-    shared = {k: v for k, v in model.state_dict().items() if k in paper.state_dict()}
+    mine = paper.state_dict()
+    shared = {k: v for k, v in model.state_dict().items() if k in mine and v.shape == mine[k].shape}
     paper.load_state_dict(shared, strict=False)
     with torch.no_grad():
         assert not torch.allclose(paper.log_prob(fast, cond), model.log_prob(fast, cond))
+
+
+def test_vertical_rows_widen_the_view_upwards():
+    """Row r's horizontal stack reads the vertical stack of row r − 1, which after the 7-wide
+    first layer (3 rows above) and one gated layer reaches row r − 6 with two rows above per
+    layer, row r − 5 with the paper's one: a change six rows up moves row r's conditionals
+    only with two."""
+    x = torch.randint(0, 2, (1, 1, 8, 5), generator=torch.Generator().manual_seed(0))
+    y = x.clone()
+    y[0, 0, 0, 2] = 1 - y[0, 0, 0, 2]  # six rows above (6, 2)
+    for rows, sees in ((None, False), (2, True)):
+        model = tiny("gated-pixelcnn", (1, 8, 5), 2, num_layers=1, vertical_rows=rows)
+        with torch.no_grad():
+            changed = not torch.allclose(model.conditionals(x)[0, :, :, 6, 2], model.conditionals(y)[0, :, :, 6, 2])
+        assert changed == sees

@@ -51,6 +51,9 @@ class GatedPixelCNNConfig(ModelConfig):
             paper's Figure 2).
         vertical_residual: the vertical stack is residual after the first layer too (its gated
             output added to its input), as the horizontal stack is (False: the paper's).
+        vertical_rows: rows above the current one that each gated layer's vertical convolution
+            reads (its kernel is (vertical_rows + 1) × k): how fast the vertical stack's view
+            grows upwards per layer. None: k//2, the paper's.
     """
 
     num_layers: int = 4
@@ -59,6 +62,7 @@ class GatedPixelCNNConfig(ModelConfig):
     distribution: str = "auto"
     skips: bool = False
     vertical_residual: bool = False
+    vertical_rows: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -66,6 +70,10 @@ class GatedPixelCNNConfig(ModelConfig):
             raise PixelarError(
                 "num_layers must be >= 0, hidden_channels >= 1 and kernel_size odd and >= 3",
                 param=("num_layers", "hidden_channels", "kernel_size"),
+            )
+        if self.vertical_rows is not None and not (isinstance(self.vertical_rows, int) and self.vertical_rows >= 1):
+            raise PixelarError(
+                "vertical_rows must be a whole number >= 1 (or None: kernel_size // 2)", param="vertical_rows"
             )
 
 
@@ -94,6 +102,7 @@ class GatedLayer(nn.Module):
         first: bool,
         skip: bool = False,
         vertical_residual: bool = False,
+        vertical_rows: int | None = None,
     ) -> None:
         super().__init__()
         self.first = first
@@ -102,7 +111,8 @@ class GatedLayer(nn.Module):
         gate_groups = torch.cat([channel_groups(features, num_colors)] * 2)
         in_groups = channel_groups(in_channels, num_colors)
         # rows above and the current row
-        self.v_conv = DownShiftedConv2d(in_channels, 2 * features, (k // 2 + 1, k))
+        rows = k // 2 if vertical_rows is None else vertical_rows
+        self.v_conv = DownShiftedConv2d(in_channels, 2 * features, (rows + 1, k))
         self.h_conv = MaskedConv2d(
             in_channels, 2 * features, (1, k), "A" if first else "B", num_colors, in_groups, gate_groups
         )
@@ -153,6 +163,7 @@ class GatedPixelCNN(AutoregressiveModel):
                     first=False,
                     skip=config.skips,
                     vertical_residual=config.vertical_residual,
+                    vertical_rows=config.vertical_rows,
                 )
                 for _ in range(config.num_layers)
             ]
