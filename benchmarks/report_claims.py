@@ -208,10 +208,12 @@ def claim_learning(res: Results) -> str | None:
     by = {r["variant"]: r for r in d.rows}
     best = min(d.rows, key=lambda r: r["test_nll"])
     text = f"**Gated PixelCNN learning speed**: after {len(best['test_nll_per_epoch'])} epochs the best variant is "
-    text += f"{best['label']} ({best['test_nll']:.2f} nats)"
+    text += f"{best['label']} ({best['test_nll']:.2f} nats, {best['parameters']:,} parameters)"
     if "paper" in by and best["variant"] != "paper":
+        paper = by["paper"]
         text += (
-            f", {by['paper']['test_nll'] - best['test_nll']:.2f} nats below the paper's ({by['paper']['test_nll']:.2f})"
+            f", {paper['test_nll'] - best['test_nll']:.2f} nats below the paper's ({paper['test_nll']:.2f}, "
+            f"{paper['parameters']:,} parameters)"
         )
     met = "meets" if best["test_nll"] <= GATED_TARGET_NATS else "misses"
     return text + f"; it {met} the target of {GATED_TARGET_NATS:.1f} nats."
