@@ -25,7 +25,10 @@ Gated PixelCNN, 10 layers × 32 features. Variants (``VARIANTS``):
 * ``skips-vertical-rows-2``: skips, and each gated layer's vertical convolution reading two
   rows above instead of one (``vertical_rows=2``; a 3 × 3 kernel): the vertical stack's view
   grows two rows a layer, as in the public implementation (whose vertical convolution is
-  padded one row more than the paper's).
+  padded one row more than the paper's);
+* ``vertical-rows-2``: the paper's with ``vertical_rows=2`` alone;
+* ``skips-vertical-rows-2-narrow``: skips and ``vertical_rows=2`` with 28 features instead of
+  32, about the paper's parameter count (is it the view or the parameters?).
 
 Writes benchmarks/results/learning.json (rows: variant, parameters, test NLL per epoch,
 training images/s) and prints the table.
@@ -85,6 +88,12 @@ VARIANTS: dict[str, Variant] = {
         None,
         "skips + vertical stack reading 2 rows above per layer",
     ),
+    "vertical-rows-2": ({"vertical_rows": 2}, None, "vertical stack reading 2 rows above per layer"),
+    "skips-vertical-rows-2-narrow": (
+        {"skips": True, "vertical_rows": 2, "hidden_channels": 28},
+        None,
+        "skips + 2 rows above, 28 features (the paper's parameter count)",
+    ),
 }
 BASE = {"num_layers": 10, "hidden_channels": 32}
 
@@ -109,7 +118,7 @@ def run(name: str, epochs: int, limit: int | None) -> dict:
     if limit:
         train, test = train[:limit], test[: max(1, limit // 9)]
     torch.manual_seed(0)
-    model = pixelar.create_model("gated-pixelcnn", image_shape=(1, 28, 28), num_levels=2, **BASE, **args)
+    model = pixelar.create_model("gated-pixelcnn", image_shape=(1, 28, 28), num_levels=2, **{**BASE, **args})
     if init is not None:
         init(model)
     model.train()
