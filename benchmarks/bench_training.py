@@ -205,7 +205,9 @@ def table(rows: list[dict], baseline: bool) -> str:
     for r in rows:
         cells = [CONFIGS[r["model"]][2], r["mode"], f"{r['parameters']:,}", f"{r['current_img_s']:.1f}"]
         if baseline:
-            cells += [f"{r['baseline_img_s']:.1f}", f"{r['ratio']:.2f}×", f"{r['vs_eager_baseline']:.2f}×"]
+            before = r.get("baseline_img_s")
+            cells += ["" if before is None else f"{before:.1f}", "" if before is None else f"{r['ratio']:.2f}×"]
+            cells.append(f"{r['vs_eager_baseline']:.2f}×")
         compile_s = ""
         if r["mode"] != "eager":
             cached = r["current_compile_cached_s"]
@@ -224,6 +226,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=40, help="timed steps per process")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first (the compile in compiled mode)")
     p.add_argument("--repeat", type=int, default=1, help="processes per version, model and mode")
+    p.add_argument(
+        "--baseline-modes", default=None, help="the modes measured at --baseline (default: --modes); eager is needed"
+    )
     p.add_argument("--losses", type=int, default=5, help="step losses printed and compared")
     p.add_argument("--profile", type=int, default=5, help="steps profiled after the timed ones (0: none)")
     a = harness.parse(p, "training", {"models": "pixelcnn", "modes": "eager", "steps": 3, "warmup": 1}, argv)
@@ -237,17 +242,18 @@ def main(argv: list[str] | None = None) -> None:
         versions = {"current": harness.ROOT / "src"}
         if a.baseline:
             a.baseline, versions["baseline"] = extract_src(a.baseline, tmp / "baseline")
+        baseline_modes = harness.each(a.baseline_modes) if a.baseline_modes else modes
         for name in names:
             results: dict[tuple[str, str], list[dict]] = {}
             for mode in modes:
                 for i in range(a.repeat):  # B C C B B C ...: neither version always runs first
                     order = ["baseline", "current"] if i % 2 == 0 else ["current", "baseline"]
-                    for tag in (t for t in order if t in versions):
+                    for tag in (t for t in order if t in versions and (t == "current" or mode in baseline_modes)):
                         results.setdefault((tag, mode), []).append(measure(versions[tag], name, mode, a, tmp, tag))
             reference = results[("baseline" if a.baseline else "current", "eager" if "eager" in modes else modes[0])]
             for mode in modes:
                 row: dict = {"model": name, "mode": mode, "args": CONFIGS[name][1]}
-                for tag in versions:
+                for tag in (t for t in versions if (t, mode) in results):
                     runs = results[(tag, mode)]
                     best = max(runs, key=lambda r: r["images_per_s"])
                     row[f"{tag}_img_s"] = best["images_per_s"]
@@ -259,11 +265,11 @@ def main(argv: list[str] | None = None) -> None:
                     if "time_shares" in runs[0]:
                         row[f"{tag}_time_shares"] = runs[0]["time_shares"]
                     row["parameters"] = runs[0]["parameters"]
-                all_losses = [r["losses"] for tag in versions for r in results[(tag, mode)]]
+                all_losses = [r["losses"] for tag in versions for r in results.get((tag, mode), [])]
                 row["loss_diff"] = max(relative_diff(losses, reference[0]["losses"]) for losses in all_losses)
                 if a.baseline:
                     eager = results.get(("baseline", "eager"))
-                    row["ratio"] = row["current_img_s"] / row["baseline_img_s"]
+                    row["ratio"] = row["current_img_s"] / row["baseline_img_s"] if "baseline_img_s" in row else None
                     if eager:
                         row["vs_eager_baseline"] = row["current_img_s"] / max(r["images_per_s"] for r in eager)
                     else:

@@ -37,7 +37,7 @@ COMMANDS = {
     "codec": "python benchmarks/bench_codec.py",
     "codec_real": "python benchmarks/bench_codec_real.py",
     "versions": "python benchmarks/bench_versions.py --baseline 0a93325 --repeat 4 --times 2",
-    "training": "python benchmarks/bench_training.py --baseline d760224 --repeat 2",
+    "training": "python benchmarks/bench_training.py --baseline d760224 --repeat 2 --baseline-modes eager --steps 25 --warmup 3 --profile 3",
     "learning": "python benchmarks/bench_learning.py",
 }
 TIMING_COLUMNS = [f"{kind}_{size}" for kind in ("train_img_s", "sample16_s") for size in SIZES]
