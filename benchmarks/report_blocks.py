@@ -464,15 +464,20 @@ def block_training(res: Results) -> list[str]:
         "compile s (cold / cached)",
     ]
     out = [caption, "", *table([*head, "loss diff"], cells), ""]
-    shares = [(r, r["current_time_shares"]) for r in rows if r.get("current_time_shares")]
+    shares = []
+    for r in rows:
+        if r.get("baseline_time_shares"):
+            shares.append((r, f"{r['mode']}, before", r["baseline_time_shares"]))
+        if r.get("current_time_shares"):
+            shares.append((r, f"{r['mode']}, now", r["current_time_shares"]))
     if shares:
-        kinds = [k for k in shares[0][1] if any(s.get(k, 0) > 0.005 for _, s in shares)]
+        kinds = [k for k in shares[0][2] if any(s.get(k, 0) > 0.005 for _, _, s in shares)]
         share_cells = [
-            [TRAINING_MODELS.get(r["model"], r["model"]), r["mode"], *(f"{s.get(k, 0):.0%}" for k in kinds)]
-            for r, s in shares
+            [TRAINING_MODELS.get(r["model"], r["model"]), mode, *(f"{s.get(k, 0):.0%}" for k in kinds)]
+            for r, mode, s in shares
         ]
         out += [
-            f"Where a step's time goes now (`torch.profiler`, self time of the ops, {setting(d, 'profile')} steps after the timed ones):",
+            f"Where a step's time goes, before and now (`torch.profiler`, self time of the ops, {setting(d, 'profile')} steps after the timed ones):",
             "",
             *table(["model", "mode", *kinds], share_cells),
             "",
