@@ -1,6 +1,6 @@
-"""Whether ``torch.compile`` can compile here: what training (``compile=True``) and the compiled
-sampler (``method="compiled"``) check before their first compile, so that a missing compiler is
-one clear line rather than a traceback from inside inductor."""
+"""Whether ``torch.compile`` can compile here: what compiled training (``compile=True``) checks
+before its first compile, so that a missing compiler is one clear line rather than a traceback
+from inside inductor."""
 
 from __future__ import annotations
 
