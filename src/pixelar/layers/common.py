@@ -59,9 +59,10 @@ def with_bias(x: Tensor, bias: Tensor | None) -> Tensor:
 
 def conv_layout(x: Tensor) -> Tensor:
     """Feature maps [B, F, H, W] in the layout the convolutions run fastest in: channels-last
-    (NHWC) for float32 and bfloat16 on the CPU, where oneDNN convolves these narrow maps
-    1.5–3× faster forward and backward than in the default layout (which it reorders to its
-    own and back at every call); unchanged elsewhere (float64 has no oneDNN kernels, CUDA its
+    (NHWC) for float32 and bfloat16 on the CPU, where a training step of these narrow maps
+    runs faster overall than in the default layout (oneDNN's 1×1 convolutions, forward and
+    backward, are several times faster; its 3×3 weight gradient is slower:
+    ``benchmarks/bench_training.py``); unchanged elsewhere (float64 has no oneDNN kernels, CUDA its
     own trade-offs). The values are the same; the element-wise ops, padding and concatenations
     after it keep the layout, so converting a network's input suffices.
 

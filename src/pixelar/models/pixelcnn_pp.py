@@ -87,7 +87,7 @@ class Dropout(nn.Dropout):
     16-bit uniform integer reaches round(p·2¹⁶) — kept with probability 1 − p to within 2⁻¹⁷
     (exactly for the paper's p = 0.5) — from ``torch.randint``'s 64-bit draws, four elements a
     draw (≈ 6× faster than the Bernoulli mask ATen draws element by element, which was a
-    quarter of a training step). The mask is drawn in the default (row-major NCHW) element
+    fifth of a training step). The mask is drawn in the default (row-major NCHW) element
     order whatever the memory layout of the input (:func:`conv_layout`), so a channels-last
     map drops the elements the default layout would; under ``torch.compile`` with
     ``fallback_random`` (``pixelar train --compile``) it draws the same numbers as eager.
