@@ -57,3 +57,15 @@ def tiny_train_config(**overrides: Any) -> TrainConfig:
     )
     settings.update(overrides)
     return TrainConfig(**settings)
+
+
+def compile_unavailable() -> str | None:
+    """Why torch.compile cannot build on this machine's CPU (one line), or None when it can."""
+    from pixelar.compiling import check_compile
+    from pixelar.errors import PixelarError
+
+    try:
+        check_compile(torch.device("cpu"), "train without compile=True")
+    except PixelarError as e:
+        return str(e)
+    return None

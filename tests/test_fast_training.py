@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import pixelar
-from helpers import randomize, tiny_train_config
+from helpers import compile_unavailable, randomize, tiny_train_config
 from pixelar.compiling import check_compile
 from pixelar.errors import PixelarError
 from pixelar.layers import MaskedConv2d, shifts
@@ -138,15 +138,7 @@ def test_compile_without_a_cxx_compiler_is_one_line():
     assert "\n" not in str(info.value)
 
 
-def _compile_available() -> str | None:
-    try:
-        check_compile(torch.device("cpu"), "train without compile=True")
-    except PixelarError as e:
-        return str(e)
-    return None
-
-
-@pytest.mark.skipif(_compile_available() is not None, reason=f"torch.compile unavailable: {_compile_available()}")
+@pytest.mark.skipif(compile_unavailable() is not None, reason=f"torch.compile unavailable: {compile_unavailable()}")
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # inside torch
 def test_compiled_training_matches_eager_and_resumes(tmp_path):
     """A tiny model trained 4 steps eagerly, and compiled: 2 steps, then resumed to 4 (compiled

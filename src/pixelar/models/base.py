@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 import torch
+import torch.utils.checkpoint
 from torch import Tensor, nn
 
 from pixelar.distributions import OutputDistribution, scale_levels
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
 
 MAX_SIDE = 65535  # the largest image height or width a model is evaluated at (AutoregressiveModel.resize)
 
+BlockArgs = ParamSpec("BlockArgs")
+BlockOut = TypeVar("BlockOut")
+
 
 class AutoregressiveModel(nn.Module):
     """p(x) = Π_i p(x_i | x_<i) over sub-pixels in raster order, channels R → G → B.
@@ -29,7 +34,8 @@ class AutoregressiveModel(nn.Module):
     The generation index of sub-pixel (c, h, w) of a C×H×W image is (h·W + w)·C + c.
     Subclasses set :attr:`distribution` and implement :meth:`network`, which maps the scaled
     image [B, C, H, W] to distribution parameters [B, P, H, W] such that the parameters at
-    (h, w) used for channel c depend only on sub-pixels before (c, h, w).
+    (h, w) used for channel c depend only on sub-pixels before (c, h, w), calling each of its
+    layers through :meth:`checkpointed` (activation checkpointing when training asks for it).
     """
 
     Config: ClassVar[type[ModelConfig]] = ModelConfig
@@ -39,6 +45,44 @@ class AutoregressiveModel(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        self._activation_checkpointing = False
+
+    # -- activation checkpointing -------------------------------------------------------
+    @property
+    def activation_checkpointing(self) -> bool:
+        """Whether training recomputes each layer's activations in the backward pass instead
+        of keeping them (:meth:`checkpointed`); off by default. A training-time setting, not
+        part of the model: neither its config nor its state dict holds it, so a saved model
+        loads with it off. Setting it sets it on every model inside this one too (the two
+        scales of a multi-scale model)."""
+        return self._activation_checkpointing
+
+    @activation_checkpointing.setter
+    def activation_checkpointing(self, on: bool) -> None:
+        for module in self.modules():
+            if isinstance(module, AutoregressiveModel):
+                module._activation_checkpointing = bool(on)
+
+    def checkpointed(
+        self, block: Callable[BlockArgs, BlockOut], *args: BlockArgs.args, **kwargs: BlockArgs.kwargs
+    ) -> BlockOut:
+        """``block(*args, **kwargs)``, one layer (or block of layers) of :meth:`network`.
+
+        With :attr:`activation_checkpointing` on, in train mode and with grad enabled, it runs
+        under :func:`torch.utils.checkpoint.checkpoint` (non-reentrant): the forward keeps only
+        the block's inputs, and the backward runs the block's forward once more to get the
+        activations its gradients need. Memory for compute: the activations inside the blocks
+        are not held from the forward to the backward, at the cost of one more forward of
+        every block. The RNG state is saved before the block and restored for the second
+        forward, so dropout draws the same mask twice and the loss and gradients are those
+        without checkpointing. Otherwise (the default, eval mode, no_grad or inference mode)
+        it calls ``block`` directly."""
+        if self._activation_checkpointing and self.training and torch.is_grad_enabled():
+            # keywords bound here cannot collide with checkpoint's own
+            function = functools.partial(block, **kwargs) if kwargs else block
+            output = torch.utils.checkpoint.checkpoint(function, *args, use_reentrant=False, preserve_rng_state=True)
+            return cast(BlockOut, output)
+        return block(*args, **kwargs)
 
     # -- class conditioning ---------------------------------------------------------------
     def add_class_biases(self, num_layers: int, features: int) -> None:

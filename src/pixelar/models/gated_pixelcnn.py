@@ -176,7 +176,7 @@ class GatedPixelCNN(AutoregressiveModel):
         vertical = horizontal = conv_layout(x)
         skips: Tensor | None = None
         for layer, bias in zip(self.layers, self.class_biases(cond)):
-            vertical, horizontal, skip = layer(vertical, horizontal, bias)
+            vertical, horizontal, skip = self.checkpointed(layer, vertical, horizontal, bias)
             if skip is not None:
                 skips = skip if skips is None else skips + skip
         return self.head(horizontal if skips is None else skips)

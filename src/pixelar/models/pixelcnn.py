@@ -97,7 +97,7 @@ class PixelCNN(AutoregressiveModel):
         y = self.input_conv(conv_layout(x))
         biases = self.class_biases(cond)
         for block, bias in zip(self.blocks, biases):
-            y = block(with_bias(y, bias))
+            y = self.checkpointed(block, with_bias(y, bias))
         return self.head(with_bias(y, biases[-1]))
 
     @property

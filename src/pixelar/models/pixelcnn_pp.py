@@ -295,7 +295,7 @@ class PixelCNNPP(AutoregressiveModel):
         u_list = [ops.down_shifted_conv(self.u_init, image)]
         for block in range(3):
             for layer in down[block]:
-                u_list.append(layer.run(ops, u_list[-1], bias=next(bias)))
+                u_list.append(self.checkpointed(layer.run, ops, u_list[-1], bias=next(bias)))
                 u_outs.append(u_list[-1])
             if block < 2:
                 u_list.append(ops.conv(down_sample[block], u_list[-1]))
@@ -305,7 +305,7 @@ class PixelCNNPP(AutoregressiveModel):
             if block > 0:
                 u = ops.deconv(up_sample[block - 1], u)
             for layer in up[block]:
-                u = layer.run(ops, u, u_list.pop(), bias=next(bias))
+                u = self.checkpointed(layer.run, ops, u, u_list.pop(), bias=next(bias))
                 u_outs.append(u)
         check_used(u_list, "u short-cuts")
         return u_outs
@@ -322,7 +322,7 @@ class PixelCNNPP(AutoregressiveModel):
         ul_list = [ops.add(above, left)]
         for block in range(3):
             for layer in down[block]:
-                ul_list.append(layer.run(ops, ul_list[-1], next(u), bias=next(bias)))
+                ul_list.append(self.checkpointed(layer.run, ops, ul_list[-1], next(u), bias=next(bias)))
             if block < 2:
                 ul_list.append(ops.conv(down_sample[block], ul_list[-1]))
         # Up pass: every layer's short-cut input is u and the popped mirror of its input.
@@ -331,7 +331,7 @@ class PixelCNNPP(AutoregressiveModel):
             if block > 0:
                 ul = ops.deconv(up_sample[block - 1], ul)
             for layer in up[block]:
-                ul = layer.run(ops, ul, ops.cat(next(u), ul_list.pop()), bias=next(bias))
+                ul = self.checkpointed(layer.run, ops, ul, ops.cat(next(u), ul_list.pop()), bias=next(bias))
         check_used(ul_list, "ul short-cuts")
         check_used(list(u), "u outputs")
         return ops.conv(self.out, ops.elu(ul))

@@ -74,7 +74,7 @@ class PixelRNN(AutoregressiveModel):
         y = self.input_conv(x)
         biases = self.layer_biases(cond, context)
         for layer, bias in zip(self.layers, biases):
-            y = layer(with_bias(y, bias), x)
+            y = self.checkpointed(layer, with_bias(y, bias), x)
         return self.head(with_bias(y, biases[-1]))
 
     def layer_biases(self, cond: Tensor | None, context: Tensor | None) -> list[Tensor | None]:
