@@ -12,7 +12,8 @@ from pixelar.errors import PixelarError
 
 @dataclass
 class ImageDataset:
-    """Integer images held in memory.
+    """Integer images, held in memory or memory-mapped from a file (imagenet32 and imagenet64:
+    see :mod:`pixelar.data.imagenet`), where indexing reads only the images indexed.
 
     Attributes:
         images: uint8 tensor [N, C, H, W] with values in [0, num_levels).
