@@ -48,7 +48,9 @@ from report_blocks import (
     block_codec_real,
     block_conditional,
     block_demo,
+    block_distributed,
     block_drift,
+    block_imagenet_memory,
     block_learning,
     block_models,
     block_quality,
@@ -97,6 +99,8 @@ BLOCKS: dict[str, Callable[[Results], list[str]]] = {
     "codec-real": block_codec_real,
     "training": block_training,
     "learning": block_learning,
+    "distributed": block_distributed,
+    "imagenet-memory": block_imagenet_memory,
     "claims": block_claims,
 }
 

@@ -39,6 +39,8 @@ COMMANDS = {
     "versions": "python benchmarks/bench_versions.py --baseline 0a93325 --repeat 4 --times 2",
     "training": "python benchmarks/bench_training.py --baseline d760224 --repeat 2 --baseline-modes eager --steps 25 --warmup 3 --profile 3",
     "learning": "python benchmarks/bench_learning.py",
+    "distributed": "python benchmarks/bench_distributed.py",
+    "imagenet_memory": "python benchmarks/bench_imagenet_memory.py",
 }
 TIMING_COLUMNS = [f"{kind}_{size}" for kind in ("train_img_s", "sample16_s") for size in SIZES]
 TIMING_CONFIG = ["num_layers", "hidden_channels", "train_batch", "train_steps", "sample_rows", "torch_threads"]

@@ -510,6 +510,78 @@ def block_learning(res: Results) -> list[str]:
     return [caption, "", *table(head, cells), "", *prov.lines]
 
 
+SETTING_LABELS = {"1x2": "1 process × 2 threads", "2x1": "2 processes × 1 thread", "1x1": "1 process × 1 thread"}
+
+
+def block_distributed(res: Results) -> list[str]:
+    d = res.docs["distributed"]
+    if not d:
+        return missing("distributed")
+    rows = d.rows
+    prov = res.prov("distributed", [(d, r) for r in rows])
+    first: dict[str, float] = {}
+    cells = []
+    for r in rows:
+        first.setdefault(r["model"], r["img_s"])
+        setting_label = SETTING_LABELS.get(r["setting"].removesuffix("-bf16"), r["setting"])
+        cells.append(
+            [
+                marked(r["model"], prov, r),
+                f"{setting_label}, {r['precision']}",
+                f"{r['img_s']:.1f}",
+                f"{r['img_s'] / first[r['model']]:.2f}×",
+                f"{r['loss_5']:.4f}",
+            ]
+        )
+    caption = (
+        f"`pixelar train` on the CPU, one process against two (`torchrun`, DDP over gloo), global batch "
+        f"{setting(d, 'batch_size')} of the bundled digits, images/s over steps {setting(d, 'warmup')}–"
+        f"{setting(d, 'steps')} from the runs' own logs; ratio to each model's first row; the mean train loss of "
+        "steps 1–5 shows one and two processes train the same model (bf16: other rounding):"
+    )
+    head = ["model", "processes, precision", "images/s", "ratio", "loss, steps 1–5"]
+    return captioned(caption, head, cells, prov)
+
+
+def block_imagenet_memory(res: Results) -> list[str]:
+    d = res.docs["imagenet_memory"]
+    if not d:
+        return missing("imagenet_memory")
+    rows = d.rows
+    prov = res.prov("imagenet_memory", [(d, r) for r in rows])
+    cells = []
+    for r in rows:
+        per_batch = "" if r.get("index_ms") is None else f"{r['index_ms']:.2f} + {r['gather_ms']:.2f}"
+        cells.append(
+            [
+                marked(r["phase"], prov, r),
+                f"{r['load_s']:.2f}",
+                per_batch,
+                f"{r['vmhwm_mb']:,.0f}",
+                f"{r['peak_anon_mb']:,.0f}",
+                f"{r['peak_file_mb']:,.0f}",
+                f"{r['anon_above_imports_mb']:,.0f}",
+            ]
+        )
+    first, size = rows[0], setting(d, "size")
+    caption = (
+        f"Downsampled ImageNet loader, {first['images']:,} synthetic {size}×{size} images in the official npz format "
+        f"({first['dataset_mb']:,.0f} MB in memory), each phase in a fresh process, batches of "
+        f"{setting(d, 'batch_size')} read as the trainer reads them; memory in MB (RssFile: pages of the mapped "
+        "cache, page cache the kernel can drop; RssAnon: memory only the process can give back):"
+    )
+    head = [
+        "phase",
+        "load s",
+        "ms a batch (index + gather)",
+        "VmHWM",
+        "peak RssAnon",
+        "peak RssFile",
+        "RssAnon above imports",
+    ]
+    return captioned(caption, head, cells, prov)
+
+
 # -- claims: every sentence with a number is computed here --------------------------------------
 
 

@@ -525,7 +525,11 @@ def test_python_dash_m_pixelar_runs_the_cli(world, tmp_path):
             ("batch_size",),
             "--batch-size must be a positive integer, got 0",
         ),
-        ("log_every must be a positive integer, got 0", ("log_every",), "log_every must be a positive integer, got 0"),
+        (  # a parameter without a flag of its own keeps its name
+            "num_components must be a positive integer, got 0",
+            ("num_components",),
+            "num_components must be a positive integer, got 0",
+        ),
         ("start a new run (resume=False)", ("resume",), "start a new run (without --resume)"),
         ("pass image_size (e.g. image_size=32).", ("image_size",), "pass --image-size (e.g. --image-size 32)."),
         ("pass values='levels'", (), "pass values='levels'"),  # only the parameters the error names

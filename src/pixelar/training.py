@@ -9,24 +9,38 @@ A run directory holds::
     loss.png            training and test NLL curves
     samples.png         a grid of samples from the final model
 
-The order of the training images is a pure function of (seed, step), so a resumed run sees
-exactly the batches, and (with the restored RNG state) the numbers, of an uninterrupted one.
+The order of the training images is a pure function of (seed, step), and so is the random
+state of every step (dropout), so a resumed run sees exactly the batches, and computes the
+numbers, of an uninterrupted one.
+
+Under ``torchrun --nproc-per-node N -m pixelar train ...`` the same loop runs in N processes
+with :class:`~torch.nn.parallel.DistributedDataParallel` (see :mod:`pixelar.distributed`): each
+takes a contiguous part of every step's images, the gradients are averaged so that the step is
+the one-process step over the whole batch, and only rank 0 logs and writes the run directory; a
+checkpoint written by N processes continues on any number.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
 import json
 import math
+import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from pixelar import distributed
 from pixelar.checkpoint import atomic_write_text, torch_load_safe, torch_save_atomic
 from pixelar.compiling import check_compile
 from pixelar.data import ImageDataset, get_dataset
@@ -56,12 +70,15 @@ __all__ = [
     "METRICS_FILE",
     "RESUMABLE",
     "DataSource",
+    "LRSchedule",
+    "Objective",
     "TrainConfig",
     "Trainer",
     "batch_indices",
     "batch_nll",
     "check_compile",
     "has_checkpoint",
+    "image_nll",
     "is_run_dir",
     "load_run_config",
     "read_metrics",
@@ -69,6 +86,7 @@ __all__ = [
     "resume_config",
     "resume_run",
     "run_data_source",
+    "step_seed",
     "train",
 ]
 
@@ -81,20 +99,99 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def epoch_permutation(num_images: int, seed: int, epoch: int) -> torch.Tensor:
+    """The seeded order of the training images in ``epoch``."""
+    return torch.randperm(num_images, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
 def batch_indices(num_images: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
     """Indices of the training images of ``step``: a fresh seeded permutation every epoch."""
     per_epoch = max(1, num_images // batch_size)
     epoch, batch = divmod(step, per_epoch)
-    perm = torch.randperm(num_images, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-    return perm[batch * batch_size : (batch + 1) * batch_size]
+    return epoch_permutation(num_images, seed, epoch)[batch * batch_size : (batch + 1) * batch_size]
 
 
-def batch_nll(model: AutoregressiveModel, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-    """The mean NLL in nats per image of a batch that ``model.check_input`` accepted: the
-    teacher-forced network and the loss, without the checks (whose data-dependent branches
-    would split a compiled graph). The same numbers as ``-model.log_prob(x, cond).mean()``."""
-    params = model.network(model.scale(x), cond)
-    return -model.distribution.log_prob(params, x).flatten(1).sum(1).mean()
+def step_seed(seed: int, step: int, rank: int = 0) -> int:
+    """The seed of the random numbers (dropout) that process ``rank`` draws at ``step``: a pure
+    function of the three, so a resumed run, on any number of processes, draws what an
+    uninterrupted one would."""
+    digest = hashlib.blake2b(f"{seed}/{step}/{rank}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def image_nll(model: AutoregressiveModel, x: Tensor, cond: Tensor | None, precision: str = "fp32") -> Tensor:
+    """The NLL in nats of every image of a batch that ``model.check_input`` accepted, [B]: the
+    teacher-forced network and the loss, without the checks (whose data-dependent branches would
+    split a compiled graph). With ``precision="bf16"`` the network runs under bfloat16 autocast
+    and the distribution's log-likelihood is computed in float32."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        params = model.network(model.scale(x), cond)
+    if params.dtype in (torch.bfloat16, torch.float16):
+        params = params.float()
+    return -model.distribution.log_prob(params, x).flatten(1).sum(1)
+
+
+def batch_nll(model: AutoregressiveModel, x: Tensor, cond: Tensor | None, precision: str = "fp32") -> Tensor:
+    """The mean NLL in nats per image of a batch: ``image_nll(...).mean()``, the same numbers
+    as ``-model.log_prob(x, cond).mean()`` in float32."""
+    return image_nll(model, x, cond, precision).mean()
+
+
+class Objective(nn.Module):
+    """The training loss as a module (what DistributedDataParallel wraps and torch.compile
+    compiles): ``forward(x, cond)`` is :func:`image_nll`, [B] nats per image."""
+
+    def __init__(self, model: AutoregressiveModel, precision: str = "fp32") -> None:
+        super().__init__()
+        self.model = model
+        self.precision = precision
+
+    def forward(self, x: Tensor, cond: Tensor | None) -> Tensor:
+        return image_nll(self.model, x, cond, self.precision)
+
+
+@dataclass
+class LRSchedule:
+    """The learning rate's factor at a step: ``decay ** step``, ramped linearly over the first
+    ``warmup`` steps (the callable of a :class:`torch.optim.lr_scheduler.LambdaLR`)."""
+
+    decay: float = 1.0
+    warmup: int = 0
+
+    def __call__(self, step: int) -> float:
+        factor = self.decay**step
+        if self.warmup > 0:
+            factor *= min(1.0, (step + 1) / self.warmup)
+        return factor
+
+
+class StepBatches(torch.utils.data.Dataset[tuple[Tensor, Tensor | None]]):
+    """Item ``step``: this process's part of the images (and labels) of that training step;
+    read by a :class:`torch.utils.data.DataLoader` (workers, prefetch, pinned memory)."""
+
+    def __init__(self, data: ImageDataset, batch_size: int, seed: int, ctx: distributed.Context, labels: bool) -> None:
+        self.images = data.images
+        self.labels = data.labels if labels else None
+        self.batch_size, self.seed, self.ctx = batch_size, seed, ctx
+        self._epoch: tuple[int, Tensor] | None = None
+
+    def __len__(self) -> int:
+        return 2**62  # any step; the sampler says which
+
+    def indices(self, step: int) -> Tensor:
+        """This process's part of ``batch_indices(len(images), batch_size, seed, step)``, in
+        ascending order (reads of a memory-mapped file in file order; the loss is a sum), with
+        each epoch's permutation drawn once."""
+        per_epoch = max(1, len(self.images) // self.batch_size)
+        epoch, batch = divmod(step, per_epoch)
+        if self._epoch is None or self._epoch[0] != epoch:
+            self._epoch = (epoch, epoch_permutation(len(self.images), self.seed, epoch))
+        order = self._epoch[1][batch * self.batch_size : (batch + 1) * self.batch_size]
+        return distributed.shard(order, self.ctx).sort().values
+
+    def __getitem__(self, step: int) -> tuple[Tensor, Tensor | None]:
+        idx = self.indices(step)
+        return self.images[idx], None if self.labels is None else self.labels[idx]
 
 
 class Trainer:
@@ -106,10 +203,23 @@ class Trainer:
         self.progress = progress
         config.validate()
         config.check_model()  # an unknown model or hyperparameter fails before any data is loaded
-        self.device = resolve_device(config.device)
+        resolve_device(config.device)
         cfg = config
-        self.train_data = get_dataset(cfg.data, "train", cfg.data_dir, **cfg.data_options())
-        self.test_data = get_dataset(cfg.data, "test", cfg.data_dir, **cfg.data_options())
+        world = distributed.current().world
+        if cfg.batch_size < world:
+            raise PixelarError(
+                f"batch_size={cfg.batch_size} is smaller than the {world} processes sharing it; "
+                "use a batch_size of at least the number of processes",
+                param="batch_size",
+            )
+        self.ctx, self.device = distributed.init(cfg.device)
+        self.progress = progress and self.ctx.is_main
+        if cfg.precision == "bf16" and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise PixelarError("this GPU has no bfloat16 support; train with precision='fp32'", param="precision")
+        # rank 0 loads (downloads, converts) the data first; the others then read its cache
+        with self._main_first():
+            self.train_data = get_dataset(cfg.data, "train", cfg.data_dir, **cfg.data_options())
+            self.test_data = get_dataset(cfg.data, "test", cfg.data_dir, **cfg.data_options())
         if cfg.conditional and self.train_data.labels is None:
             raise PixelarError(
                 f"dataset {cfg.data} has no labels, so it cannot train a class-conditional model: "
@@ -127,19 +237,49 @@ class Trainer:
             cfg.model, image_shape=self.train_data.image_shape, num_levels=self.train_data.num_levels, **args
         )
         self.model: AutoregressiveModel = model.to(self.device)
+        self.model.activation_checkpointing = cfg.activation_checkpointing
         self.optimizer = self._make_optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, LRSchedule(cfg.lr_decay, cfg.warmup_steps))
         self.ema: AutoregressiveModel | None = None
         if cfg.ema > 0:
             self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.step = 0
         self.elapsed = 0.0
         self.unit = preferred_unit(self.model.num_levels)
-        self.nll: Callable[[AutoregressiveModel, torch.Tensor, torch.Tensor | None], torch.Tensor] = batch_nll
+        objective: Callable[[Tensor, Tensor | None], Tensor] = Objective(self.model, cfg.precision)
+        self.ddp: DistributedDataParallel | None = None
+        if self.ctx.distributed:
+            ids = [self.device] if self.device.type == "cuda" else None
+            unused = self._has_unused_parameters()
+            objective = self.ddp = DistributedDataParallel(objective, device_ids=ids, find_unused_parameters=unused)
+            # channels-last convolutions give some weights' gradients other strides than the
+            # weights: DDP then copies them into its buckets (correct; a small copy) and warns
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         if cfg.compile:
             check_compile(self.device, "train without compile=True")
             # fallback_random: dropout draws the numbers eager PyTorch draws, so a compiled run
             # computes the eager run's numbers (to float rounding); fixed shapes: one graph
-            self.nll = torch.compile(batch_nll, dynamic=False, options={"fallback_random": True})
+            objective = torch.compile(objective, dynamic=False, options={"fallback_random": True})
+        self.objective = objective
+
+    def _has_unused_parameters(self) -> bool:
+        """Whether some parameter gets no gradient from the loss (e.g. the last gated layer's
+        residual output when the head reads the skip connections): DDP must then be told."""
+        labels = self.train_data.labels
+        cond = labels[:1].to(self.device) if self.config.conditional and labels is not None else None
+        image_nll(self.model.train(), self.train_data.images[:1].to(self.device), cond).sum().backward()
+        unused = any(p.grad is None for p in self.model.parameters() if p.requires_grad)
+        self.model.zero_grad(set_to_none=True)
+        return unused
+
+    @contextlib.contextmanager
+    def _main_first(self) -> Iterator[None]:
+        """Run the block on rank 0, then on the other ranks (one process: just run it)."""
+        if not self.ctx.is_main:
+            distributed.barrier(self.ctx)
+        yield
+        if self.ctx.is_main:
+            distributed.barrier(self.ctx)
 
     @property
     def eval_model(self) -> AutoregressiveModel:
@@ -155,26 +295,31 @@ class Trainer:
             torch._foreach_lerp_(ema_params, params, 1.0 - self.config.ema)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.config
         params = self.model.parameters()
-        if self.config.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.config.lr)
-        if self.config.optimizer == "rmsprop":
-            return torch.optim.RMSprop(params, lr=self.config.lr)
-        raise PixelarError(f"unknown optimizer {self.config.optimizer!r}; choose adam or rmsprop")
+        betas = (cfg.betas[0], cfg.betas[1])
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(params, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        raise PixelarError(f"unknown optimizer {cfg.optimizer!r}; choose adam, adamw or rmsprop")
 
     # -- persistence --------------------------------------------------------------------
     def save_checkpoint(self) -> None:
+        """Write checkpoint.pt and model/ (rank 0; the others hold the same weights)."""
+        if not self.ctx.is_main:
+            return
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
             "step": self.step,
             "elapsed": self.elapsed,
-            "torch_rng": torch.get_rng_state(),
         }
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
-        if self.device.type == "cuda":
-            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         torch_save_atomic(state, self.run_dir / CHECKPOINT_FILE)
         self.eval_model.save_pretrained(self.run_dir / "model")
 
@@ -185,11 +330,10 @@ class Trainer:
             if self.ema is not None:
                 self.ema.load_state_dict(state["ema"])
             self.optimizer.load_state_dict(state["optimizer"])
+            if "scheduler" in state:  # checkpoints before learning-rate schedules had none (constant)
+                self.scheduler.load_state_dict(state["scheduler"])
             self.step = int(state["step"])
             self.elapsed = float(state.get("elapsed", 0.0))
-            torch.set_rng_state(state["torch_rng"])
-            if "cuda_rng" in state and self.device.type == "cuda":
-                torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise PixelarError(
                 f"{self.run_dir / CHECKPOINT_FILE} does not match this run's configuration ({e.__class__.__name__}); "
@@ -200,57 +344,98 @@ class Trainer:
     def _truncate_metrics(self) -> None:
         """Drop records logged after the checkpoint, which the resumed run will log again."""
         path = self.run_dir / METRICS_FILE
-        if path.exists():
+        if path.exists() and self.ctx.is_main:
             keep = [json.dumps(rec) for rec in read_metrics(path) if rec["step"] <= self.step]
             atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
     def log(self, record: dict[str, Any]) -> None:
+        if not self.ctx.is_main:
+            return
         with open(self.run_dir / METRICS_FILE, "a") as f:
             f.write(json.dumps(record) + "\n")
 
     # -- the loop -----------------------------------------------------------------------
-    def train_step(self, x: torch.Tensor, cond: torch.Tensor | None) -> float:
-        """One optimisation step; returns the batch NLL in nats per image."""
+    def train_step(self, x: Tensor, cond: Tensor | None, batch_size: int | None = None) -> float:
+        """One optimisation step on ``x``, this process's part of a batch of ``batch_size``
+        images (default: ``x`` is the whole batch); returns the batch's mean NLL in nats per image.
+
+        The loss is scaled so that the gradient, averaged over the processes by DDP and summed
+        over micro-batches, is that of the batch's mean NLL per dimension: the one-process step.
+        """
+        cfg = self.config
+        batch_size = batch_size or len(x)
         self.model.train()
         self.model.check_input(x, cond)
-        try:
-            nll = self.nll(self.model, x, cond)
-        except torch._dynamo.exc.BackendCompilerFailed as e:  # compile=True where inductor cannot build
-            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else e.__class__.__name__
-            raise PixelarError(f"torch.compile failed ({first}); train without compile=True", param="compile") from e
-        dims = math.prod(self.model.image_shape)
+        scale = self.ctx.world / (batch_size * math.prod(self.model.image_shape))
+        size = cfg.micro_batch or len(x)
+        parts = [(x[i : i + size], None if cond is None else cond[i : i + size]) for i in range(0, len(x), size)]
         self.optimizer.zero_grad(set_to_none=True)
-        (nll / dims).backward()
-        if self.config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        for i, (x_part, cond_part) in enumerate(parts):
+            last = i == len(parts) - 1  # DDP reduces the gradients in the last backward only
+            accumulate = self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
+            with accumulate:
+                try:
+                    nll = self.objective(x_part, cond_part)
+                except torch._dynamo.exc.BackendCompilerFailed as e:  # compile=True where inductor cannot build
+                    text = str(e).strip()
+                    first = text.splitlines()[0][:200] if text else e.__class__.__name__
+                    raise PixelarError(
+                        f"torch.compile failed ({first}); train without compile=True", param="compile"
+                    ) from e
+                (nll.sum() * scale).backward()
+            total += nll.detach().sum()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
+        self.scheduler.step()
         self._update_ema()
-        return float(nll.detach())
+        return distributed.all_sum([float(total)], self.ctx)[0] / batch_size
 
     def evaluate(self, data: ImageDataset | None = None) -> float:
-        """Test NLL (nats per image) on ``eval_images`` test images (all when 0)."""
+        """Test NLL (nats per image) on ``eval_images`` test images (all when 0), over all ranks."""
         data = data or self.test_data.subset(self.config.eval_images)
-        return evaluate(self.eval_model, data, batch_size=max(64, self.config.batch_size)).nats_per_image
+        batch = max(64, self.config.batch_size)
+        return evaluate(self.eval_model, data, batch_size=batch, ctx=self.ctx).nats_per_image
+
+    def batches(self) -> Generator[tuple[Tensor, Tensor | None]]:
+        """This process's part of each step's images (and labels), from step ``self.step`` on,
+        on the training device."""
+        cfg = self.config
+        source = StepBatches(self.train_data, cfg.batch_size, cfg.seed, self.ctx, labels=cfg.conditional)
+        loader = torch.utils.data.DataLoader(
+            source,
+            batch_size=None,
+            sampler=range(self.step, cfg.steps),
+            num_workers=cfg.workers,
+            pin_memory=self.device.type == "cuda",
+            prefetch_factor=4 if cfg.workers else None,
+            # forked workers share memory-mapped images; spawned ones would be sent a copy
+            multiprocessing_context="fork" if cfg.workers and sys.platform == "linux" else None,
+        )
+        for x, labels in loader:
+            yield x.to(self.device, non_blocking=True), None if labels is None else labels.to(self.device)
 
     def fit(self) -> dict[str, float]:
         """Train to ``steps`` (or the time budget), then evaluate on the whole test split and
         write the model, the loss curve and a sample grid. Returns the final metrics."""
         cfg = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.run_dir / CONFIG_FILE, cfg.to_json())
+        if self.ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.run_dir / CONFIG_FILE, cfg.to_json())
         shape = self.model.image_shape
-        images, labels = self.train_data.images, self.train_data.labels
+        batches = self.batches()
         bar = tqdm(total=cfg.steps, initial=self.step, desc="training", unit="step", disable=not self.progress)
         window: list[float] = []
         test_loss = None
         start = time.monotonic() - self.elapsed
         while self.step < cfg.steps:
-            if cfg.max_minutes is not None and time.monotonic() - start >= cfg.max_minutes * 60:
-                break
-            idx = batch_indices(len(images), cfg.batch_size, cfg.seed, self.step)
-            x = images[idx].to(self.device)
-            cond = labels[idx].to(self.device) if cfg.conditional and labels is not None else None
-            window.append(self.train_step(x, cond))
+            if cfg.max_minutes is not None:  # every rank stops at the same step
+                if distributed.any_rank(time.monotonic() - start >= cfg.max_minutes * 60, self.ctx):
+                    break
+            x, cond = next(batches)
+            torch.manual_seed(step_seed(cfg.seed, self.step, self.ctx.rank))
+            window.append(self.train_step(x, cond, cfg.batch_size))
             self.step += 1
             self.elapsed = time.monotonic() - start
             if cfg.max_minutes is not None:  # a time budget: show the steps it will allow
@@ -268,8 +453,11 @@ class Trainer:
             if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
         bar.close()
+        batches.close()
         self.save_checkpoint()
-        final = evaluate(self.eval_model, self.test_data, batch_size=max(64, cfg.batch_size), progress=self.progress)
+        final = evaluate(
+            self.eval_model, self.test_data, batch_size=max(64, cfg.batch_size), progress=self.progress, ctx=self.ctx
+        )
         self.log(
             {
                 "step": self.step,
@@ -279,6 +467,9 @@ class Trainer:
                 "final": True,  # the whole test split, after training (loss.png plots it apart)
             }
         )
+        result = {"step": self.step, "minutes": self.elapsed / 60, **final.as_dict()}
+        if not self.ctx.is_main:
+            return result
         try:
             save_loss_curve(self.run_dir / METRICS_FILE, self.run_dir / "loss.png", self.unit)
         except PixelarError as error:  # an optional extra is missing: the run itself is complete
@@ -289,7 +480,7 @@ class Trainer:
                 cond = torch.arange(cfg.num_samples, device=self.device) % self.model.num_classes
             samples = self.eval_model.sample(cfg.num_samples, cond=cond, generator=cfg.seed, progress=self.progress)
             save_grid(samples, self.model.num_levels, self.run_dir / "samples.png")
-        return {"step": self.step, "minutes": self.elapsed / 60, **final.as_dict()}
+        return result
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, float]:
@@ -311,7 +502,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     trainer = Trainer(config, run_dir, progress=progress)
     if resume:
         trainer.load_checkpoint()
-    else:
+    elif trainer.ctx.is_main:
         (Path(run_dir) / METRICS_FILE).unlink(missing_ok=True)
     return trainer.fit()
 
@@ -322,10 +513,12 @@ def resume_run(
     max_minutes: float | None = None,
     device: str | None = None,
     progress: bool = True,
+    **changes: Any,
 ) -> dict[str, float]:
     """Continue the run in ``run_dir`` where its checkpoint left off, with its own settings but
-    for the :data:`RESUMABLE` ones given here (e.g. more ``steps``); see :func:`resume_config`."""
-    config = resume_config(run_dir, steps=steps, max_minutes=max_minutes, device=device)
+    for the :data:`RESUMABLE` ones given here (e.g. more ``steps``, or ``micro_batch``); see
+    :func:`resume_config`."""
+    config = resume_config(run_dir, steps=steps, max_minutes=max_minutes, device=device, **changes)
     return train(config, run_dir, resume=True, progress=progress)
 
 

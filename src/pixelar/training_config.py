@@ -21,8 +21,11 @@ if TYPE_CHECKING:
 CONFIG_FILE = RUN_CONFIG_FILE  # "train_config.json"
 CHECKPOINT_FILE = RUN_CHECKPOINT_FILE  # "checkpoint.pt"
 
-# The settings that continuing a run may change; every other one is the run's for good.
-RESUMABLE = ("steps", "max_minutes", "device")
+# The settings that continuing a run may change (none changes the numbers beyond float rounding);
+# every other one is the run's for good.
+RESUMABLE = ("steps", "max_minutes", "device", "micro_batch", "workers")
+PRECISIONS = ("fp32", "bf16")
+OPTIMIZERS = ("adam", "adamw", "rmsprop")
 
 
 @dataclass
@@ -38,8 +41,18 @@ class TrainConfig:
             image_size×image_size tile of each image instead of one resized copy; ``levels`` 2
             thresholds the images at 128 for a binary model, None keeps 256).
         steps: optimisation steps; ``max_minutes`` stops earlier on a wall-clock budget.
-        optimizer: "adam" or "rmsprop"; ``lr`` its learning rate; ``grad_clip`` the max
-            gradient norm (0 disables clipping).
+        batch_size: images per optimisation step: the global batch, however many processes
+            share it (under torchrun each takes a contiguous part of every step's images).
+        micro_batch: at most this many images per forward/backward pass in a process; a larger
+            part of a batch is split and its gradients accumulated (0: no limit). Memory, not
+            the model: the step's gradient is the same to float rounding.
+        optimizer: "adam", "adamw" (decoupled weight decay) or "rmsprop"; ``lr`` its learning
+            rate; ``betas`` Adam's (β1, β2) (PixelCNN++: 0.95, 0.9995); ``weight_decay`` its
+            weight decay (L2 for adam and rmsprop); ``grad_clip`` the max gradient norm (0
+            disables clipping).
+        lr_decay: the learning rate is multiplied by this every step (PixelCNN++: 0.999995;
+            1: constant); ``warmup_steps`` ramps it linearly from lr/warmup_steps over the first
+            steps.
         eval_every: steps between test evaluations (0: only at the end); ``eval_images`` caps
             the test images used during training (0: the whole split).
         conditional: train a class-conditional model on the dataset's labels.
@@ -49,6 +62,13 @@ class TrainConfig:
         compile: compile the training step's forward and backward with ``torch.compile``
             (the same model and loss to float rounding; the first step compiles, for a minute or
             so). Needs a C++ compiler on the CPU.
+        precision: "fp32", or "bf16": the network runs under bfloat16 autocast, while the
+            output distributions and the log-likelihood are computed in float32 (evaluation is
+            always float32).
+        activation_checkpointing: keep fewer activations and recompute them in the backward
+            pass (less memory for one more forward pass per step; the same gradients).
+        workers: data-loading worker processes (0: load in the training process); batches
+            are prefetched and, on CUDA, pinned.
     """
 
     model: str = "pixelcnn"
@@ -60,10 +80,15 @@ class TrainConfig:
     tiles: bool = False
     levels: int | None = None
     batch_size: int = 32
+    micro_batch: int = 0
     steps: int = 2000
     max_minutes: float | None = None
     optimizer: str = "adam"
     lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    lr_decay: float = 1.0
+    warmup_steps: int = 0
     grad_clip: float = 1.0
     log_every: int = 10
     eval_every: int = 500
@@ -75,6 +100,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     compile: bool = False
+    precision: str = "fp32"
+    activation_checkpointing: bool = False
+    workers: int = 0
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
@@ -106,7 +134,7 @@ class TrainConfig:
         def is_number(value: Any) -> bool:
             return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
-        for name in ("model", "data", "optimizer", "device"):
+        for name in ("model", "data", "optimizer", "device", "precision"):
             if not isinstance(getattr(self, name), str):
                 fail(name, "a string")
         if not isinstance(self.model_args, dict):
@@ -134,20 +162,42 @@ class TrainConfig:
         for name in ("batch_size", "steps", "log_every"):
             if not (is_int(getattr(self, name)) and getattr(self, name) >= 1):
                 fail(name, "a positive integer")
-        for name in ("eval_every", "eval_images", "checkpoint_every", "num_samples"):
+        for name in (
+            "eval_every",
+            "eval_images",
+            "checkpoint_every",
+            "num_samples",
+            "micro_batch",
+            "warmup_steps",
+            "workers",
+        ):
             if not (is_int(getattr(self, name)) and getattr(self, name) >= 0):
                 fail(name, "an integer >= 0")
         if self.max_minutes is not None and not (is_number(self.max_minutes) and self.max_minutes > 0):
             fail("max_minutes", "a positive number of minutes")
-        if self.optimizer not in ("adam", "rmsprop"):
-            fail("optimizer", "adam or rmsprop")
+        if self.optimizer not in OPTIMIZERS:
+            fail("optimizer", "adam, adamw or rmsprop")
         if not (is_number(self.lr) and self.lr > 0):
             fail("lr", "a positive number")
+        betas = self.betas
+        if not (
+            isinstance(betas, (list, tuple)) and len(betas) == 2 and all(is_number(b) and 0 <= b < 1 for b in betas)
+        ):
+            fail("betas", "two numbers in [0, 1), e.g. [0.9, 0.999]")
+        self.betas = [float(b) for b in betas]
+        if self.optimizer == "rmsprop" and self.betas != [0.9, 0.999]:
+            raise PixelarError("betas apply to adam and adamw, not rmsprop: drop betas", param="betas")
+        if not (is_number(self.weight_decay) and self.weight_decay >= 0):
+            fail("weight_decay", "a number >= 0")
+        if not (is_number(self.lr_decay) and 0 < self.lr_decay <= 1):
+            fail("lr_decay", "in (0, 1] (the factor per step; 1: constant)")
+        if self.precision not in PRECISIONS:
+            fail("precision", "fp32 or bf16")
         if not (is_number(self.grad_clip) and self.grad_clip >= 0):
             fail("grad_clip", "a number >= 0 (0: no clipping)")
         if not (is_number(self.ema) and 0.0 <= self.ema < 1.0):
             fail("ema", "in [0, 1) (0 disables it)")
-        for name in ("conditional", "compile"):
+        for name in ("conditional", "compile", "activation_checkpointing"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "true or false")
         if not (is_int(self.seed) and abs(self.seed) < 2**40):
@@ -191,18 +241,17 @@ def load_run_config(
         raise PixelarError(f"cannot read {path} ({e.strerror or e.__class__.__name__}); {fix}", param=param) from None
 
 
-def resume_config(
-    run_dir: str | Path,
-    steps: int | None = None,
-    max_minutes: float | None = None,
-    device: str | None = None,
-) -> TrainConfig:
+def resume_config(run_dir: str | Path, **changes: Any) -> TrainConfig:
     """The TrainConfig to continue the run in ``run_dir`` with: its own, with the settings of
-    :data:`RESUMABLE` that are given (not None) replaced, validated."""
+    :data:`RESUMABLE` given in ``changes`` (and not None) replaced, validated."""
     config = load_run_config(
         run_dir, fix="restore it from a copy, or start a new run with another run_dir", param="run_dir"
     )
-    for name, value in zip(RESUMABLE, (steps, max_minutes, device)):
+    for name, value in changes.items():
+        if name not in RESUMABLE:
+            raise PixelarError(
+                f"{name} is the run's for good; continuing a run can change only {', '.join(RESUMABLE)}", param=name
+            )
         if value is not None:
             setattr(config, name, value)
     config.validate()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 # The TrainConfig settings that 'pixelar train' takes as flags of the same name: (type, help);
 # a bool is a flag without a value that sets True (absent: None, the preset's or default value).
-TRAIN_FLAGS: dict[str, tuple[type, str]] = {
+TRAIN_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "model": (str, "registered model name (pixelar list models)"),
     "data": (str, "dataset name (pixelar list datasets), or folder:PATH"),
     "data_dir": (str, "where datasets are cached (default $PIXELAR_DATA_DIR or the user cache dir)"),
@@ -15,12 +16,21 @@ TRAIN_FLAGS: dict[str, tuple[type, str]] = {
     "channels": (int, "1 or 3, for folder:PATH datasets"),
     "tiles": (bool, "for folder:PATH datasets: train on every --image-size square tile of each image, unresized"),
     "levels": (int, "for folder:PATH datasets: quantise to this many levels (2: black and white, threshold 128)"),
-    "batch_size": (int, "images per step"),
+    "batch_size": (int, "images per step (the global batch: under torchrun the processes share it)"),
+    "micro_batch": (
+        int,
+        "at most this many images per forward/backward in a process; gradients accumulated (0: no limit)",
+    ),
     "steps": (int, "optimisation steps"),
     "max_minutes": (float, "stop after this many minutes of training"),
-    "optimizer": (str, "adam or rmsprop"),
+    "optimizer": (str, "adam, adamw or rmsprop"),
     "lr": (float, "learning rate"),
+    "betas": (lambda text: _numbers(text, 2), "Adam's beta1,beta2 (e.g. 0.95,0.9995 as in PixelCNN++)"),
+    "weight_decay": (float, "weight decay (decoupled with adamw, L2 otherwise)"),
+    "lr_decay": (float, "multiply the learning rate by this every step (e.g. 0.999995; 1: constant)"),
+    "warmup_steps": (int, "ramp the learning rate up linearly over this many steps"),
     "grad_clip": (float, "max gradient norm (0: no clipping)"),
+    "log_every": (int, "steps between logged training losses"),
     "eval_every": (int, "steps between test evaluations"),
     "eval_images": (int, "test images per evaluation during training (0: all)"),
     "checkpoint_every": (int, "steps between checkpoints"),
@@ -29,7 +39,22 @@ TRAIN_FLAGS: dict[str, tuple[type, str]] = {
     "seed": (int, "random seed"),
     "device": (str, "cpu or cuda"),
     "compile": (bool, "compile the training step with torch.compile (faster steps after a minute of compiling)"),
+    "precision": (str, "fp32, or bf16: the network under bfloat16 autocast, the likelihood in float32"),
+    "activation_checkpointing": (bool, "recompute activations in the backward pass (less memory, one more forward)"),
+    "workers": (int, "data-loading worker processes (0: in the training process)"),
 }
+
+
+def _numbers(text: str, count: int) -> list[float]:
+    """``count`` comma-separated numbers (an argparse type)."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        raise argparse.ArgumentTypeError(f"expected {count} comma-separated numbers, got {text!r}")
+    return values
+
 
 VALUES_HELP = (
     "what the input's values mean: 8-bit intensities (default for image files; a K-level model takes "

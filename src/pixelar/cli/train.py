@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelar.cli.parser import TRAIN_FLAGS, flag
+from pixelar.distributed import current
 from pixelar.errors import PixelarError
 from pixelar.presets import get_preset
 from pixelar.training import RESUMABLE, TrainConfig, has_checkpoint, resume_config, train
@@ -21,13 +22,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         run_dir = Path(args.resume)
         _refuse_new_run_flags(args, run_dir)
-        config = resume_config(run_dir, steps=args.steps, max_minutes=args.max_minutes, device=args.device)
+        config = resume_config(run_dir, **{name: getattr(args, name) for name in RESUMABLE})
         if not has_checkpoint(run_dir):
             print(f"note: {run_dir} has no checkpoint yet; starting it from step 0", file=sys.stderr)
     else:
         config = new_run_config(args)
         run_dir = Path(args.out) if args.out else Path("runs") / (args.preset or config.model)
     result = train(config, run_dir, resume=bool(args.resume), progress=not args.quiet)
+    if not current().is_main:  # under torchrun: rank 0 reports
+        return 0
     print(format_nll(result, config.data))
     print(f"run directory: {run_dir}  (samples.png, loss.png, metrics.jsonl, model/)")
     return 0
