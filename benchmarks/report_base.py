@@ -39,7 +39,7 @@ COMMANDS = {
     "versions": "python benchmarks/bench_versions.py --baseline 0a93325 --repeat 4 --times 2",
     "training": "python benchmarks/bench_training.py --baseline d760224 --repeat 2 --baseline-modes eager --steps 25 --warmup 3 --profile 3",
     "learning": "python benchmarks/bench_learning.py",
-    "distributed": "python benchmarks/bench_distributed.py",
+    "distributed": "python benchmarks/bench_distributed.py --settings 1x2,2x1",
     "imagenet_memory": "python benchmarks/bench_imagenet_memory.py",
 }
 TIMING_COLUMNS = [f"{kind}_{size}" for kind in ("train_img_s", "sample16_s") for size in SIZES]

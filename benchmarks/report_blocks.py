@@ -537,7 +537,7 @@ def block_distributed(res: Results) -> list[str]:
         f"`pixelar train` on the CPU, one process against two (`torchrun`, DDP over gloo), global batch "
         f"{setting(d, 'batch_size')} of the bundled digits, images/s over steps {setting(d, 'warmup')}–"
         f"{setting(d, 'steps')} from the runs' own logs; ratio to each model's first row; the mean train loss of "
-        "steps 1–5 shows one and two processes train the same model (bf16: other rounding):"
+        "steps 1–5 shows one and two processes train the same model:"
     )
     head = ["model", "processes, precision", "images/s", "ratio", "loss, steps 1–5"]
     return captioned(caption, head, cells, prov)
