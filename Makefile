@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.pixelar-installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean browser
 
 setup: $(STAMP)
 
@@ -31,6 +31,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# Chromium and its driver from Debian's packages for the web app's browser tests (tests/test_web.py),
+# when they are missing and apt-get can install them (as root). Never fails: without them those
+# tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver for the browser tests"; \
+		(timeout 900 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+			|| echo "note: could not install chromium and chromium-driver; the browser tests will skip"; \
+	else echo "note: chromium and chromium-driver are missing (apt-get install them as root); the browser tests will skip"; fi
 
 # Static checks (CI runs them before the tests): lint rules, formatting, types ([tool.mypy]).
 lint: $(STAMP)

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from pixelar.errors import PixelarError
-from pixelar.sampling import broadcast_labels, sample
+from pixelar.sampling import Observer, broadcast_labels, sample
 
 if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
@@ -44,9 +44,11 @@ def complete(
     method: Literal["auto", "fast", "naive"] = "auto",
     progress: bool = False,
     batch_size: int | None = None,
+    observe: Observer | None = None,
 ) -> Tensor:
-    """``n`` completions of each image: [N, n, C, H, W] (long); ``batch_size`` as in
-    :func:`pixelar.sampling.sample`.
+    """``n`` completions of each image: [N, n, C, H, W] (long); ``batch_size`` and ``observe``
+    as in :func:`pixelar.sampling.sample` (``observe`` sees the N·n images, each image's
+    completions next to each other).
 
     ``known`` ([C, H, W] or [N, C, H, W], bool) marks the sub-pixels to keep; every other
     sub-pixel is sampled from the model given all earlier ones (known or sampled), so the
@@ -72,5 +74,6 @@ def complete(
         known=mask,
         progress=progress,
         batch_size=batch_size,
+        observe=observe,
     )
     return out.reshape(N, n, *images.shape[1:])

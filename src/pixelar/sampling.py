@@ -29,6 +29,7 @@ __all__ = [
     "Chooser",
     "Front",
     "NaiveStepper",
+    "Observer",
     "Stepper",
     "as_generator",
     "autoregress",
@@ -149,6 +150,12 @@ def make_stepper(model: AutoregressiveModel, batch: int, cond: Tensor | None, me
     return stepper
 
 
+# observe(x, c, front): called by the loop right after it sets channel c of the front's pixels in
+# the images x [n, C, H, W] it fills (full-image coordinates, whatever the model's order); x is
+# the loop's own tensor, to read and not to change.
+Observer = Callable[[Tensor, int, Front], None]
+
+
 def sample(
     model: AutoregressiveModel,
     n: int,
@@ -161,6 +168,7 @@ def sample(
     known: Tensor | None = None,
     progress: bool = False,
     batch_size: int | None = None,
+    observe: Observer | None = None,
 ) -> Tensor:
     """Draw n images [n, C, H, W] (long, on the model's device).
 
@@ -175,6 +183,8 @@ def sample(
         progress: show a progress bar (rows, rate, ETA).
         batch_size: sample at most this many images at a time (the samplers' caches grow with
             the batch); the uniforms are drawn for all n first, so the images do not depend on it.
+        observe: called as the loop goes (see :data:`Observer`), with the batch being filled
+            (the images of one ``batch_size`` part at a time).
     """
     if n < 1:
         raise PixelarError(f"the number of samples must be at least 1, got {n}")
@@ -210,7 +220,7 @@ def sample(
             return draw(logp, front.take(u, c), temperature)
 
         labels = None if cond is None else cond[part]
-        model.autoregress(x[part], known_mask[part], labels, method, choose, progress=progress)
+        model.autoregress(x[part], known_mask[part], labels, method, choose, progress=progress, observe=observe)
     return x
 
 
@@ -225,6 +235,7 @@ def autoregress(
     method: str,
     choose: Chooser,
     progress: bool = False,
+    observe: Observer | None = None,
 ) -> Tensor:
     """The loop shared by sampling, completion and the codec's encoder and decoder: the
     model's own :meth:`~pixelar.models.base.AutoregressiveModel.autoregress` — by default
@@ -236,13 +247,19 @@ def autoregress(
     conditionals log p [n, K, count] and sets the unknown sub-pixels to
     ``choose(logp, c, front)`` [n, count]. ``x`` [n, C, H, W] (long) is filled in place and
     returned; it must hold zeros at the unknown positions, so every caller presents the
-    stepper the same inputs.
+    stepper the same inputs. ``observe`` (:data:`Observer`) sees each step's result.
     """
-    return model.autoregress(x, known, cond, method, choose, progress)
+    return model.autoregress(x, known, cond, method, choose, progress, observe)
 
 
 def fill(
-    stepper: Stepper, x: Tensor, known: Tensor, choose: Chooser, progress: bool = False, desc: str = "sampling"
+    stepper: Stepper,
+    x: Tensor,
+    known: Tensor,
+    choose: Chooser,
+    progress: bool = False,
+    desc: str = "sampling",
+    observe: Observer | None = None,
 ) -> Tensor:
     """:func:`autoregress` with a given stepper (the caller sets the model's mode)."""
     batch, C, H, W = x.shape
@@ -258,11 +275,14 @@ def fill(
             where = front.flat(W)
             if missing is None:
                 flat[:, c, where] = choose(stepper.conditional(x, c, front), c, front).to(x.device)
-                continue
-            todo = missing[:, c, where]
-            if bool(todo.any()):
+            else:
+                todo = missing[:, c, where]
+                if not bool(todo.any()):
+                    continue
                 value = choose(stepper.conditional(x, c, front), c, front).to(x.device)
                 flat[:, c, where] = torch.where(todo, value, flat[:, c, where])
+            if observe is not None:
+                observe(x, c, front)
         rows = min(H, max(0, (front.t - W + 1) // shift + 1))  # rows finished after this front
         if rows > bar.n:
             bar.update(rows - bar.n)

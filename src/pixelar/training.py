@@ -8,6 +8,7 @@ A run directory holds::
     metrics.jsonl       one JSON record per log interval / evaluation
     loss.png            training and test NLL curves
     samples.png         a grid of samples from the final model
+    samples/            step_XXXXXXX.png: a grid of samples at every evaluation and at the end
 
 The order of the training images is a pure function of (seed, step), and so is the random
 state of every step (dropout), so a resumed run sees exactly the batches, and computes the
@@ -46,10 +47,11 @@ from pixelar.compiling import check_compile
 from pixelar.data import ImageDataset, get_dataset
 from pixelar.errors import PixelarError
 from pixelar.evaluation import evaluate
-from pixelar.metrics import in_unit, preferred_unit
+from pixelar.metrics import bits_per_dim, in_unit, preferred_unit
 from pixelar.models.base import AutoregressiveModel
-from pixelar.plotting import save_grid, save_loss_curve
+from pixelar.plotting import make_grid, save_grid, save_image, save_loss_curve
 from pixelar.registry import create_model
+from pixelar.tensorboard_log import TensorBoardLog, check_tensorboard
 from pixelar.training_config import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -63,12 +65,16 @@ from pixelar.training_config import (
 )
 
 METRICS_FILE = "metrics.jsonl"
+SAMPLES_DIR = "samples"  # the sample grids over time: samples/step_XXXXXXX.png
+GRID_SAMPLES = 16  # images per grid in samples/ (at most; TrainConfig.num_samples when fewer)
 
 __all__ = [
     "CHECKPOINT_FILE",
     "CONFIG_FILE",
+    "GRID_SAMPLES",
     "METRICS_FILE",
     "RESUMABLE",
+    "SAMPLES_DIR",
     "DataSource",
     "LRSchedule",
     "Objective",
@@ -77,6 +83,7 @@ __all__ = [
     "batch_indices",
     "batch_nll",
     "check_compile",
+    "grid_path",
     "has_checkpoint",
     "image_nll",
     "is_run_dir",
@@ -86,6 +93,7 @@ __all__ = [
     "resume_config",
     "resume_run",
     "run_data_source",
+    "sample_grids",
     "step_seed",
     "train",
 ]
@@ -204,6 +212,8 @@ class Trainer:
         config.validate()
         config.check_model()  # an unknown model or hyperparameter fails before any data is loaded
         resolve_device(config.device)
+        if config.tensorboard is not None:
+            check_tensorboard()  # a missing optional package fails now, not at the first log
         cfg = config
         world = distributed.current().world
         if cfg.batch_size < world:
@@ -246,6 +256,7 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0
         self.unit = preferred_unit(self.model.num_levels)
+        self.tensorboard: TensorBoardLog | None = None  # open during fit(), on rank 0
         objective: Callable[[Tensor, Tensor | None], Tensor] = Objective(self.model, cfg.precision)
         self.ddp: DistributedDataParallel | None = None
         if self.ctx.distributed:
@@ -340,6 +351,7 @@ class Trainer:
                 "start a new run directory"
             ) from None
         self._truncate_metrics()
+        self._drop_later_grids()
 
     def _truncate_metrics(self) -> None:
         """Drop records logged after the checkpoint, which the resumed run will log again."""
@@ -348,11 +360,59 @@ class Trainer:
             keep = [json.dumps(rec) for rec in read_metrics(path) if rec["step"] <= self.step]
             atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
+    def _drop_later_grids(self) -> None:
+        """Drop sample grids of steps after the checkpoint, which the resumed run will draw again."""
+        if self.ctx.is_main:
+            for step, path in sample_grids(self.run_dir):
+                if step > self.step:
+                    path.unlink(missing_ok=True)
+
     def log(self, record: dict[str, Any]) -> None:
         if not self.ctx.is_main:
             return
         with open(self.run_dir / METRICS_FILE, "a") as f:
             f.write(json.dumps(record) + "\n")
+
+    def _log_scalars(self, values: dict[str, float]) -> None:
+        """Log scalars at the current step to TensorBoard, when enabled (rank 0)."""
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(values, self.step)
+
+    def _losses(self, prefix: str, nats: float) -> dict[str, float]:
+        """An NLL in nats per image as the TensorBoard scalars ``prefix/loss`` (the run's unit),
+        ``prefix/nats_per_image`` and ``prefix/bits_per_dim``."""
+        shape = self.model.image_shape
+        return {
+            f"{prefix}/loss": in_unit(nats, shape, self.unit),
+            f"{prefix}/nats_per_image": nats,
+            f"{prefix}/bits_per_dim": bits_per_dim(nats, shape),
+        }
+
+    def _sample_labels(self, count: int) -> Tensor | None:
+        """The labels of ``count`` samples: every class in turn (None for an unconditional model)."""
+        if not self.model.num_classes:
+            return None
+        return torch.arange(count, device=self.device) % self.model.num_classes
+
+    def save_sample_grid(self, samples: Tensor | None = None) -> None:
+        """Write ``samples/step_XXXXXXX.png`` for the current step (and log it to TensorBoard):
+        the first :data:`GRID_SAMPLES` of ``num_samples`` images of the evaluation model, drawn
+        with the run's seed (``samples``: already drawn so; rank 0 only; nothing when
+        ``num_samples`` is 0).
+
+        The sampler uses its own generator, and every training step seeds the global one
+        (:func:`step_seed`), so drawing a grid does not change the training numbers.
+        """
+        count = min(self.config.num_samples, GRID_SAMPLES)
+        if count == 0 or not self.ctx.is_main:
+            return
+        if samples is None:
+            samples = self.eval_model.sample(count, cond=self._sample_labels(count), generator=self.config.seed)
+        picture = make_grid(samples[:count], self.model.num_levels)
+        save_image(picture, grid_path(self.run_dir, self.step))
+        if self.tensorboard is not None:
+            self.tensorboard.image("samples", picture, self.step)
+            self.tensorboard.flush()
 
     # -- the loop -----------------------------------------------------------------------
     def train_step(self, x: Tensor, cond: Tensor | None, batch_size: int | None = None) -> float:
@@ -418,24 +478,41 @@ class Trainer:
 
     def fit(self) -> dict[str, float]:
         """Train to ``steps`` (or the time budget), then evaluate on the whole test split and
-        write the model, the loss curve and a sample grid. Returns the final metrics."""
+        write the model, the loss curve and a sample grid. Returns the final metrics.
+
+        With ``tensorboard`` set, rank 0 also logs to that directory (see
+        :mod:`pixelar.tensorboard_log`)."""
         cfg = self.config
         if self.ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.run_dir / CONFIG_FILE, cfg.to_json())
+            if cfg.tensorboard is not None:
+                self.tensorboard = TensorBoardLog(cfg.tensorboard, purge_step=self.step + 1 if self.step else None)
+        try:
+            return self._fit()
+        finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+                self.tensorboard = None
+
+    def _fit(self) -> dict[str, float]:
+        cfg = self.config
         shape = self.model.image_shape
         batches = self.batches()
         bar = tqdm(total=cfg.steps, initial=self.step, desc="training", unit="step", disable=not self.progress)
         window: list[float] = []
+        window_seconds = 0.0  # in the training steps of the window (data loading included)
         test_loss = None
         start = time.monotonic() - self.elapsed
         while self.step < cfg.steps:
             if cfg.max_minutes is not None:  # every rank stops at the same step
                 if distributed.any_rank(time.monotonic() - start >= cfg.max_minutes * 60, self.ctx):
                     break
+            tick = time.monotonic()
             x, cond = next(batches)
             torch.manual_seed(step_seed(cfg.seed, self.step, self.ctx.rank))
             window.append(self.train_step(x, cond, cfg.batch_size))
+            window_seconds += time.monotonic() - tick
             self.step += 1
             self.elapsed = time.monotonic() - start
             if cfg.max_minutes is not None:  # a time budget: show the steps it will allow
@@ -445,11 +522,22 @@ class Trainer:
                 loss = in_unit(sum(window) / len(window), shape, self.unit)
                 self.log({"step": self.step, "train_loss": loss, "unit": self.unit, "elapsed": round(self.elapsed, 2)})
                 bar.set_postfix_str(f"loss {loss:.4g} {self.unit}" + (f", test {test_loss:.4g}" if test_loss else ""))
+                self._log_scalars(
+                    {
+                        **self._losses("train", sum(window) / len(window)),
+                        "train/lr": self.optimizer.param_groups[0]["lr"],
+                        "train/images_per_second": len(window) * cfg.batch_size / max(window_seconds, 1e-9),
+                    }
+                )
                 window.clear()
+                window_seconds = 0.0
             if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < cfg.steps:
                 subset = self.test_data.subset(cfg.eval_images)
-                test_loss = in_unit(self.evaluate(subset), shape, self.unit)
+                test_nats = self.evaluate(subset)
+                test_loss = in_unit(test_nats, shape, self.unit)
                 self.log({"step": self.step, "test_loss": test_loss, "unit": self.unit, "test_images": len(subset)})
+                self._log_scalars(self._losses("test", test_nats))
+                self.save_sample_grid()
             if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
         bar.close()
@@ -467,6 +555,7 @@ class Trainer:
                 "final": True,  # the whole test split, after training (loss.png plots it apart)
             }
         )
+        self._log_scalars(self._losses("final", final.nats_per_image))
         result = {"step": self.step, "minutes": self.elapsed / 60, **final.as_dict()}
         if not self.ctx.is_main:
             return result
@@ -475,11 +564,10 @@ class Trainer:
         except PixelarError as error:  # an optional extra is missing: the run itself is complete
             warnings.warn(f"loss.png not drawn: {error}", stacklevel=1)
         if cfg.num_samples:
-            cond = None
-            if self.model.num_classes:
-                cond = torch.arange(cfg.num_samples, device=self.device) % self.model.num_classes
+            cond = self._sample_labels(cfg.num_samples)
             samples = self.eval_model.sample(cfg.num_samples, cond=cond, generator=cfg.seed, progress=self.progress)
             save_grid(samples, self.model.num_levels, self.run_dir / "samples.png")
+            self.save_sample_grid(samples)  # its first images: what a grid of this step draws
         return result
 
 
@@ -504,6 +592,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         trainer.load_checkpoint()
     elif trainer.ctx.is_main:
         (Path(run_dir) / METRICS_FILE).unlink(missing_ok=True)
+        trainer._drop_later_grids()  # at step 0: every grid of an earlier start
     return trainer.fit()
 
 
@@ -525,6 +614,21 @@ def resume_run(
 def has_checkpoint(run_dir: str | Path) -> bool:
     """Whether the run in ``run_dir`` has saved a checkpoint (a resumed run without one starts at step 0)."""
     return (Path(run_dir) / CHECKPOINT_FILE).exists()
+
+
+def grid_path(run_dir: str | Path, step: int) -> Path:
+    """Where a run's sample grid of ``step`` is: ``samples/step_XXXXXXX.png``."""
+    return Path(run_dir) / SAMPLES_DIR / f"step_{step:07d}.png"
+
+
+def sample_grids(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """The sample grids of a run as (step, path), in step order (none for a run without any)."""
+    grids = []
+    for path in (Path(run_dir) / SAMPLES_DIR).glob("step_*.png"):
+        number = path.stem[len("step_") :]
+        if number.isdigit():
+            grids.append((int(number), path))
+    return sorted(grids)
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

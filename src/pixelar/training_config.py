@@ -23,7 +23,7 @@ CHECKPOINT_FILE = RUN_CHECKPOINT_FILE  # "checkpoint.pt"
 
 # The settings that continuing a run may change (none changes the numbers beyond float rounding);
 # every other one is the run's for good.
-RESUMABLE = ("steps", "max_minutes", "device", "micro_batch", "workers")
+RESUMABLE = ("steps", "max_minutes", "device", "micro_batch", "workers", "tensorboard")
 PRECISIONS = ("fp32", "bf16")
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
 
@@ -69,6 +69,12 @@ class TrainConfig:
             pass (less memory for one more forward pass per step; the same gradients).
         workers: data-loading worker processes (0: load in the training process); batches
             are prefetched and, on CUDA, pinned.
+        num_samples: images drawn into samples.png at the end; the first 16 of them (seeded by
+            ``seed``, so grids are comparable) also into ``samples/step_XXXXXXX.png`` at every
+            evaluation during training and at the end (0: no samples).
+        tensorboard: a TensorBoard log directory: the losses, learning rate, throughput and
+            sample grids are logged there too (see :mod:`pixelar.tensorboard_log`; needs the
+            [tensorboard] extra). None: no TensorBoard log.
     """
 
     model: str = "pixelcnn"
@@ -103,6 +109,7 @@ class TrainConfig:
     precision: str = "fp32"
     activation_checkpointing: bool = False
     workers: int = 0
+    tensorboard: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
@@ -151,6 +158,8 @@ class TrainConfig:
                 )
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             fail("data_dir", "a path")
+        if self.tensorboard is not None and not (isinstance(self.tensorboard, str) and self.tensorboard):
+            fail("tensorboard", "a log directory (a path), or None")
         if self.image_size is not None and not (is_int(self.image_size) and self.image_size >= 1):
             fail("image_size", "a positive integer")
         if self.channels not in (1, 3) or not is_int(self.channels):

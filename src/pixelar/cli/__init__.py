@@ -13,6 +13,9 @@ from collections.abc import Callable
 from pixelar.cli.commands import cmd_complete, cmd_compress, cmd_decompress, cmd_eval, cmd_list, cmd_sample
 from pixelar.cli.errors import run_command
 from pixelar.cli.parser import build_parser
+from pixelar.cli.pictures import cmd_bits, cmd_receptive_field
+from pixelar.cli.report import cmd_report
+from pixelar.cli.serve import cmd_serve
 from pixelar.cli.train import cmd_train
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -23,6 +26,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "compress": cmd_compress,
     "decompress": cmd_decompress,
     "list": cmd_list,
+    "report": cmd_report,
+    "serve": cmd_serve,
+    "receptive-field": cmd_receptive_field,
+    "bits": cmd_bits,
 }
 
 

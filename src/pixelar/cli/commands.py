@@ -68,6 +68,10 @@ def _check_sampling_flags(args: argparse.Namespace) -> None:
     if not -(2**63) <= args.seed < 2**64:
         raise PixelarError(f"--seed must fit in 64 bits, got {args.seed}")
     _at_least(args.label, 0, "--label")
+    _at_least(args.frame_every, 1, "--frame-every")
+    if args.frame_every is not None and not args.animate:
+        raise PixelarError("--frame-every sets the frames of --animate; add --animate OUT.gif (or drop --frame-every)")
+    _check_output(args.animate, "--animate")
 
 
 def _load_model(args: argparse.Namespace) -> AutoregressiveModel:
@@ -117,11 +121,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
         cond: torch.Tensor | None = torch.arange(args.n) % model.num_classes  # every class in turn
     else:
         cond = _given_label(args, model, args.n)
-    samples = model.sample(
-        args.n,
-        cond=cond,
-        **_sampling_options(args),
-    )
+    if args.animate:
+        from pixelar.cli.pictures import animate
+
+        samples = animate(args, model, args.n, cond=cond)
+    else:
+        samples = model.sample(args.n, cond=cond, **_sampling_options(args))
     out = save_grid(samples, model.num_levels, args.output)
     print(f"wrote {args.n} samples to {out}")
     if args.npy:
@@ -167,14 +172,12 @@ def cmd_complete(args: argparse.Namespace) -> int:
         known = rows_mask(model.image_shape, keep_rows)
         kept = f"top {keep_rows} of {height} rows kept"
     images = images.to(model.device)
-    out = complete(
-        model,
-        images,
-        known,
-        n=args.n,
-        cond=cond,
-        **_sampling_options(args),
-    )
+    if args.animate:
+        from pixelar.cli.pictures import animate
+
+        out = animate(args, model, args.n, cond=cond, images=images, known=known)
+    else:
+        out = complete(model, images, known, n=args.n, cond=cond, **_sampling_options(args))
     path = save_completion_grid(images, known, out, model.num_levels, args.output)
     print(f"wrote {len(images)}×{args.n} completions ({kept}) to {path}")
     return 0

@@ -34,7 +34,7 @@ TRAIN_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "eval_every": (int, "steps between test evaluations"),
     "eval_images": (int, "test images per evaluation during training (0: all)"),
     "checkpoint_every": (int, "steps between checkpoints"),
-    "num_samples": (int, "samples drawn into samples.png at the end"),
+    "num_samples": (int, "samples drawn into samples.png at the end (the first 16 into samples/ at every evaluation)"),
     "ema": (float, "Polyak averaging decay of the weights (e.g. 0.9995; 0 disables)"),
     "seed": (int, "random seed"),
     "device": (str, "cpu or cuda"),
@@ -42,7 +42,13 @@ TRAIN_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "precision": (str, "fp32, or bf16: the network under bfloat16 autocast, the likelihood in float32"),
     "activation_checkpointing": (bool, "recompute activations in the backward pass (less memory, one more forward)"),
     "workers": (int, "data-loading worker processes (0: in the training process)"),
+    "tensorboard": (str, "also log to this TensorBoard directory (without a value: RUN_DIR/tensorboard)"),
 }
+
+# A TRAIN_FLAGS setting whose flag may be given without a value: the value it then stands for.
+# TENSORBOARD_IN_RUN is resolved to the run directory's tensorboard/ by pixelar.cli.train.
+TENSORBOARD_IN_RUN = "RUN_DIR/tensorboard"
+FLAG_CONSTS: dict[str, str] = {"tensorboard": TENSORBOARD_IN_RUN}
 
 
 def _numbers(text: str, count: int) -> list[float]:
@@ -81,6 +87,8 @@ def _add_train(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     for name, (kind, text) in TRAIN_FLAGS.items():
         if kind is bool:
             verb.add_argument(flag(name), action="store_const", const=True, default=None, help=text)
+        elif name in FLAG_CONSTS:
+            verb.add_argument(flag(name), nargs="?", const=FLAG_CONSTS[name], type=kind, default=None, help=text)
         else:
             verb.add_argument(flag(name), type=kind, default=None, help=text)
     verb.add_argument("--minutes", dest="max_minutes", type=float, help=argparse.SUPPRESS)
@@ -115,6 +123,8 @@ def _add_sampling_flags(verb: argparse.ArgumentParser, what: str) -> None:
     verb.add_argument("--batch-size", type=int, default=64, help=f"{what} sampled at a time (memory)")
     verb.add_argument("--device", default="cpu")
     verb.add_argument("--quiet", action="store_true")
+    verb.add_argument("--animate", metavar="GIF", help=f"also write an animated GIF of the {what} being generated")
+    verb.add_argument("--frame-every", type=int, metavar="K", help="--animate: a frame every K pixels (default: a row)")
 
 
 def _add_sample(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
@@ -178,10 +188,59 @@ def _add_list(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb.add_argument("what", nargs="?", default="all", choices=["all", "models", "datasets", "presets"])
 
 
+def _add_report(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("report", help="write a training run's HTML report (curves, samples, completions, bits)")
+    verb.add_argument("run", metavar="RUN_DIR")
+    verb.add_argument("-o", "--output", metavar="DIR", help="folder for index.html and its PNGs (RUN_DIR/report)")
+    verb.add_argument("--images", type=int, default=4, help="test images completed and shown as bits heat maps")
+    verb.add_argument("--device", default="cpu")
+    verb.add_argument("--quiet", action="store_true")
+
+
+def _add_serve(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("serve", help="a local web page: watch sampling, complete drawings, bits heat maps, compress")
+    verb.add_argument("run", metavar="RUN_OR_DIR", help="a run, a saved model, or a directory of them")
+    verb.add_argument("--port", type=int, default=8000)
+    verb.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    verb.add_argument("--device", default="cpu")
+
+
+def _add_receptive_field(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("receptive-field", help="which earlier sub-pixels a pixel's conditional reads, per model")
+    verb.add_argument(
+        "--model", required=True, metavar="NAME[,NAME...]", help="registered models (seeded random weights) or runs"
+    )
+    verb.add_argument("--layers", "--num-layers", dest="num_layers", type=int, default=8, help="depth of fresh models")
+    verb.add_argument("--hidden-channels", type=int, default=16, help="width of fresh models")
+    verb.add_argument("--image-size", type=int, help="image side (default: 16 for fresh models, a run's own)")
+    verb.add_argument("--channels", type=int, default=1, help="1 or 3, for fresh models")
+    verb.add_argument("--levels", type=int, default=4, help="levels per sub-pixel, for fresh models")
+    verb.add_argument("--pixel", type=int, nargs=2, metavar=("ROW", "COL"), help="target pixel (default: the centre)")
+    verb.add_argument("--channel", type=int, default=0, help="the target pixel's channel")
+    verb.add_argument("--seed", type=int, default=0, help="seeds the fresh weights and the probe images")
+    verb.add_argument("-o", "--output", default="receptive_field.png", help="PNG to write")
+    verb.add_argument("--device", default="cpu")
+    verb.add_argument("--quiet", action="store_true")
+
+
+def _add_bits(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("bits", help="heat maps of the bits (-log2 p) each pixel of images costs under a model")
+    verb.add_argument("run", metavar="RUN_OR_DIR")
+    verb.add_argument("images", nargs="+", help="image files or .npy arrays of the model's size")
+    verb.add_argument("-o", "--output", default="bits.png", help="PNG to write")
+    verb.add_argument("--values", choices=["8bit", "levels"], help=VALUES_HELP)
+    verb.add_argument("--label", type=int, help="class label for a conditional model")
+    verb.add_argument("--device", default="cpu")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``pixelar`` parser; ``args.command`` names the verb (see :data:`pixelar.cli.COMMANDS`)."""
     parser = ArgumentParser(prog="pixelar", description="Pixel-level autoregressive image models.")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_train, _add_eval, _add_sample, _add_complete, _add_compress, _add_decompress, _add_list):
         add(sub)
+    _add_report(sub)
+    _add_serve(sub)
+    _add_receptive_field(sub)
+    _add_bits(sub)
     return parser

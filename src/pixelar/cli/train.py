@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pixelar.cli.parser import TRAIN_FLAGS, flag
+from pixelar.cli.parser import TENSORBOARD_IN_RUN, TRAIN_FLAGS, flag
 from pixelar.distributed import current
 from pixelar.errors import PixelarError
 from pixelar.presets import get_preset
@@ -22,18 +22,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         run_dir = Path(args.resume)
         _refuse_new_run_flags(args, run_dir)
+        args.tensorboard = _tensorboard_dir(args.tensorboard, run_dir)
         config = resume_config(run_dir, **{name: getattr(args, name) for name in RESUMABLE})
         if not has_checkpoint(run_dir):
             print(f"note: {run_dir} has no checkpoint yet; starting it from step 0", file=sys.stderr)
     else:
         config = new_run_config(args)
         run_dir = Path(args.out) if args.out else Path("runs") / (args.preset or config.model)
+        config.tensorboard = _tensorboard_dir(config.tensorboard, run_dir)
     result = train(config, run_dir, resume=bool(args.resume), progress=not args.quiet)
     if not current().is_main:  # under torchrun: rank 0 reports
         return 0
     print(format_nll(result, config.data))
     print(f"run directory: {run_dir}  (samples.png, loss.png, metrics.jsonl, model/)")
     return 0
+
+
+def _tensorboard_dir(value: str | None, run_dir: Path) -> str | None:
+    """--tensorboard's log directory: RUN_DIR/tensorboard when the flag has no value."""
+    return str(run_dir / "tensorboard") if value == TENSORBOARD_IN_RUN else value
 
 
 def format_nll(result: dict[str, Any], data: str) -> str:

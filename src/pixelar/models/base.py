@@ -19,7 +19,7 @@ from pixelar.registry import ModelConfig
 
 if TYPE_CHECKING:
     from pixelar.incremental import Stepper
-    from pixelar.sampling import Chooser
+    from pixelar.sampling import Chooser, Observer
 
 
 MAX_SIDE = 65535  # the largest image height or width a model is evaluated at (AutoregressiveModel.resize)
@@ -248,14 +248,21 @@ class AutoregressiveModel(nn.Module):
         return generation_order(self.image_shape)
 
     def autoregress(
-        self, x: Tensor, known: Tensor, cond: Tensor | None, method: str, choose: Chooser, progress: bool = False
+        self,
+        x: Tensor,
+        known: Tensor,
+        cond: Tensor | None,
+        method: str,
+        choose: Chooser,
+        progress: bool = False,
+        observe: Observer | None = None,
     ) -> Tensor:
         """Fill the unknown sub-pixels of x in generation order (see :func:`pixelar.sampling.autoregress`):
         the stepper ``method`` selects, driven by :func:`pixelar.sampling.fill` in eval mode."""
         from pixelar.sampling import fill, make_stepper
 
         with self.in_mode(training=False), torch.inference_mode():
-            return fill(make_stepper(self, x.shape[0], cond, method), x, known, choose, progress)
+            return fill(make_stepper(self, x.shape[0], cond, method), x, known, choose, progress, observe=observe)
 
     def sample(
         self,

@@ -33,7 +33,7 @@ from pixelar.models.pixelrnn import (
     RowLSTM,
 )
 from pixelar.registry import ModelConfig, register_model
-from pixelar.sampling import Chooser, NaiveStepper, autoregress, fill, resolve_method
+from pixelar.sampling import Chooser, NaiveStepper, Observer, autoregress, fill, resolve_method
 
 FAMILIES = {"diagonal-bilstm": (DiagonalBiLSTM, ContextDiagonalBiLSTM), "row-lstm": (RowLSTM, ContextRowLSTM)}
 
@@ -142,16 +142,42 @@ class MultiScalePixelRNN(AutoregressiveModel):
         return self.small.has_fast_sampler and self.large.has_fast_sampler
 
     def autoregress(
-        self, x: Tensor, known: Tensor, cond: Tensor | None, method: str, choose: Chooser, progress: bool = False
+        self,
+        x: Tensor,
+        known: Tensor,
+        cond: Tensor | None,
+        method: str,
+        choose: Chooser,
+        progress: bool = False,
+        observe: Observer | None = None,
     ) -> Tensor:
         """Small image first (its own loop), then the rest of the full image given it."""
         f = self.config.factor
+        n, C, H, W = x.shape
 
         def choose_small(logp: Tensor, c: int, front: Front) -> Tensor:
             return choose(logp, c, front.scaled(f))
 
+        observe_small: Observer | None = None
+        if observe is not None:
+            observe_whole = observe
+
+            def show_small(small: Tensor, c: int, front: Front) -> None:  # the small image's step, in x
+                where = front.flat(small.shape[3])
+                x.view(n, C, H * W)[:, c, front.scaled(f).flat(W)] = small.reshape(n, C, -1)[:, c, where]
+                observe_whole(x, c, front.scaled(f))
+
+            observe_small = show_small
+
         small = autoregress(
-            self.small, self.subsampled(x).clone(), self.subsampled(known), cond, method, choose_small, progress
+            self.small,
+            self.subsampled(x).clone(),
+            self.subsampled(known),
+            cond,
+            method,
+            choose_small,
+            progress,
+            observe_small,
         )
         x[:, :, ::f, ::f] = small
         known = known | self.small_positions().to(known.device)
@@ -163,4 +189,4 @@ class MultiScalePixelRNN(AutoregressiveModel):
                 stepper = large.fast_stepper(x.shape[0], cond, context)
             else:
                 stepper = NaiveStepper(large, cond, lambda images: large.network(large.scale(images), cond, context))
-            return fill(stepper, x, known, choose, progress)
+            return fill(stepper, x, known, choose, progress, observe=observe)

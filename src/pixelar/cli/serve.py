@@ -1,0 +1,15 @@
+"""The ``serve`` verb: the local web app (:mod:`pixelar.web`) for a run, a saved model or a
+directory of them."""
+
+from __future__ import annotations
+
+import argparse
+
+from pixelar.training import resolve_device
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pixelar.web import serve
+
+    serve(args.run, host=args.host, port=args.port, device=str(resolve_device(args.device)))
+    return 0

@@ -1,0 +1,399 @@
+// The page of `pixelar serve`: talks to the app's /api endpoints (see pixelar/web/app.py).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { models: [], limits: {}, model: null, sampling: null, pxzUrl: null };
+
+// -- messages ------------------------------------------------------------------------------
+
+function showError(section, message) {
+  const box = $(section + "-error");
+  box.textContent = message;
+  box.hidden = false;
+}
+
+function clearError(section) {
+  const box = $(section + "-error");
+  box.textContent = "";
+  box.hidden = true;
+}
+
+function setStatus(id, text) {
+  $(id).textContent = text;
+}
+
+function sizeText(bytes) {
+  if (bytes >= 1048576) return `${+(bytes / 1048576).toFixed(2)} MiB`;
+  if (bytes >= 1024) return `${+(bytes / 1024).toFixed(2)} KiB`;
+  return `${bytes} bytes`;
+}
+
+// The error of a failed response: the app's one-line JSON message, or the status.
+async function responseError(resp) {
+  try {
+    const body = await resp.json();
+    if (body && body.error) return body.error;
+  } catch (e) { /* not JSON */ }
+  return `the server answered ${resp.status} ${resp.statusText}`;
+}
+
+function networkError(e) {
+  return `the server could not be reached (${e.message}); is pixelar serve still running?`;
+}
+
+// -- the model -----------------------------------------------------------------------------
+
+function query(params) {
+  const q = new URLSearchParams();
+  if (state.model) q.set("model", state.model.name);
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") q.set(key, value);
+  }
+  return q.toString();
+}
+
+function label() {
+  return state.model && state.model.num_classes ? $("label").value : null;
+}
+
+function chooseModel(name) {
+  state.model = state.models.find((m) => m.name === name) || null;
+  const m = state.model;
+  if (!m) return;
+  if (m.error) {
+    $("model-info").textContent = "";
+    showError("page", m.error);
+    return;
+  }
+  clearError("page");
+  const [C, H, W] = m.image_shape;
+  $("model-info").textContent =
+    `${m.model}: ${W}×${H}, ${C === 1 ? "greyscale" : "colour"}, ${m.num_levels} levels` +
+    (m.num_classes ? `, ${m.num_classes} classes` : "");
+  for (const el of document.querySelectorAll(".conditional")) el.hidden = !m.num_classes;
+  const select = $("label");
+  select.innerHTML = "";
+  for (let k = 0; k < m.num_classes; k++) select.add(new Option(String(k), String(k)));
+  const canvas = $("canvas");
+  canvas.width = W;
+  canvas.height = H;
+  $("keep-rows").max = H;
+  $("keep-rows").value = Math.floor(H / 2);
+  $("brush-size").value = Math.max(1, Math.round(W / 14));
+  clearCanvas();
+  showKeepLine();
+}
+
+async function loadInfo() {
+  try {
+    const resp = await fetch("/api/info");
+    if (!resp.ok) throw new Error(await responseError(resp));
+    const info = await resp.json();
+    state.models = info.models;
+    state.limits = info.limits;
+  } catch (e) {
+    showError("page", e instanceof TypeError ? networkError(e) : e.message);
+    return;
+  }
+  const select = $("model");
+  for (const m of state.models) select.add(new Option(m.name, m.name));
+  select.addEventListener("change", () => chooseModel(select.value));
+  $("sample-n").max = state.limits.max_samples;
+  $("complete-n").max = state.limits.max_samples;
+  chooseModel(select.value);
+  document.body.dataset.ready = "true";
+}
+
+// -- sampling (a stream of Server-Sent Events read with fetch) ------------------------------
+
+async function generate() {
+  clearError("sample");
+  if (state.sampling) state.sampling.abort();
+  const controller = new AbortController();
+  state.sampling = controller;
+  $("generate").disabled = true;
+  $("stop").disabled = false;
+  $("sample-progress").value = 0;
+  setStatus("sample-status", "sampling…");
+  const url = "/api/sample?" + query({
+    n: $("sample-n").value, temperature: $("temperature").value, label: label(), seed: $("seed").value,
+  });
+  try {
+    const resp = await fetch(url, { signal: controller.signal });
+    if (!resp.ok) throw new Error(await responseError(resp));
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        onEvent(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+      }
+    }
+  } catch (e) {
+    if (e.name === "AbortError") setStatus("sample-status", "stopped");
+    else {
+      setStatus("sample-status", "");
+      showError("sample", e instanceof TypeError ? networkError(e) : e.message);
+    }
+  } finally {
+    if (state.sampling === controller) state.sampling = null;
+    $("generate").disabled = false;
+    $("stop").disabled = true;
+  }
+}
+
+function onEvent(block) {
+  let kind = "message";
+  let data = "";
+  for (const line of block.split("\n")) {
+    if (line.startsWith("event: ")) kind = line.slice(7);
+    else if (line.startsWith("data: ")) data += line.slice(6);
+  }
+  const payload = JSON.parse(data || "{}");
+  if (kind === "error") {
+    setStatus("sample-status", "");
+    showError("sample", payload.error);
+    return;
+  }
+  $("sample-image").src = payload.image;
+  $("sample-progress").value = payload.filled;
+  if (kind === "done") {
+    setStatus("sample-status", `done: ${payload.images.length} image(s)`);
+    $("sample-image").dataset.done = "true";
+  } else {
+    setStatus("sample-status", `sampling… ${Math.round(100 * payload.filled)}% of the sub-pixels drawn`);
+    delete $("sample-image").dataset.done;
+  }
+}
+
+// -- the drawing ---------------------------------------------------------------------------
+
+function clearCanvas() {
+  const canvas = $("canvas");
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+}
+
+function showKeepLine() {
+  const H = $("canvas").height;
+  const rows = Math.min(H, Math.max(0, Number($("keep-rows").value) || 0));
+  $("keep-line").style.top = `${(100 * rows) / H}%`;
+}
+
+// The canvas pixel under a pointer event.
+function pixelAt(event) {
+  const canvas = $("canvas");
+  const rect = canvas.getBoundingClientRect();
+  return [
+    Math.floor(((event.clientX - rect.left) / rect.width) * canvas.width),
+    Math.floor(((event.clientY - rect.top) / rect.height) * canvas.height),
+  ];
+}
+
+// A stroke of the brush from pixel `from` to pixel `to` (squares along the line, no gaps).
+function stroke(from, to) {
+  const ctx = $("canvas").getContext("2d");
+  const size = Math.max(1, Number($("brush-size").value) || 1);
+  const half = Math.floor(size / 2);
+  ctx.fillStyle = $("brush").value;
+  const steps = Math.max(Math.abs(to[0] - from[0]), Math.abs(to[1] - from[1]), 1);
+  for (let i = 0; i <= steps; i++) {
+    const x = Math.round(from[0] + ((to[0] - from[0]) * i) / steps);
+    const y = Math.round(from[1] + ((to[1] - from[1]) * i) / steps);
+    ctx.fillRect(x - half, y - half, size, size);
+  }
+}
+
+function setUpDrawing() {
+  const canvas = $("canvas");
+  let last = null;
+  canvas.addEventListener("pointerdown", (e) => {
+    canvas.setPointerCapture(e.pointerId);
+    last = pixelAt(e);
+    stroke(last, last);
+  });
+  canvas.addEventListener("pointermove", (e) => {
+    if (!last) return;
+    const here = pixelAt(e);
+    stroke(last, here);
+    last = here;
+  });
+  canvas.addEventListener("pointerup", () => { last = null; });
+  canvas.addEventListener("pointercancel", () => { last = null; });
+  $("clear").addEventListener("click", clearCanvas);
+  $("keep-rows").addEventListener("input", showKeepLine);
+}
+
+// The drawing as a PNG the model can read: every value rounded to one of its levels (and grey
+// for a greyscale model), fully opaque.
+function drawingBlob() {
+  const canvas = $("canvas");
+  const ctx = canvas.getContext("2d");
+  const image = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  const K = state.model ? state.model.num_levels : 256;
+  const grey = state.model && state.model.image_shape[0] === 1;
+  const level = (v) => Math.round((Math.round((v * (K - 1)) / 255) * 255) / (K - 1));
+  const px = image.data;
+  for (let i = 0; i < px.length; i += 4) {
+    if (grey) {
+      const g = level((px[i] + px[i + 1] + px[i + 2]) / 3);
+      px[i] = px[i + 1] = px[i + 2] = g;
+    } else {
+      for (let c = 0; c < 3; c++) px[i + c] = level(px[i + c]);
+    }
+    px[i + 3] = 255;
+  }
+  ctx.putImageData(image, 0, 0);
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+}
+
+async function loadExample() {
+  clearError("complete");
+  state.exampleIndex = (state.exampleIndex ?? -1) + 1;
+  try {
+    const resp = await fetch("/api/example?" + query({ index: state.exampleIndex }));
+    if (!resp.ok) throw new Error(await responseError(resp));
+    const body = await resp.json();
+    const img = new Image();
+    img.onload = () => {
+      const canvas = $("canvas");
+      const ctx = canvas.getContext("2d");
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+    };
+    img.src = body.image;
+    if (body.label !== null && state.model.num_classes) $("label").value = String(body.label);
+    setStatus("complete-status", `test image ${body.index}` + (body.label !== null ? ` (class ${body.label})` : ""));
+  } catch (e) {
+    showError("complete", e instanceof TypeError ? networkError(e) : e.message);
+  }
+}
+
+// -- uploads -------------------------------------------------------------------------------
+
+// POST a file (or the drawing) to an endpoint; the response, or an Error with the app's message.
+async function upload(path, blob, filename, params) {
+  if (blob.size > state.limits.max_upload_bytes) {
+    throw new Error(
+      `the upload is larger than the limit of ${sizeText(state.limits.max_upload_bytes)}; choose a smaller file`,
+    );
+  }
+  let resp;
+  try {
+    resp = await fetch(`${path}?` + query({ ...params, filename }), { method: "POST", body: blob });
+  } catch (e) {
+    throw new Error(networkError(e));
+  }
+  if (!resp.ok) throw new Error(await responseError(resp));
+  return resp;
+}
+
+function fileOf(input) {
+  const file = input.files && input.files[0];
+  input.value = ""; // the same file can be chosen again
+  return file;
+}
+
+async function runTask(section, statusId, busyText, task) {
+  clearError(section);
+  setStatus(statusId, busyText);
+  try {
+    await task();
+  } catch (e) {
+    setStatus(statusId, "");
+    showError(section, e.message);
+  }
+}
+
+function complete(blob, filename) {
+  return runTask("complete", "complete-status", "completing…", async () => {
+    const resp = await upload("/api/complete", blob, filename, {
+      keep_rows: $("keep-rows").value, n: $("complete-n").value, temperature: $("temperature").value,
+      label: label(), seed: $("seed").value,
+    });
+    const body = await resp.json();
+    $("complete-image").src = body.image;
+    setStatus("complete-status", `kept the top ${body.keep_rows} rows; each row: the input, ${body.completions.length} completions, the original`);
+  });
+}
+
+function bits(blob, filename) {
+  return runTask("bits", "bits-summary", "measuring…", async () => {
+    const resp = await upload("/api/bits", blob, filename, { label: label() });
+    const body = await resp.json();
+    $("bits-image").src = body.image;
+    setStatus("bits-summary",
+      `${body.width}×${body.height}: ${body.total_bits.toFixed(1)} bits in all, ${body.bits_per_dim.toFixed(3)} bits/dim; ` +
+      `the costliest pixel ${body.max_bits.toFixed(2)} bits`);
+  });
+}
+
+function compress(blob, filename) {
+  return runTask("compress", "compress-summary", "compressing…", async () => {
+    const resp = await upload("/api/compress", blob, filename, { label: label() });
+    const summary = JSON.parse(resp.headers.get("X-Pixelar-Summary") || "{}");
+    const match = /filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "");
+    const name = match ? match[1] : "images.pxz";
+    const data = await resp.blob();
+    if (state.pxzUrl) URL.revokeObjectURL(state.pxzUrl);
+    state.pxzUrl = URL.createObjectURL(data);
+    const link = $("pxz-link");
+    link.href = state.pxzUrl;
+    link.download = name;
+    link.textContent = `download ${name} (${sizeText(data.size)})`;
+    link.hidden = false;
+    setStatus("compress-summary",
+      `${summary.images} image(s), ${sizeText(summary.upload_bytes)} uploaded → ${sizeText(summary.bytes)}: ` +
+      `${summary.bits_per_dim.toFixed(3)} bits/dim (the model's NLL: ${summary.nll_bits_per_dim.toFixed(3)})`);
+  });
+}
+
+function decompress(blob, filename) {
+  return runTask("decompress", "decompress-summary", "restoring…", async () => {
+    const resp = await upload("/api/decompress", blob, filename, {});
+    const body = await resp.json();
+    const box = $("decompress-images");
+    box.innerHTML = "";
+    for (const src of body.images) {
+      const img = new Image();
+      img.className = "pixels restored";
+      img.alt = "restored image";
+      img.src = src;
+      box.append(img);
+    }
+    const sizes = body.sizes.map(([w, h]) => `${w}×${h}`).join(", ");
+    setStatus("decompress-summary", `restored ${body.images.length} image(s): ${sizes}`);
+  });
+}
+
+function onFile(id, action) {
+  $(id).addEventListener("change", (e) => {
+    const file = fileOf(e.target);
+    if (file) action(file, file.name);
+  });
+}
+
+async function withDrawing(action) {
+  action(await drawingBlob(), "drawing.png");
+}
+
+// -- wiring --------------------------------------------------------------------------------
+
+$("generate").addEventListener("click", generate);
+$("stop").addEventListener("click", () => state.sampling && state.sampling.abort());
+$("example").addEventListener("click", loadExample);
+$("complete-drawing").addEventListener("click", () => withDrawing(complete));
+$("bits-drawing").addEventListener("click", () => withDrawing(bits));
+$("compress-drawing").addEventListener("click", () => withDrawing(compress));
+onFile("complete-file", complete);
+onFile("bits-file", bits);
+onFile("compress-file", compress);
+onFile("decompress-file", decompress);
+setUpDrawing();
+loadInfo();

@@ -1,0 +1,91 @@
+"""Uploaded files as a model's images: checked for type and size before they are decoded,
+read by :mod:`pixelar.imageio`'s rules from a file of the app's own naming in its temporary
+directory (a client's file name is never a path), which is removed right after."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+import warnings
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from PIL import Image
+from torch import Tensor
+
+from pixelar.errors import PixelarError
+from pixelar.imageio import read_image_list
+
+NPY_MAGIC = b"\x93NUMPY"
+UPLOAD_NAME = "the uploaded file"
+
+
+def display_name(filename: str | None, default: str = UPLOAD_NAME) -> str:
+    """A client's file name reduced to a safe base name (letters, digits, ``.``, ``-``, ``_``)
+    for messages and downloads: no directory, no ``..``, at most 80 characters."""
+    if not filename:
+        return default
+    base = PureWindowsPath(PurePosixPath(filename).name).name  # drop both kinds of directory part
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._")[:80]
+    return base or default
+
+
+def check_image_header(data: bytes, max_pixels: int, what: str) -> tuple[int, int]:
+    """(width, height) of an image file's bytes, read from its header only; refuses bytes that
+    are no image Pillow reads, and images of more than ``max_pixels`` pixels (before decoding
+    them, so a small file of huge dimensions costs nothing)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+                frames = getattr(img, "n_frames", 1)
+    except Image.DecompressionBombError:
+        raise PixelarError(f"{what} has more pixels than the limit of {max_pixels}; choose a smaller image") from None
+    except Exception:  # whatever a parser raises on bytes that are no image it knows
+        raise PixelarError(f"{what} is not an image (PNG, JPEG, GIF, BMP, WebP, …); choose an image file") from None
+    if width * height > max_pixels:
+        raise PixelarError(
+            f"{what} is {width}×{height} pixels, more than the limit of {max_pixels}; choose a smaller image"
+        )
+    if frames > 1:
+        raise PixelarError(f"{what} is an animation of {frames} frames; choose a still image")
+    return width, height
+
+
+def read_upload(
+    data: bytes,
+    workdir: Path,
+    channels: int,
+    num_levels: int,
+    *,
+    filename: str | None = None,
+    size: tuple[int, int] | None = None,
+    max_pixels: int = 256 * 256,
+    max_images: int = 16,
+) -> list[Tensor]:
+    """The images [C, H, W] (long) of an uploaded image file or ``.npy`` array, for a model of
+    ``channels`` channels and ``num_levels`` levels; ``size`` (H, W) is checked when given.
+    Messages name the file by its :func:`display_name`."""
+    what = display_name(filename)
+    is_npy = data.startswith(NPY_MAGIC)
+    if not is_npy:
+        check_image_header(data, max_pixels, what)
+    path = workdir / f"upload-{uuid.uuid4().hex}{'.npy' if is_npy else '.img'}"
+    try:
+        path.write_bytes(data)
+        images = read_image_list([path], channels, num_levels, size=size)
+    except PixelarError as e:
+        raise PixelarError(str(e).replace(str(path), what), param=e.params) from None
+    except Exception as e:  # a decoder's own failure on a damaged file
+        raise PixelarError(f"{what} could not be read ({e.__class__.__name__}); choose another file") from None
+    finally:
+        path.unlink(missing_ok=True)
+    if len(images) > max_images:
+        raise PixelarError(f"{what} holds {len(images)} images, more than the limit of {max_images}; send fewer")
+    pixels = sum(int(image.shape[1]) * int(image.shape[2]) for image in images)
+    if pixels > max_pixels:
+        raise PixelarError(
+            f"{what} holds {pixels} pixels, more than the limit of {max_pixels}; send fewer or smaller images"
+        )
+    return images
