@@ -296,7 +296,10 @@ def test_cli_sample_and_complete_animate(run_dir, tmp_path, capsys):
     assert cli("complete", run_dir, *args, "--animate", tmp_path / "c.gif", "--frame-every", "56") == 0
     with Image.open(tmp_path / "c.gif") as gif:
         assert gif.n_frames == 1 + 7  # the start, every two rows of the 14 to sample
-    one_error_line(cli("sample", run_dir, "--frame-every", "3", "-o", tmp_path / "x.png"), capsys.readouterr().err)
+    line = one_error_line(
+        cli("sample", run_dir, "--frame-every", "3", "-o", tmp_path / "x.png"), capsys.readouterr().err
+    )
+    assert "--frame-every" in line and "--animate" in line
     line = one_error_line(
         cli("sample", run_dir, "--animate", tmp_path, "-o", tmp_path / "x.png"), capsys.readouterr().err
     )

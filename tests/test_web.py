@@ -319,10 +319,27 @@ def _huge_dimensions_png() -> bytes:
     return buffer.getvalue()
 
 
+def _ico() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8)).save(buffer, format="ICO")  # an ICO may embed a larger PNG than it says
+    return buffer.getvalue()
+
+
+def _npy_header(shape: tuple[int, ...]) -> bytes:
+    """A .npy file's header alone: it promises an array the bytes do not hold."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     ("endpoint", "params", "body", "words"),
     [
         ("bits", {}, b"hello, I am text", "x.png is not an image"),
+        ("bits", {}, b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n", "x.png is not an image"),  # Ghostscript
+        ("bits", {}, _ico(), "x.png is not an image"),
+        ("compress", {}, _npy_header((10**9, 1, 0, 28)), "has shape [1000000000, 1, 0, 28]"),
+        ("compress", {}, _npy_header((10**6, 1, 8, 8)), "holds 1000000 images, more than the limit"),
         ("bits", {}, b"\x89PNG\r\n\x1a\n" + b"\0" * 50, "x.png is not an image"),
         ("bits", {}, b"", "the upload is empty"),
         ("bits", {}, _huge_dimensions_png(), "is 4000×4000 pixels, more than the limit of 65536"),
@@ -345,6 +362,26 @@ def test_bad_uploads_get_one_line_and_the_server_goes_on(client, endpoint, param
     assert response.status_code == 400
     assert words in error_of(response)
     assert client.get("/api/info").status_code == 200
+
+
+def test_requests_from_other_sites_are_refused(client):
+    # what a browser says of a request that a page of another site makes (an <img>, a form, fetch)
+    refused = client.get("/api/info", headers={"sec-fetch-site": "cross-site"})
+    assert refused.status_code == 403 and "other sites" in error_of(refused)
+    assert client.get("/api/info", headers={"sec-fetch-site": "same-origin"}).status_code == 200
+
+
+def test_the_server_answers_only_to_its_own_host_names(models):
+    import http.client
+
+    app = create_app(models / "binary")
+    with BackgroundServer(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        for host, status in (("evil.example", 400), (f"127.0.0.1:{port}", 200), (f"localhost:{port}", 200)):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", "/api/info", headers={"Host": host})
+            assert connection.getresponse().status == status, host  # DNS rebinding finds a 400
+            connection.close()
 
 
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(client):

@@ -240,7 +240,7 @@ def _losses(report: _Report) -> str:
             "final" if rec.get("final") else "",
         )
         for rec in report.records
-        if "test_loss" in rec
+        if isinstance(rec.get("test_loss"), (int, float)) and not isinstance(rec["test_loss"], bool)
     ]
     table = ""
     if evaluations:

@@ -98,6 +98,10 @@ def create_app(
         """The handler behind the rate limit, with every error as a one-line JSON message."""
 
         async def endpoint(request: Request) -> Response:
+            # a page of another site may send requests here (forms, images, fetch without CORS);
+            # browsers say so in Sec-Fetch-Site, and those requests are refused
+            if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+                return _error("requests from other sites are refused; use the page this server serves", 403)
             try:
                 client = request.client.host if request.client else "unknown"
                 wait = limiter.take(client)
@@ -204,7 +208,7 @@ def create_app(
                             put(
                                 ("done", json.dumps({"image": picture, "filled": 1.0, "images": frame.images.tolist()}))
                             )
-                        else:
+                        elif frames.qsize() < 4:  # a client that stops reading does not pile frames up
                             put(("frame", json.dumps({"image": picture, "filled": round(frame.filled, 4)})))
 
                     watch_sample(
@@ -288,6 +292,8 @@ def create_app(
                 with model.at_size(H, W):
                     bits = bits_per_subpixel(model, x, _labels(model, label, 1))
                 figure = bits_figure(x, bits, model.num_levels, names=[display_name(filename, "the image")])
+                if not torch.isfinite(bits).all():
+                    raise PixelarError("the model gives some pixel of this image probability 0 (infinite bits)")
                 per_pixel = bits[0].sum(0)
                 total = float(bits.sum())
                 return {
@@ -321,7 +327,7 @@ def create_app(
                     "bytes": len(packed),
                     "upload_bytes": len(data),
                     "bits_per_dim": 8 * len(packed) / dims,
-                    "nll_bits_per_dim": image_nll_bits(model, images, cond) / dims,
+                    "nll_bits_per_dim": _finite(image_nll_bits(model, images, cond) / dims),
                 }
 
         packed, summary = await run_in_threadpool(run)
@@ -342,15 +348,14 @@ def create_app(
         data = await body(request)
 
         def run() -> dict[str, Any]:
-            from pixelar.codec import decode_images, decode_labels
+            from pixelar.codec import decode_images, decode_labels, read_header
 
             with catalog.use(name) as model:
-                C = model.image_shape[0]
+                C, H, W = model.image_shape
+                count = read_header(data, (H, W))[0].count  # refused before any decoding work
+                if count > limits.max_images:
+                    raise PixelarError(f"the file holds {count} images, more than the limit of {limits.max_images}")
                 images = decode_images(model, data, max_subpixels=C * limits.max_image_pixels)
-                if len(images) > limits.max_images:
-                    raise PixelarError(
-                        f"the file holds {len(images)} images, more than the limit of {limits.max_images}"
-                    )
                 return {
                     "images": [_png_url(_picture(image.cpu(), model.num_levels)) for image in images],
                     "levels": [image.tolist() for image in images],
@@ -504,3 +509,8 @@ def _frame_picture(frame: Frame, num_levels: int) -> Image.Image:
     arr = to_uint8(frame.images, num_levels)
     arr[~frame.drawn.permute(0, 2, 3, 1).numpy()] = 128
     return tile(arr, scale=1)
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or None (JSON null) where it is infinite or not a number (JSON has neither)."""
+    return value if math.isfinite(value) else None

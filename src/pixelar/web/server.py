@@ -24,6 +24,24 @@ def _uvicorn() -> Any:
     return uvicorn
 
 
+def local_only(app: Any, host: str) -> Any:
+    """``app`` answering only requests addressed to this machine's loopback names (and ``host``):
+    a web page elsewhere cannot reach the server through a DNS name rebound to 127.0.0.1.
+    Listening on another address (other machines reach the page) accepts any Host."""
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    hosts = ["*"] if host not in LOCAL_HOSTS else [*LOCAL_HOSTS, "[::1]"]
+    return TrustedHostMiddleware(app, allowed_hosts=hosts)
+
+
+def _config(uvicorn: Any, app: Any, host: str, port: int) -> Any:
+    """uvicorn's settings: quiet, and the client's own address for the rate limit (no proxy
+    headers: any local program could name itself another address with X-Forwarded-For)."""
+    return uvicorn.Config(
+        local_only(app, host), host=host, port=port, log_level="warning", access_log=False, proxy_headers=False
+    )
+
+
 def check_port(host: str, port: int) -> None:
     """Refuse a port out of range, or one that cannot be bound on ``host`` (in use, or not ours)."""
     if not 1 <= port <= 65535:
@@ -57,8 +75,8 @@ def serve(
     uvicorn = _uvicorn()
     from pixelar.web.app import create_app
 
-    app = create_app(models, device=device, limits=limits)
     check_port(host, port)
+    app = create_app(models, device=device, limits=limits)
     if not quiet:
         names = app.state.catalog.names
         shown = f"{len(names)} models" if len(names) > 1 else names[0]
@@ -66,7 +84,7 @@ def serve(
         print(f"serving {shown} at http://{url_host}:{port}/ (Ctrl-C stops)", flush=True)
         if host not in LOCAL_HOSTS:
             print(f"note: listening on {host}, so other machines can reach the page", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.Server(_config(uvicorn, app, host, port)).run()
 
 
 class BackgroundServer:
@@ -78,8 +96,7 @@ class BackgroundServer:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind((host, 0))
             self.port = int(probe.getsockname()[1])
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn.Server(_config(uvicorn, app, host, self.port))
         self.url = f"http://{host}:{self.port}"
         self.timeout = timeout
         self.thread = threading.Thread(target=self.server.run, name="pixelar-web", daemon=True)

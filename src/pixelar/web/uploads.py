@@ -5,11 +5,13 @@ directory (a client's file name is never a path), which is removed right after."
 from __future__ import annotations
 
 import io
+import math
 import re
 import uuid
 import warnings
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+import numpy as np
 from PIL import Image
 from torch import Tensor
 
@@ -18,6 +20,10 @@ from pixelar.imageio import read_image_list
 
 NPY_MAGIC = b"\x93NUMPY"
 UPLOAD_NAME = "the uploaded file"
+# The image formats an upload may be: plain raster formats whose decoders run no external
+# program (EPS would run Ghostscript) and whose header size is the decoded size (an ICO can
+# hold a larger embedded PNG than its header says).
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 
 
 def display_name(filename: str | None, default: str = UPLOAD_NAME) -> str:
@@ -37,7 +43,7 @@ def check_image_header(data: bytes, max_pixels: int, what: str) -> tuple[int, in
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
                 width, height = img.size
                 frames = getattr(img, "n_frames", 1)
     except Image.DecompressionBombError:
@@ -51,6 +57,29 @@ def check_image_header(data: bytes, max_pixels: int, what: str) -> tuple[int, in
     if frames > 1:
         raise PixelarError(f"{what} is an animation of {frames} frames; choose a still image")
     return width, height
+
+
+def check_npy_header(data: bytes, max_pixels: int, max_images: int, what: str) -> None:
+    """Refuse a ``.npy`` upload from its header alone (before any array is built): an unknown
+    version, a shape with an empty axis or other than [C, H, W] / [N, C, H, W], more than
+    ``max_images`` images or ``max_pixels`` pixels in all."""
+    f = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(f)
+        read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}[version]
+        shape, _, _ = read(f)
+    except Exception:  # a damaged header, or a version this reader does not take
+        raise PixelarError(f"{what} is not a readable .npy array; save it with numpy.save") from None
+    if len(shape) not in (3, 4) or min(shape) < 1:
+        raise PixelarError(f"{what} has shape {list(shape)}; send images as [N, C, H, W] or [C, H, W] arrays")
+    count = shape[0] if len(shape) == 4 else 1
+    if count > max_images:
+        raise PixelarError(f"{what} holds {count} images, more than the limit of {max_images}; send fewer")
+    pixels = count * math.prod(shape[-2:])
+    if pixels > max_pixels:
+        raise PixelarError(
+            f"{what} holds {pixels} pixels, more than the limit of {max_pixels}; send fewer or smaller images"
+        )
 
 
 def read_upload(
@@ -69,7 +98,9 @@ def read_upload(
     Messages name the file by its :func:`display_name`."""
     what = display_name(filename)
     is_npy = data.startswith(NPY_MAGIC)
-    if not is_npy:
+    if is_npy:
+        check_npy_header(data, max_pixels, max_images, what)
+    else:
         check_image_header(data, max_pixels, what)
     path = workdir / f"upload-{uuid.uuid4().hex}{'.npy' if is_npy else '.img'}"
     try:

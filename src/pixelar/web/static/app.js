@@ -350,7 +350,7 @@ function compress(blob, filename) {
     link.hidden = false;
     setStatus("compress-summary",
       `${summary.images} image(s), ${sizeText(summary.upload_bytes)} uploaded → ${sizeText(summary.bytes)}: ` +
-      `${summary.bits_per_dim.toFixed(3)} bits/dim (the model's NLL: ${summary.nll_bits_per_dim.toFixed(3)})`);
+      `${summary.bits_per_dim.toFixed(3)} bits/dim (the model's NLL: ${summary.nll_bits_per_dim === null ? "infinite" : summary.nll_bits_per_dim.toFixed(3)})`);
   });
 }
 
