@@ -713,3 +713,13 @@ def test_browser_shows_errors_for_bad_and_too_large_uploads(browser, tmp_path):
     assert _visible_text(driver, "complete-error") == "small.png is 10×10 but the model expects 28×28; resize it first"
     _shot(driver, "errors")
     assert driver.execute_script("return fetch('/api/info').then(r => r.status)") == 200  # the server goes on
+
+
+def test_a_busy_model_is_refused_after_a_short_wait(models, monkeypatch):
+    from pixelar.web import catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "BUSY_SECONDS", 0.05)
+    catalog = catalog_module.Catalog(models / "binary")
+    with catalog.use(None), pytest.raises(PixelarError, match="is busy with another request"):
+        with catalog.use(None):  # a second request while the first holds the model
+            pass

@@ -17,7 +17,7 @@ from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig
 from pixelar.training_config import is_run_dir
 
-BUSY_SECONDS = 120.0  # how long a request waits for a model another request is using
+BUSY_SECONDS = 10.0  # how long a request waits for a model another request is using (a worker thread each)
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Catalog:
         """The model called ``name``, loaded if needed, held by this caller alone for the block."""
         entry = self.entry(name)
         if not entry.lock.acquire(timeout=BUSY_SECONDS):
-            raise PixelarError(f"the model {entry.name!r} is busy with another request; try again in a minute")
+            raise PixelarError(f"the model {entry.name!r} is busy with another request; try again when it is done")
         try:
             if entry.model is None:
                 entry.model = load(entry.path, device=self.device)
