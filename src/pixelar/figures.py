@@ -6,9 +6,9 @@ several threads (a web server) without touching matplotlib's global state.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from pixelar.errors import PixelarError
@@ -24,9 +24,12 @@ def new_figure(width: float, height: float, dpi: int = 100) -> Any:
 
 
 def figure_image(figure: Any) -> Image.Image:
-    """A matplotlib figure rendered to an RGB PIL image."""
+    """A matplotlib figure rendered to an RGB PIL image, cropped to what it draws (titles included)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    return Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB")
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight", pad_inches=0.08, facecolor="white")
+    buffer.seek(0)
+    with Image.open(buffer) as picture:
+        return picture.convert("RGB")
