@@ -512,7 +512,7 @@ def test_pixelar_serve_serves_until_stopped(models, monkeypatch, capsys):
     served = {}
 
     def fake_run(app, host, port, **kwargs):  # uvicorn.run, without blocking
-        served.update(app=app, host=host, port=port)
+        served.update(app=app, host=host, port=port, **kwargs)
 
     import uvicorn
 
@@ -522,7 +522,8 @@ def test_pixelar_serve_serves_until_stopped(models, monkeypatch, capsys):
         port = probe.getsockname()[1]
     assert main(["serve", str(models), "--port", str(port)]) == 0
     assert served["host"] == "127.0.0.1" and served["port"] == port
-    assert served["app"].state.catalog.names == ["binary", "cond", "more/rgb", "run"]
+    assert served["proxy_headers"] is False  # the rate limit sees the client's own address
+    assert served["app"].app.state.catalog.names == ["binary", "cond", "more/rgb", "run"]  # behind the Host check
     assert capsys.readouterr().out == f"serving 4 models at http://127.0.0.1:{port}/ (Ctrl-C stops)\n"
 
 

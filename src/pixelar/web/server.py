@@ -34,12 +34,10 @@ def local_only(app: Any, host: str) -> Any:
     return TrustedHostMiddleware(app, allowed_hosts=hosts)
 
 
-def _config(uvicorn: Any, app: Any, host: str, port: int) -> Any:
+def _settings(host: str, port: int) -> dict[str, Any]:
     """uvicorn's settings: quiet, and the client's own address for the rate limit (no proxy
     headers: any local program could name itself another address with X-Forwarded-For)."""
-    return uvicorn.Config(
-        local_only(app, host), host=host, port=port, log_level="warning", access_log=False, proxy_headers=False
-    )
+    return {"host": host, "port": port, "log_level": "warning", "access_log": False, "proxy_headers": False}
 
 
 def check_port(host: str, port: int) -> None:
@@ -84,7 +82,7 @@ def serve(
         print(f"serving {shown} at http://{url_host}:{port}/ (Ctrl-C stops)", flush=True)
         if host not in LOCAL_HOSTS:
             print(f"note: listening on {host}, so other machines can reach the page", flush=True)
-    uvicorn.Server(_config(uvicorn, app, host, port)).run()
+    uvicorn.run(local_only(app, host), **_settings(host, port))
 
 
 class BackgroundServer:
@@ -96,7 +94,7 @@ class BackgroundServer:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind((host, 0))
             self.port = int(probe.getsockname()[1])
-        self.server = uvicorn.Server(_config(uvicorn, app, host, self.port))
+        self.server = uvicorn.Server(uvicorn.Config(local_only(app, host), **_settings(host, self.port)))
         self.url = f"http://{host}:{self.port}"
         self.timeout = timeout
         self.thread = threading.Thread(target=self.server.run, name="pixelar-web", daemon=True)
