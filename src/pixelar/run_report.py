@@ -192,27 +192,18 @@ def _lead(report: _Report) -> str:
 
 def _metrics(report: _Report) -> str:
     rows: list[tuple[str, str]] = []
-    final = _last([rec for rec in report.records if rec.get("final")], "test_loss")
     shape = report.model.image_shape
-    if final is not None:
-        nats = report.nats(final["test_loss"])
-        images = f", {final['test_images']:,} images" if isinstance(final.get("test_images"), int) else ""
-        rows.append(
-            (
-                f"final test NLL (whole test split{images}, step {final['step']:,})",
-                f"{nats:.3f} nats/image · {bits_per_dim(nats, shape):.4f} bits/dim",
-            )
-        )
-    during = _last([rec for rec in report.records if not rec.get("final")], "test_loss")
-    if during is not None:
-        nats = report.nats(during["test_loss"])
-        images = f", {during['test_images']:,} images" if isinstance(during.get("test_images"), int) else ""
-        rows.append(
-            (
-                f"last test NLL during training (step {during['step']:,}{images})",
-                f"{nats:.3f} nats/image · {bits_per_dim(nats, shape):.4f} bits/dim",
-            )
-        )
+    for final, label in (
+        (True, "final test NLL (whole test split{images}, step {step})"),
+        (False, "last test NLL during training (step {step}{images})"),
+    ):
+        record = _last([rec for rec in report.records if bool(rec.get("final")) == final], "test_loss")
+        if record is None:
+            continue
+        nats = report.nats(record["test_loss"])
+        images = f", {record['test_images']:,} images" if isinstance(record.get("test_images"), int) else ""
+        text = f"{nats:.3f} nats/image · {bits_per_dim(nats, shape):.4f} bits/dim"
+        rows.append((label.format(images=images, step=f"{record['step']:,}"), text))
     train = _last(report.records, "train_loss")
     if train is not None:
         rows.append(

@@ -84,6 +84,16 @@ def _no_label_for_unconditional(args: argparse.Namespace, model: AutoregressiveM
         raise PixelarError("--label needs a class-conditional model; this one is unconditional (drop --label)")
 
 
+def _model_for_files(args: argparse.Namespace) -> AutoregressiveModel:
+    """The model of a verb that reads image files and writes ``-o`` (compress, bits), once
+    --label and -o are checked, and --label fits the model."""
+    _at_least(args.label, 0, "--label")
+    _check_output(args.output, "-o")
+    model = _load_model(args)
+    _no_label_for_unconditional(args, model)
+    return model
+
+
 def _given_label(args: argparse.Namespace, model: AutoregressiveModel, count: int) -> torch.Tensor | None:
     """--label for ``count`` images of a class-conditional model (where it is required); None for an
     unconditional model."""
@@ -184,10 +194,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    _at_least(args.label, 0, "--label")
-    _check_output(args.output, "-o")
-    model = _load_model(args)
-    _no_label_for_unconditional(args, model)
+    model = _model_for_files(args)
     images = read_image_list(args.images, model.image_shape[0], model.num_levels, args.values)
     cond = _given_label(args, model, len(images))
     if len(images) == 0:

@@ -18,8 +18,7 @@ from pixelar.cli.commands import (
     _at_least,
     _check_output,
     _given_label,
-    _load_model,
-    _no_label_for_unconditional,
+    _model_for_files,
     _sampling_options,
 )
 from pixelar.errors import PixelarError
@@ -100,10 +99,7 @@ def cmd_receptive_field(args: argparse.Namespace) -> int:
 
 
 def cmd_bits(args: argparse.Namespace) -> int:
-    _at_least(args.label, 0, "--label")
-    _check_output(args.output, "-o")
-    model = _load_model(args)
-    _no_label_for_unconditional(args, model)
+    model = _model_for_files(args)
     channels, height, width = model.image_shape
     batches: list[torch.Tensor] = []
     names: list[str] = []
