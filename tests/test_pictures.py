@@ -161,7 +161,7 @@ def test_last_frame_is_the_samples_and_frames_follow_the_rows():
     counts = _generated_counts(generation)
     assert counts == [3 * 6 * k for k in range(7)]
     for canvas, done in zip(generation.canvases, generation.generated):
-        assert torch.equal(canvas[done], samples[done])  # what is shown as set is the sample
+        assert canvas.dtype == torch.uint8 and torch.equal(canvas[done].long(), samples[done])  # as set: the sample
         assert (canvas[~done] == 0).all()
     assert not np.array_equal(np.asarray(frames[0]), np.asarray(frames[1]))
 
@@ -198,7 +198,7 @@ def test_multiscale_frames_show_the_small_image_first():
         partly_small += int(done[:, small].any() and not done[:, small].all())
     assert partly_small > 0
     assert torch.equal(generation.samples, model.sample(2, generator=3))
-    assert torch.equal(generation.canvases[-1], generation.samples)
+    assert torch.equal(generation.canvases[-1].long(), generation.samples)
 
 
 def test_completion_frames_and_gif(tmp_path):
@@ -210,7 +210,7 @@ def test_completion_frames_and_gif(tmp_path):
     generation = record_generation(model, 3, every=4, known=known, images=images, generator=1, method="naive")
     first = generation.generated[0]
     assert first.shape == (6, 1, 8, 8) and torch.equal(first, known.expand(6, 1, 8, 8))
-    assert torch.equal(generation.canvases[0][:, :, :3], images.repeat_interleave(3, 0)[:, :, :3])
+    assert torch.equal(generation.canvases[0][:, :, :3].long(), images.repeat_interleave(3, 0)[:, :, :3].long())
     assert len(frames) == 1 + 9 + 1  # the start, after each 4 of the 40 pixels to sample, the end
     assert frames[0].size == frames[-1].size == make_grid(out.reshape(6, 1, 8, 8), 2, nrow=3, scale=192 // 8).size
     path = save_animation(frames, tmp_path / "anim" / "c.gif")

@@ -39,8 +39,9 @@ SIDE = 192  # the default upscaling brings each image to about this many pixels 
 class Generation:
     """A recorded generation: ``samples`` (what the sampler returned: [n, C, H, W], or
     [N, n, C, H, W] for completions) and, per frame, the images being filled ``canvases``
-    [n·, C, H, W] (long) and which of their sub-pixels are set so far ``generated`` (bool, the
-    same shape); the last frame holds the samples, every sub-pixel set."""
+    [n·, C, H, W] (uint8: a frame costs a byte a sub-pixel; int32 for over 256 levels) and which
+    of their sub-pixels are set so far ``generated`` (bool, the same shape); the last frame holds
+    the samples, every sub-pixel set."""
 
     samples: Tensor
     canvases: list[Tensor]
@@ -50,7 +51,8 @@ class Generation:
 class _Recorder:
     """The loop's observer: a snapshot whenever ``per_frame`` more sub-pixel positions are set."""
 
-    def __init__(self, x: Tensor, known: Tensor, per_frame: int) -> None:
+    def __init__(self, x: Tensor, known: Tensor, per_frame: int, num_levels: int) -> None:
+        self.dtype = canvas_dtype(num_levels)
         self.done = known.cpu().clone()
         self.per_frame = per_frame
         self.total = int((~self.done).any(0).sum())  # positions some image does not know
@@ -61,7 +63,7 @@ class _Recorder:
         self.snapshot(x)
 
     def snapshot(self, x: Tensor) -> None:
-        self.canvases.append(x.detach().to("cpu", copy=True))
+        self.canvases.append(x.detach().to("cpu", dtype=self.dtype, copy=True))
         self.generated.append(self.done.clone())
 
     def __call__(self, x: Tensor, c: int, front: Front) -> None:
@@ -74,6 +76,11 @@ class _Recorder:
             self.next = (self.count // self.per_frame + 1) * self.per_frame
             if self.count < self.total:  # the last frame is taken from the returned samples
                 self.snapshot(x)
+
+
+def canvas_dtype(num_levels: int) -> torch.dtype:
+    """The smallest integer type a recorded frame of images with ``num_levels`` levels fits in."""
+    return torch.uint8 if num_levels <= 256 else torch.int32
 
 
 def _per_frame(every: Every, image_shape: tuple[int, int, int]) -> int:
@@ -114,7 +121,7 @@ def record_generation(
     C, H, W = model.image_shape
     if images is None or known is None:
         start = torch.zeros(max(n, 1), C, H, W, dtype=torch.long)
-        recorder = _Recorder(start, torch.zeros_like(start, dtype=torch.bool), per_frame)
+        recorder = _Recorder(start, torch.zeros_like(start, dtype=torch.bool), per_frame, model.num_levels)
         samples = sample(
             model,
             n,
@@ -132,7 +139,7 @@ def record_generation(
             raise PixelarError(f"the known mask has shape {tuple(known.shape)}, not {tuple(images.shape[1:])}")
         mask = mask.expand(images.shape).repeat_interleave(max(n, 1), 0)
         start = torch.where(mask, images.cpu().long().repeat_interleave(max(n, 1), 0), 0)
-        recorder = _Recorder(start, mask, per_frame)
+        recorder = _Recorder(start, mask, per_frame, model.num_levels)
         samples = complete(
             model,
             images,
@@ -146,7 +153,7 @@ def record_generation(
             observe=recorder,
         )
         final = samples.reshape(-1, C, H, W)
-    canvases = [*recorder.canvases, final.detach().cpu().clone()]
+    canvases = [*recorder.canvases, final.detach().to("cpu", dtype=recorder.dtype, copy=True)]
     generated = [*recorder.generated, torch.ones(final.shape, dtype=torch.bool)]
     return Generation(samples, canvases, generated)
 
