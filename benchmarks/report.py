@@ -46,6 +46,7 @@ from report_base import (
 from report_blocks import (
     block_codec,
     block_codec_real,
+    block_compiled_sampling,
     block_conditional,
     block_demo,
     block_distributed,
@@ -98,6 +99,7 @@ BLOCKS: dict[str, Callable[[Results], list[str]]] = {
     "codec": block_codec,
     "codec-real": block_codec_real,
     "training": block_training,
+    "compiled-sampling": block_compiled_sampling,
     "learning": block_learning,
     "distributed": block_distributed,
     "imagenet-memory": block_imagenet_memory,

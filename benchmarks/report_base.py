@@ -38,6 +38,7 @@ COMMANDS = {
     "codec_real": "python benchmarks/bench_codec_real.py",
     "versions": "python benchmarks/bench_versions.py --baseline 0a93325 --repeat 4 --times 2",
     "training": "python benchmarks/bench_training.py --baseline d760224 --repeat 2 --baseline-modes eager --steps 25 --warmup 3 --profile 3",
+    "compiled_sampling": "python benchmarks/bench_training.py --part sampling",
     "learning": "python benchmarks/bench_learning.py",
     "distributed": "python benchmarks/bench_distributed.py --settings 1x2,2x1",
     "imagenet_memory": "python benchmarks/bench_imagenet_memory.py",

@@ -486,6 +486,39 @@ def block_training(res: Results) -> list[str]:
     return out + prov.lines
 
 
+def block_compiled_sampling(res: Results) -> list[str]:
+    d = res.docs["compiled_sampling"]
+    if not d:
+        return missing("compiled_sampling")
+    rows = sorted(d.rows, key=lambda r: r["batch"])
+    prov = res.prov("compiled_sampling", [(d, r) for r in rows])
+    cells = [
+        [
+            marked(str(r["batch"]), prov, r),
+            f"{r['forward_s'] * 1e3:.1f}",
+            sig(r["fast_s"]),
+            sig(r["compiled_s"]),
+            f"{r['fast_over_forward']:.1f}×",
+            f"**{r['compiled_over_forward']:.1f}×**",
+            f"{r['compiled_speedup']:.2f}×",
+            f"{r['build_s']:.1f}",
+            f"{r['identical']:.1%}",
+        ]
+        for r in rows
+    ]
+    caption = (
+        f"Sampling 32×32×3 images (K = 256) from a random-weight PixelCNN (num_layers={setting(d, 'sample_layers')}, "
+        f"hidden_channels={setting(d, 'sample_channels')}), {setting(d, 'torch_threads')} threads: one teacher-forced "
+        'forward pass over the batch, the fast sampler, and the compiled one (`method="compiled"`: each step\'s network '
+        f"one call of a C kernel), best of {setting(d, 'times')} interleaved rounds. Build: the first compiled "
+        "sampling's extra time, with an empty kernel cache. Same images: the sub-pixels both samplers drew alike "
+        "from the same uniforms (float32). Issue 17's target: compiled ≤ 10× one forward pass at batch 1:"
+    )
+    head = ["batch", "forward (ms)", "fast (s)", "compiled (s)", "fast ÷ forward", "compiled ÷ forward"]
+    head += ["fast ÷ compiled", "build (s)", "same images"]
+    return captioned(caption, head, cells, prov)
+
+
 def block_learning(res: Results) -> list[str]:
     d = res.docs["learning"]
     if not d:

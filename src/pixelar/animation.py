@@ -25,7 +25,7 @@ from pixelar.completion import complete
 from pixelar.errors import PixelarError
 from pixelar.incremental import Front
 from pixelar.plotting import tile, to_uint8
-from pixelar.sampling import sample
+from pixelar.sampling import Method, sample
 
 if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
@@ -101,7 +101,7 @@ def record_generation(
     temperature: float = 1.0,
     known: Tensor | None = None,
     images: Tensor | None = None,
-    method: Literal["auto", "fast", "naive"] = "auto",
+    method: Method = "auto",
     progress: bool = False,
 ) -> Generation:
     """Sample (or, with ``images`` and ``known``, complete) like :func:`pixelar.sampling.sample`
@@ -188,7 +188,7 @@ def generation_frames(
     temperature: float = 1.0,
     known: Tensor | None = None,
     images: Tensor | None = None,
-    method: Literal["auto", "fast", "naive"] = "auto",
+    method: Method = "auto",
     progress: bool = False,
     nrow: int | None = None,
     scale: int | None = None,

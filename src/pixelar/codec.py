@@ -466,6 +466,12 @@ def encode(
         cond = torch.as_tensor(cond).long().reshape(-1)
     model.check_cond(cond, len(batch))
     method = "portable" if portable else resolve_method(model, method)
+    if method == "compiled":
+        raise PixelarError(
+            "the codec needs the same probabilities bit for bit when it decodes, and the compiled sampler's kernel "
+            "rounds differently from the fast one: use method='fast' (or --portable to decode on any machine)",
+            param="method",
+        )
     network = _integer_network(model, method)
     fingerprint = bytes.fromhex(model_fingerprint(model))
     header = Header(

@@ -3,13 +3,13 @@ occlusion-completion figure of the PixelRNN paper, Figure 1)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from pixelar.errors import PixelarError
-from pixelar.sampling import Observer, broadcast_labels, sample
+from pixelar.sampling import Method, Observer, broadcast_labels, sample
 
 if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
@@ -41,7 +41,7 @@ def complete(
     cond: Tensor | None = None,
     generator: torch.Generator | int | None = None,
     temperature: float = 1.0,
-    method: Literal["auto", "fast", "naive"] = "auto",
+    method: Method = "auto",
     progress: bool = False,
     batch_size: int | None = None,
     observe: Observer | None = None,

@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from pixelar.sampling import METHODS
+
 # The TrainConfig settings that 'pixelar train' takes as flags of the same name: (type, help);
 # a bool is a flag without a value that sets True (absent: None, the preset's or default value).
 TRAIN_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
@@ -66,7 +68,7 @@ VALUES_HELP = (
     "what the input's values mean: 8-bit intensities (default for image files; a K-level model takes "
     "round(k*255/(K-1))) or level indices 0..K-1 (default for .npy)"
 )
-METHODS = ["auto", "fast", "naive"]
+CODEC_METHODS = ["auto", "fast", "naive"]  # the codec's: a compiled kernel rounds differently
 
 
 def flag(name: str) -> str:
@@ -118,7 +120,13 @@ def _add_sampling_flags(verb: argparse.ArgumentParser, what: str) -> None:
     """The flags sample and complete share."""
     verb.add_argument("--temperature", type=float, default=1.0)
     verb.add_argument("--seed", type=int, default=0)
-    verb.add_argument("--method", default="auto", choices=METHODS)
+    verb.add_argument(
+        "--method",
+        default="auto",
+        choices=METHODS,
+        help="compiled: the fast sampler with each step one native call (PixelCNN; built once with the C compiler; "
+        "several times faster at small batches)",
+    )
     verb.add_argument("--label", type=int, help="class label for a conditional model")
     verb.add_argument("--batch-size", type=int, default=64, help=f"{what} sampled at a time (memory)")
     verb.add_argument("--device", default="cpu")
@@ -160,7 +168,7 @@ def _add_compress(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb.add_argument("-o", "--output", default="images.pxz")
     verb.add_argument("--values", choices=["8bit", "levels"], help=VALUES_HELP)
     verb.add_argument("--label", type=int, help="class label for a conditional model")
-    verb.add_argument("--method", default="auto", choices=METHODS)
+    verb.add_argument("--method", default="auto", choices=CODEC_METHODS)
     verb.add_argument(
         "--portable",
         action="store_true",

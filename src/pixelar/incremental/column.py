@@ -70,6 +70,14 @@ class ColumnSampler:
         """Store the final values of the front's pixels where the first layer reads them."""
         raise NotImplementedError
 
+    def compile(self) -> None:
+        """Run each step's network as one native call (``method="compiled"``, see
+        :mod:`pixelar.native`): the same conditionals to float rounding, several times faster
+        at small batches, where a step's few dozen small operations cost more to dispatch one by
+        one than to compute. Samplers that have a kernel override this (and their model sets
+        ``has_compiled_sampler``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no compiled form")
+
     def conditional(self, x: Tensor, c: int, front: Front) -> Tensor:
         while self.done < front.t:
             skipped = self.fronts[self.done]

@@ -19,7 +19,7 @@ from pixelar.registry import ModelConfig
 
 if TYPE_CHECKING:
     from pixelar.incremental import Stepper
-    from pixelar.sampling import Chooser, Observer
+    from pixelar.sampling import Chooser, Method, Observer
 
 
 MAX_SIDE = 65535  # the largest image height or width a model is evaluated at (AutoregressiveModel.resize)
@@ -234,6 +234,10 @@ class AutoregressiveModel(nn.Module):
     def has_fast_sampler(self) -> bool:
         return type(self).fast_stepper is not AutoregressiveModel.fast_stepper
 
+    # whether the fast stepper can run each step natively (``method="compiled"``, its
+    # ``compile()``: see :mod:`pixelar.native`)
+    has_compiled_sampler: ClassVar[bool] = False
+
     @property
     def wavefront_shift(self) -> int:
         """s such that pixel (h, w) may be sampled in the same step as (h − 1, w + s): the
@@ -270,7 +274,7 @@ class AutoregressiveModel(nn.Module):
         cond: Tensor | None = None,
         generator: torch.Generator | int | None = None,
         temperature: float = 1.0,
-        method: Literal["auto", "fast", "naive"] = "auto",
+        method: Method = "auto",
         progress: bool = False,
         batch_size: int | None = None,
     ) -> Tensor:

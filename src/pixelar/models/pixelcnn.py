@@ -16,6 +16,7 @@ The paper's PixelCNN has 15 masked layers; its width is *unsure* (see ``pixelar.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +28,9 @@ from pixelar.layers import MaskedConv2d, channel_groups
 from pixelar.layers.common import OutputHead, conv_layout, modules_as, with_bias
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
+
+if TYPE_CHECKING:
+    from pixelar.native.pixelcnn import ColumnKernel
 
 
 @dataclass
@@ -82,6 +86,7 @@ class PixelCNN(AutoregressiveModel):
 
     Config = PixelCNNConfig
     config: PixelCNNConfig
+    has_compiled_sampler = True
 
     def __init__(self, config: PixelCNNConfig) -> None:
         super().__init__(config)
@@ -135,8 +140,10 @@ class PixelCNNSampler(ColumnSampler):
         self.convs = IncrementalConv([block.conv for block in blocks], batch, H, W) if blocks else None
         self.biases = model.class_biases(cond)
         self.weights = [self._weights(model, blocks, c) for c in range(self.C)]
-        # (front, the input layer's context there [batch·count, 2h], every block's [batch·count, h])
-        self.contexts: tuple[int, Tensor, tuple[Tensor, ...]] | None = None
+        # (front, the input layer's context there [batch·count, 2h], every block's [L, batch·count, h])
+        self.contexts: tuple[int, Tensor, Tensor | None] | None = None
+        self.kernels: list[ColumnKernel] | None = None  # method="compiled": see compile()
+        self.stacked_biases: Tensor | None = None
 
     def _weights(self, model: PixelCNN, blocks: list[ResidualBlock], c: int) -> ChannelWeights:
         """Every layer's weights restricted to the features of colour groups ≤ c (a prefix, as
@@ -162,36 +169,76 @@ class PixelCNNSampler(ColumnSampler):
     def write_input(self, x: Tensor, front: Front) -> None:
         self.input.write(front, self.pixels(x, front))
 
-    def _contexts(self, front: Front) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """The input layer's and every block's 3×3 convolution at the front's pixels without
-        their centre taps: computed once per front, for all channels."""
+    def _contexts(self, front: Front) -> tuple[Tensor, Tensor | None]:
+        """The input layer's [n, 2h] and every block's 3×3 convolution [L, n, h] at the front's
+        pixels without their centre taps: computed once per front, for all channels."""
         if self.contexts is None or self.contexts[0] != front.t:
-            blocks = () if self.convs is None else self.convs.context(front).unbind(0)
+            blocks = None if self.convs is None else self.convs.context(front)
             self.contexts = (front.t, self.input.context(front)[0], blocks)
         return self.contexts[1], self.contexts[2]
 
+    def compile(self) -> None:
+        """Run each channel's step (the blocks and the head) as one native call
+        (:mod:`pixelar.native.pixelcnn`, ``method="compiled"``): the same conditionals to float
+        rounding, several times faster at small batches."""
+        from pixelar.native.pixelcnn import ColumnKernel
+
+        self.kernels = [
+            ColumnKernel(
+                w.centre,
+                [(r.weight, r.bias, c, e.weight, e.bias) for r, c, e in w.blocks],
+                (w.head[0].weight, w.head[0].bias, w.head[1].weight, w.head[1].bias),
+            )
+            for w in self.weights
+        ]
+        biases = [bias for bias in self.biases if bias is not None]  # all or none
+        self.stacked_biases = torch.stack(biases).contiguous() if biases else None  # [L + 1, batch, 2h]
+
     def column(self, x: Tensor, front: Front, c: int) -> Tensor:
-        relu = torch.relu
         context_input, context_blocks = self._contexts(front)
         weights = self.weights[c]
-        y = context_input[:, : weights.wide]
-        if c > 0:
-            y = torch.addmm(y, self.pixels(x, front, c), weights.centre)
+        final = c == self.C - 1  # every group computed, and final: later pixels read these inputs
+        if self.kernels is not None:  # the kernel reads and scales the pixels itself
+            params, inputs = self.kernels[c](
+                context_input, x, front.flat(self.W), self.model.num_levels, context_blocks, self.stacked_biases, final
+            )
+        else:
+            pixels = self.pixels(x, front, c) if c > 0 else None
+            params, inputs = self._column(weights, context_input, pixels, context_blocks, front.count, final)
+        if final:
+            self.write_input(x, front)
+            if self.convs is not None and inputs is not None:
+                self.convs.write(front, inputs)
+        return params
+
+    def _column(
+        self,
+        weights: ChannelWeights,
+        y: Tensor,
+        pixels: Tensor | None,
+        contexts: Tensor | None,
+        count: int,
+        final: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Channel c's parameters [n, P_c] at the front's n pixels from the input layer's output
+        ``y`` without its centre tap and the blocks' 3×3 ``contexts``, and when ``final`` every
+        block's 3×3 input [L, n, h] (what the native kernel computes in one call)."""
+        relu = torch.relu
+        y = y[:, : weights.wide]
+        if pixels is not None:
+            y = torch.addmm(y, pixels, weights.centre)
         inputs = []
-        for (reduce, centre, expand), context, bias in zip(weights.blocks, context_blocks, self.biases):
+        for i, ((reduce, centre, expand), bias) in enumerate(zip(weights.blocks, self.biases)):
             if bias is not None:
-                y = y + per_pixel(bias[:, : weights.wide], front.count)
+                y = y + per_pixel(bias[:, : weights.wide], count)
             inputs.append(relu(reduce(relu(y))))
-            y = y + expand(relu(torch.addmm(context[:, : weights.narrow], inputs[-1], centre)))
+            assert contexts is not None  # there are blocks
+            y = y + expand(relu(torch.addmm(contexts[i, :, : weights.narrow], inputs[-1], centre)))
         last_bias = self.biases[-1]
         if last_bias is not None:
-            y = y + per_pixel(last_bias[:, : weights.wide], front.count)
-        if c == self.C - 1:  # every group computed, and final: later pixels read these inputs
-            self.write_input(x, front)
-            if self.convs is not None and inputs:
-                self.convs.write(front, torch.stack(inputs))
+            y = y + per_pixel(last_bias[:, : weights.wide], count)
         hidden, out = weights.head
-        return out(relu(hidden(relu(y))))
+        return out(relu(hidden(relu(y)))), (torch.stack(inputs) if final and inputs else None)
 
 
 @dataclass

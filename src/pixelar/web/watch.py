@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from pixelar.errors import PixelarError
-from pixelar.sampling import Front, sample
+from pixelar.sampling import Front, Method, sample
 
 if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
@@ -45,7 +45,7 @@ def watch_sample(
     cond: Tensor | None = None,
     generator: torch.Generator | int | None = None,
     temperature: float = 1.0,
-    method: Literal["auto", "fast", "naive"] = "auto",
+    method: Method = "auto",
     every: float = 0.1,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Tensor:

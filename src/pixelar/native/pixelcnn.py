@@ -1,0 +1,142 @@
+"""PixelCNN's column step in C (``pixelcnn_column.c``): the residual blocks and the output head
+at a front's pixels for one colour channel, in one call instead of ~50 PyTorch operations.
+
+The weights of channel c are packed into one contiguous vector, in this order (row-major
+matrices acting on features in rows, as :class:`~pixelar.incremental.Pointwise` holds them):
+the input layer's centre tap [c, wide] (for c > 0); per block the 1×1 reduce [wide, narrow]
+and its bias [narrow], the 3×3 convolution's centre tap [narrow, narrow], the 1×1 expand
+[narrow, wide] and its bias [wide]; the head's hidden 1×1 [wide, wide] and bias [wide], its
+output 1×1 [wide, P] and bias [P].
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from pixelar.errors import PixelarError
+from pixelar.native.build import load
+
+
+class ColumnDims(ctypes.Structure):
+    """``struct column_dims`` of pixelcnn_column.c."""
+
+    _fields_ = [
+        *[
+            (name, ctypes.c_int)
+            for name in ("n", "count", "channels", "wide", "narrow", "layers", "params", "ld_y", "ld_ctx", "ld_bias")
+        ],
+        *[(name, ctypes.c_int64) for name in ("x_image", "x_channel", "x_start", "x_step")],
+        ("scale", ctypes.c_double),
+    ]
+
+
+_FUNCTIONS = {torch.float32: "pixelcnn_column_f32", torch.float64: "pixelcnn_column_f64"}
+
+
+def _function(dtype: torch.dtype) -> Any:
+    if dtype not in _FUNCTIONS:
+        raise PixelarError(
+            f"method='compiled' runs float32 or float64 models, not {dtype}; use method='fast'", param="method"
+        )
+    fn = getattr(load("pixelcnn_column"), _FUNCTIONS[dtype])
+    fn.argtypes = [ctypes.POINTER(ColumnDims)] + [ctypes.c_void_p] * 7
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _bias(bias: Tensor | None, weight: Tensor) -> Tensor:
+    """A layer's bias, zeros where it has none: [out] for a weight [in, out]."""
+    return weight.new_zeros(weight.shape[1]) if bias is None else bias
+
+
+def _pointer(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+class ColumnKernel:
+    """One colour channel's column step, natively. ``blocks``: per block (reduce W, reduce b,
+    centre W, expand W, expand b); ``head``: (hidden W, hidden b, out W, out b); ``centre``:
+    the input layer's centre tap [c, wide] (empty for c = 0). Tensors on the CPU."""
+
+    def __init__(
+        self,
+        centre: Tensor,
+        blocks: Sequence[tuple[Tensor, Tensor | None, Tensor, Tensor, Tensor | None]],
+        head: tuple[Tensor, Tensor | None, Tensor, Tensor | None],
+    ) -> None:
+        if centre.device.type != "cpu":
+            raise PixelarError(
+                "method='compiled' runs on the CPU; on a GPU use method='fast' (batched steps keep it busy)",
+                param="method",
+            )
+        self.fn = _function(centre.dtype)
+        self.channels, self.wide = centre.shape
+        self.narrow = blocks[0][2].shape[0] if blocks else 0
+        self.layers = len(blocks)
+        self.params = head[2].shape[1]
+        parts: list[Tensor] = [centre]
+        for reduce_w, reduce_b, centre_w, expand_w, expand_b in blocks:
+            parts += [reduce_w, _bias(reduce_b, reduce_w), centre_w, expand_w, _bias(expand_b, expand_w)]
+        hidden_w, hidden_b, out_w, out_b = head
+        parts += [hidden_w, _bias(hidden_b, hidden_w), out_w, _bias(out_b, out_w)]
+        self.weights = torch.cat([t.detach().reshape(-1) for t in parts]).contiguous()
+
+    def __call__(
+        self,
+        y: Tensor,
+        x: Tensor,
+        where: slice,
+        num_levels: int,
+        contexts: Tensor | None,
+        biases: Tensor | None,
+        final: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        """The channel's parameters [n, P] at the front's n = batch·count pixels, and when ``final``
+        every block's 3×3 input [L, n, narrow]. ``y``: the input layer's output there without its
+        centre tap, [n, ≥ wide] (rows may be strided); ``x`` the images [batch, C, H, W] (int64
+        levels of ``num_levels``), the front's pixels at ``where`` of each channel's flattened map
+        (:meth:`~pixelar.incremental.Front.flat`); ``contexts`` [L, n, ≥ narrow] the blocks' 3×3
+        outputs without their centre taps; ``biases`` [L + 1, batch, ≥ wide] the class biases, or
+        None."""
+        n = y.shape[0]
+        if y.stride(1) != 1 or x.dtype != torch.int64 or x.stride(3) != 1 or x.stride(2) != x.shape[3]:
+            raise ValueError("the kernel reads rows of contiguous features and int64 images with contiguous maps")
+        params = y.new_empty(n, self.params)
+        inputs = y.new_empty(self.layers, n, self.narrow) if final and self.layers else None
+        contexts = None if contexts is None else contexts.contiguous()  # [L, n, h]: layers n rows apart
+        biases = None if biases is None else biases.contiguous()  # [L + 1, batch, F]
+        dims = ColumnDims(
+            n,
+            n // x.shape[0],
+            self.channels,
+            self.wide,
+            self.narrow,
+            self.layers,
+            self.params,
+            y.stride(0),
+            0 if contexts is None else contexts.stride(1),
+            0 if biases is None else biases.stride(1),
+            x.stride(0),
+            x.stride(1),
+            where.start,
+            where.step,
+            2.0 / (num_levels - 1),
+        )
+        status = self.fn(
+            ctypes.byref(dims),
+            self.weights.data_ptr(),
+            y.data_ptr(),
+            x.data_ptr(),
+            _pointer(contexts),
+            _pointer(biases),
+            params.data_ptr(),
+            _pointer(inputs),
+        )
+        if status:
+            raise MemoryError("the native PixelCNN column step could not allocate its work space")
+        return params, inputs
