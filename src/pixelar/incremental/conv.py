@@ -75,10 +75,14 @@ class IncrementalConv:
             len(convs), batch, (height + self.pad_top) * self.width, convs[0].in_channels
         )
 
+    def where(self, front: Front) -> slice:
+        """The front's pixels among the buffer's positions (its third dimension)."""
+        return front.flat(self.width, self.pad_top, self.pad_left)
+
     def write(self, front: Front, value: Tensor) -> None:
         """Store the inputs [batch·count, in] (or [L, batch·count, in]) at the front's pixels."""
         L, batch, _, cin = self.buf.shape
-        self.buf[:, :, front.flat(self.width, self.pad_top, self.pad_left)] = value.view(L, batch, front.count, cin)
+        self.buf[:, :, self.where(front)] = value.view(L, batch, front.count, cin)
 
     def _windows(self, front: Front) -> Tensor:
         """Every layer's input window at the front's pixels: [L, batch·count, taps·in]."""

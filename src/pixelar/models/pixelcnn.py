@@ -198,13 +198,13 @@ class PixelCNNSampler(ColumnSampler):
         context_input, context_blocks = self._contexts(front)
         weights = self.weights[c]
         final = c == self.C - 1  # every group computed, and final: later pixels read these inputs
-        if self.kernels is not None:  # the kernel reads and scales the pixels itself
-            params, inputs = self.kernels[c](
-                context_input, x, front.flat(self.W), self.model.num_levels, context_blocks, self.stacked_biases, final
+        if self.kernels is not None:  # the kernel reads the pixels, and at the last channel stores them
+            store = (self.input, self.convs) if final else None
+            return self.kernels[c](
+                context_input, x, front, self.model.num_levels, context_blocks, self.stacked_biases, store
             )
-        else:
-            pixels = self.pixels(x, front, c) if c > 0 else None
-            params, inputs = self._column(weights, context_input, pixels, context_blocks, front.count, final)
+        pixels = self.pixels(x, front, c) if c > 0 else None
+        params, inputs = self._column(weights, context_input, pixels, context_blocks, front.count, final)
         if final:
             self.write_input(x, front)
             if self.convs is not None and inputs is not None:

@@ -1,5 +1,5 @@
-"""Build and load the native kernels: C sources shipped in this package, compiled once per
-machine with the system C compiler into a shared library under the user cache dir
+"""Build and load the native kernels: C sources shipped in this package (``<name>.c`` and the
+headers beside it), compiled once per machine with the system C compiler into a shared library under the user cache dir
 ($PIXELAR_NATIVE_DIR overrides it), named by a hash of the source, the compiler and its flags,
 and loaded with ctypes. A missing compiler, or a failed build, is one line naming the fix."""
 
@@ -53,7 +53,8 @@ def load(name: str) -> ctypes.CDLL:
         return _LOADED[name]
     source = SOURCES / f"{name}.c"
     cc = compiler()
-    key = hashlib.sha256(source.read_bytes() + repr((cc, FLAGS, sys.platform)).encode()).hexdigest()[:16]
+    code = b"".join(path.read_bytes() for path in [source, *sorted(SOURCES.glob("*.h"))])  # and what it includes
+    key = hashlib.sha256(code + repr((cc, FLAGS, sys.platform)).encode()).hexdigest()[:16]
     suffix = ".dll" if sys.platform == "win32" else ".so"
     target = cache_dir() / f"{name}-{key}{suffix}"
     if not target.exists():

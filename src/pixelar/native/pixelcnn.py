@@ -19,18 +19,23 @@ import torch
 from torch import Tensor
 
 from pixelar.errors import PixelarError
+from pixelar.incremental import Front, IncrementalConv
 from pixelar.native.build import load
+
+INTS = ("n", "count", "channels", "colors", "wide", "narrow", "layers", "params", "ld_y", "ld_ctx", "ld_bias")
+INT64S = (
+    *("x_image", "x_channel", "x_start", "x_step"),
+    *("input_image", "input_start", "input_step"),
+    *("blocks_layer", "blocks_image", "blocks_start", "blocks_step"),
+)
 
 
 class ColumnDims(ctypes.Structure):
     """``struct column_dims`` of pixelcnn_column.c."""
 
     _fields_ = [
-        *[
-            (name, ctypes.c_int)
-            for name in ("n", "count", "channels", "wide", "narrow", "layers", "params", "ld_y", "ld_ctx", "ld_bias")
-        ],
-        *[(name, ctypes.c_int64) for name in ("x_image", "x_channel", "x_start", "x_step")],
+        *[(name, ctypes.c_int) for name in INTS],
+        *[(name, ctypes.c_int64) for name in INT64S],
         ("scale", ctypes.c_double),
     ]
 
@@ -44,7 +49,7 @@ def _function(dtype: torch.dtype) -> Any:
             f"method='compiled' runs float32 or float64 models, not {dtype}; use method='fast'", param="method"
         )
     fn = getattr(load("pixelcnn_column"), _FUNCTIONS[dtype])
-    fn.argtypes = [ctypes.POINTER(ColumnDims)] + [ctypes.c_void_p] * 7
+    fn.argtypes = [ctypes.POINTER(ColumnDims)] + [ctypes.c_void_p] * 8
     fn.restype = ctypes.c_int
     return fn
 
@@ -90,43 +95,56 @@ class ColumnKernel:
         self,
         y: Tensor,
         x: Tensor,
-        where: slice,
+        front: Front,
         num_levels: int,
         contexts: Tensor | None,
         biases: Tensor | None,
-        final: bool,
-    ) -> tuple[Tensor, Tensor | None]:
-        """The channel's parameters [n, P] at the front's n = batch·count pixels, and when ``final``
-        every block's 3×3 input [L, n, narrow]. ``y``: the input layer's output there without its
-        centre tap, [n, ≥ wide] (rows may be strided); ``x`` the images [batch, C, H, W] (int64
-        levels of ``num_levels``), the front's pixels at ``where`` of each channel's flattened map
-        (:meth:`~pixelar.incremental.Front.flat`); ``contexts`` [L, n, ≥ narrow] the blocks' 3×3
-        outputs without their centre taps; ``biases`` [L + 1, batch, ≥ wide] the class biases, or
-        None."""
+        store: tuple[IncrementalConv, IncrementalConv | None] | None,
+    ) -> Tensor:
+        """The channel's parameters [n, P] at the front's n = batch·count pixels. ``y``: the input
+        layer's output there without its centre tap, [n, ≥ wide] (rows may be strided); ``x`` the
+        images [batch, C, H, W] (int64 levels of ``num_levels``); ``contexts`` [L, n, ≥ narrow] the
+        blocks' 3×3 outputs without their centre taps; ``biases`` [L + 1, batch, ≥ wide] the class
+        biases, or None. ``store`` (at the pixels' last channel): the input layer's and the
+        blocks' cached maps, where the pixels and every block's 3×3 input are written."""
         n = y.shape[0]
-        if y.stride(1) != 1 or x.dtype != torch.int64 or x.stride(3) != 1 or x.stride(2) != x.shape[3]:
-            raise ValueError("the kernel reads rows of contiguous features and int64 images with contiguous maps")
+        if y.stride(1) != 1 or x.dtype != torch.int64 or not x.is_contiguous():
+            raise ValueError("the kernel reads rows of contiguous features and contiguous int64 images")
         params = y.new_empty(n, self.params)
-        inputs = y.new_empty(self.layers, n, self.narrow) if final and self.layers else None
         contexts = None if contexts is None else contexts.contiguous()  # [L, n, h]: layers n rows apart
         biases = None if biases is None else biases.contiguous()  # [L + 1, batch, F]
+        where = front.flat(x.shape[3])
         dims = ColumnDims(
-            n,
-            n // x.shape[0],
-            self.channels,
-            self.wide,
-            self.narrow,
-            self.layers,
-            self.params,
-            y.stride(0),
-            0 if contexts is None else contexts.stride(1),
-            0 if biases is None else biases.stride(1),
-            x.stride(0),
-            x.stride(1),
-            where.start,
-            where.step,
-            2.0 / (num_levels - 1),
+            n=n,
+            count=front.count,
+            channels=self.channels,
+            colors=x.shape[1],
+            wide=self.wide,
+            narrow=self.narrow,
+            layers=self.layers,
+            params=self.params,
+            ld_y=y.stride(0),
+            ld_ctx=0 if contexts is None else contexts.stride(1),
+            ld_bias=0 if biases is None else biases.stride(1),
+            x_image=x.stride(0),
+            x_channel=x.stride(1),
+            x_start=where.start,
+            x_step=where.step,
+            scale=2.0 / (num_levels - 1),
         )
+        maps: list[Tensor | None] = [None, None]
+        if store is not None:
+            for i, (conv, prefix) in enumerate(zip(store, ("input", "blocks"))):
+                if conv is None:
+                    continue
+                buf, at = conv.buf, conv.where(front)  # [L, batch, positions, features]
+                if not buf.is_contiguous() or (i == 1 and buf.shape[3] != self.narrow):
+                    raise ValueError("the cached maps must be contiguous, the blocks' of every feature")
+                setattr(dims, f"{prefix}_image", buf.stride(1))
+                setattr(dims, f"{prefix}_start", at.start)
+                setattr(dims, f"{prefix}_step", at.step)
+                maps[i] = buf
+            dims.blocks_layer = 0 if maps[1] is None else maps[1].stride(0)
         status = self.fn(
             ctypes.byref(dims),
             self.weights.data_ptr(),
@@ -135,8 +153,9 @@ class ColumnKernel:
             _pointer(contexts),
             _pointer(biases),
             params.data_ptr(),
-            _pointer(inputs),
+            _pointer(maps[0]),
+            _pointer(maps[1]),
         )
         if status:
             raise MemoryError("the native PixelCNN column step could not allocate its work space")
-        return params, inputs
+        return params
