@@ -110,6 +110,15 @@ def test_the_kernel_is_built_once_into_the_cache_dir(fresh_build):
     assert [p.stat().st_mtime_ns for p in fresh_build.glob("pixelcnn_column-*")] == [mtime]
 
 
+def test_another_processor_gets_its_own_build(fresh_build, monkeypatch):
+    """-march=native: a cache dir shared between machines must not hand one another's library."""
+    build.load("pixelcnn_column")
+    build._LOADED.clear()
+    monkeypatch.setattr(build, "cpu_signature", lambda: "flags: another processor")
+    build.load("pixelcnn_column")
+    assert len(list(fresh_build.glob("pixelcnn_column-*"))) == 2
+
+
 def test_no_compiler_is_one_line_naming_the_fix(fresh_build, monkeypatch):
     monkeypatch.setenv("CC", "no-such-cc")
     with pytest.raises(PixelarError, match=r"no C compiler \(no-such-cc\).*method='fast'") as info:

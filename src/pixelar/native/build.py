@@ -1,13 +1,15 @@
 """Build and load the native kernels: C sources shipped in this package (``<name>.c`` and the
-headers beside it), compiled once per machine with the system C compiler into a shared library under the user cache dir
-($PIXELAR_NATIVE_DIR overrides it), named by a hash of the source, the compiler and its flags,
-and loaded with ctypes. A missing compiler, or a failed build, is one line naming the fix."""
+headers beside it), compiled once per machine with the system C compiler into a shared library
+under the user cache dir ($PIXELAR_NATIVE_DIR overrides it), named by a hash of the sources, the
+compiler, its flags and the processor (``-march=native``), and loaded with ctypes. A missing
+compiler, or a failed build, is one line naming the fix."""
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -37,6 +39,17 @@ def compiler() -> str:
     )
 
 
+def cpu_signature() -> str:
+    """What -march=native compiles for: the processor's model and feature flags (on Linux), so a
+    cache dir shared between machines never hands one a library built for another's CPU."""
+    try:
+        info = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
+    wanted = ("model name", "flags", "Features", "CPU part")  # x86, and ARM's names
+    return "\n".join(sorted({line for line in info if line.split(":")[0].strip() in wanted}))
+
+
 def cache_dir() -> Path:
     """Where built libraries are kept: $PIXELAR_NATIVE_DIR, else the user cache dir."""
     if os.environ.get(ENV_VAR):
@@ -54,7 +67,7 @@ def load(name: str) -> ctypes.CDLL:
     source = SOURCES / f"{name}.c"
     cc = compiler()
     code = b"".join(path.read_bytes() for path in [source, *sorted(SOURCES.glob("*.h"))])  # and what it includes
-    key = hashlib.sha256(code + repr((cc, FLAGS, sys.platform)).encode()).hexdigest()[:16]
+    key = hashlib.sha256(code + repr((cc, FLAGS, sys.platform, cpu_signature())).encode()).hexdigest()[:16]
     suffix = ".dll" if sys.platform == "win32" else ".so"
     target = cache_dir() / f"{name}-{key}{suffix}"
     if not target.exists():
