@@ -501,7 +501,7 @@ def block_compiled_sampling(res: Results) -> list[str]:
             f"{r['fast_over_forward']:.1f}×",
             f"**{r['compiled_over_forward']:.1f}×**",
             f"{r['compiled_speedup']:.2f}×",
-            f"{r['build_s']:.1f}",
+            "" if r["build_s"] is None else f"{r['build_s']:.1f}",
             f"{r['identical']:.1%}",
         ]
         for r in rows

@@ -54,12 +54,12 @@ def test_compiled_samples_equal_naive_ones_in_float64():
     assert not torch.equal(compiled, sample(model, 6, cond=cond, generator=8, method="compiled"))
 
 
-def test_compiled_completion_equals_fast_completion():
+def test_compiled_completion_equals_naive_completion():
     model = tiny("pixelcnn", (3, 5, 11), 4, seed=6, num_layers=2, hidden_channels=6)
     g = torch.Generator().manual_seed(2)
     x = torch.randint(0, 4, (3, 3, 5, 11), generator=g)
     known = torch.rand(3, 3, 5, 11, generator=g) < 0.5
-    a = sample(model, 3, x=x, known=known, generator=3, method="fast")
+    a = sample(model, 3, x=x, known=known, generator=3, method="naive")
     b = sample(model, 3, x=x, known=known, generator=3, method="compiled")
     assert torch.equal(a, b) and torch.equal(b[known], x[known])
 
@@ -133,6 +133,63 @@ def test_a_failed_build_is_one_line_and_leaves_nothing_behind(fresh_build, monke
     assert "\n" not in str(info.value) and not list(fresh_build.iterdir())
 
 
+def test_the_compiler_may_be_a_wrapper_command(fresh_build, monkeypatch):
+    monkeypatch.setenv("CC", f"env {build.compiler()[0]}")  # as with CC="ccache gcc"
+    assert build.compiler()[0] == "env"
+    assert torch.equal(
+        sample(tiny("pixelcnn"), 2, generator=1, method="compiled"), sample(tiny("pixelcnn"), 2, generator=1)
+    )
+
+
+def test_a_compiler_without_march_native_builds_without_it(fresh_build, monkeypatch, tmp_path):
+    cc = build.compiler()[0]
+    script = tmp_path / "old-cc"
+    script.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do [ "$a" = -march=native ] && { echo "error: unknown target CPU native" >&2; exit 1; }; done\n'
+        f'exec {cc} "$@"\n'
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("CC", str(script))
+    assert sample(tiny("pixelcnn"), 1, method="compiled").shape == (1, 3, 4, 4)
+    assert len(list(fresh_build.glob("pixelcnn_column-*"))) == 1
+
+
+def test_an_unusable_cache_dir_is_one_line_naming_the_fix(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a directory")
+    monkeypatch.setenv(build.ENV_VAR, str(tmp_path / "file" / "native"))
+    monkeypatch.setattr(build, "_LOADED", {})
+    with pytest.raises(PixelarError, match=r"could not be built or loaded.*PIXELAR_NATIVE_DIR.*method='fast'") as info:
+        sample(tiny("pixelcnn"), 1, method="compiled")
+    assert "\n" not in str(info.value)
+
+
+def test_the_reported_compiler_message_is_its_error_line():
+    stderr = "x.c: In function 'f':\nx.c:3:5: error: expected ';' before '}' token\n    3 | }\n"
+    assert build.first_error(stderr) == "x.c:3:5: error: expected ';' before '}' token"
+    assert build.first_error("") == "no message"
+
+
+def test_the_kernel_checks_the_shapes_it_relies_on():
+    """A stepper given images of another batch, or labels of another count, is a ValueError
+    before the kernel runs, never a read outside the tensors."""
+    model = tiny("pixelcnn", (3, 4, 7), 4, num_layers=2, hidden_channels=4, num_classes=2)
+    stepper = make_stepper(model, 4, torch.tensor([0, 1]), "compiled")  # labels for 2 images, 4 images
+    with pytest.raises(ValueError, match="biases"):
+        stepper.conditional(torch.zeros(4, 3, 4, 7, dtype=torch.long), 0, stepper.fronts[0])
+    stepper = make_stepper(model, 4, torch.tensor([0, 1, 1, 0]), "compiled")
+    with pytest.raises(ValueError, match="native PixelCNN column step"):
+        stepper.conditional(torch.zeros(2, 3, 4, 7, dtype=torch.long), 0, stepper.fronts[0])  # 2 images, not 4
+
+
+def test_non_finite_weights_are_refused():
+    model = tiny("pixelcnn")
+    with torch.no_grad():
+        model.blocks[0].reduce.weight[0, 0] = float("inf")
+    with pytest.raises(PixelarError, match=r"non-finite weights.*method='fast'"):
+        sample(model, 1, method="compiled")
+
+
 def test_cli_samples_with_the_compiled_method(tmp_path):
     import numpy as np
 
@@ -148,3 +205,28 @@ def test_cli_samples_with_the_compiled_method(tmp_path):
         )
         assert (tmp_path / f"{method}.png").exists()
     assert np.array_equal(np.load(tmp_path / "compiled.npy"), np.load(tmp_path / "fast.npy"))
+
+
+def test_the_wheel_ships_the_kernel_sources(tmp_path):
+    """An installed pixelar builds its kernel from the sources in the package: every file beside
+    build.py must be package data (a copy of the project is built, so no build/ lands in it)."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    project = tmp_path / "project"
+    shutil.copytree(root / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, project / name)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), "."],
+        cwd=project,
+        check=True,
+    )
+    (wheel,) = tmp_path.glob("pixelar-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    sources = [p.name for p in (root / "src/pixelar/native").iterdir() if p.suffix in (".c", ".h")]
+    assert sources and {f"pixelar/native/{name}" for name in sources} <= shipped

@@ -124,8 +124,8 @@ def _add_sampling_flags(verb: argparse.ArgumentParser, what: str) -> None:
         "--method",
         default="auto",
         choices=METHODS,
-        help="compiled: the fast sampler with each step one native call (PixelCNN; built once with the C compiler; "
-        "several times faster at small batches)",
+        help="compiled: the fast sampler with each step's network one C kernel call (PixelCNN on the CPU; built on "
+        "first use with the C compiler; faster at small batches)",
     )
     verb.add_argument("--label", type=int, help="class label for a conditional model")
     verb.add_argument("--batch-size", type=int, default=64, help=f"{what} sampled at a time (memory)")

@@ -24,6 +24,7 @@ from pixelar.native.build import load
 
 INTS = ("n", "count", "channels", "colors", "wide", "narrow", "layers", "params", "ld_y", "ld_ctx", "ld_bias")
 INT64S = (
+    *("ctx_layer", "bias_layer"),
     *("x_image", "x_channel", "x_start", "x_step"),
     *("input_image", "input_start", "input_step"),
     *("blocks_layer", "blocks_image", "blocks_start", "blocks_step"),
@@ -90,6 +91,8 @@ class ColumnKernel:
         hidden_w, hidden_b, out_w, out_b = head
         parts += [hidden_w, _bias(hidden_b, hidden_w), out_w, _bias(out_b, out_w)]
         self.weights = torch.cat([t.detach().reshape(-1) for t in parts]).contiguous()
+        if not bool(torch.isfinite(self.weights).all()):  # the kernel skips zero inputs: exact for finite weights
+            raise PixelarError("the model has non-finite weights; sample it with method='fast'", param="method")
 
     def __call__(
         self,
@@ -106,26 +109,41 @@ class ColumnKernel:
         images [batch, C, H, W] (int64 levels of ``num_levels``); ``contexts`` [L, n, ≥ narrow] the
         blocks' 3×3 outputs without their centre taps; ``biases`` [L + 1, batch, ≥ wide] the class
         biases, or None. ``store`` (at the pixels' last channel): the input layer's and the
-        blocks' cached maps, where the pixels and every block's 3×3 input are written."""
-        n = y.shape[0]
-        if y.stride(1) != 1 or x.dtype != torch.int64 or not x.is_contiguous():
-            raise ValueError("the kernel reads rows of contiguous features and contiguous int64 images")
+        blocks' cached maps, where the pixels and every block's 3×3 input are written. Every
+        shape the kernel relies on is checked first (a ValueError), so it never reads or writes
+        outside the tensors."""
+        batch, colors, height, width = x.shape
+        n, where = batch * front.count, front.flat(width)
+        dtype = self.weights.dtype
+        _check(x.dtype == torch.int64 and x.is_contiguous() and colors > self.channels, "x: contiguous int64 images")
+        _check(where.stop <= height * width, "the front lies outside the images")
+        _check(y.dim() == 2 and y.shape[0] == n and y.shape[1] >= self.wide and y.stride(1) == 1, "y: [n, >= wide]")
+        _check(y.dtype == dtype, "y: the weights' dtype")
+        if self.layers:
+            _check(contexts is not None, "contexts: one per block")
+            assert contexts is not None
+            contexts = contexts.contiguous()
+            _check(contexts.dim() == 3 and tuple(contexts.shape[:2]) == (self.layers, n), "contexts: [L, n, ...]")
+            _check(contexts.shape[2] >= self.narrow and contexts.dtype == dtype, "contexts: [..., >= narrow]")
+        if biases is not None:
+            biases = biases.contiguous()
+            _check(biases.dim() == 3 and tuple(biases.shape[:2]) == (self.layers + 1, batch), "biases: [L + 1, batch]")
+            _check(biases.shape[2] >= self.wide and biases.dtype == dtype, "biases: [..., >= wide] of the dtype")
         params = y.new_empty(n, self.params)
-        contexts = None if contexts is None else contexts.contiguous()  # [L, n, h]: layers n rows apart
-        biases = None if biases is None else biases.contiguous()  # [L + 1, batch, F]
-        where = front.flat(x.shape[3])
         dims = ColumnDims(
             n=n,
             count=front.count,
             channels=self.channels,
-            colors=x.shape[1],
+            colors=colors,
             wide=self.wide,
             narrow=self.narrow,
             layers=self.layers,
             params=self.params,
             ld_y=y.stride(0),
             ld_ctx=0 if contexts is None else contexts.stride(1),
+            ctx_layer=0 if contexts is None else contexts.stride(0),
             ld_bias=0 if biases is None else biases.stride(1),
+            bias_layer=0 if biases is None else biases.stride(0),
             x_image=x.stride(0),
             x_channel=x.stride(1),
             x_start=where.start,
@@ -138,8 +156,10 @@ class ColumnKernel:
                 if conv is None:
                     continue
                 buf, at = conv.buf, conv.where(front)  # [L, batch, positions, features]
-                if not buf.is_contiguous() or (i == 1 and buf.shape[3] != self.narrow):
-                    raise ValueError("the cached maps must be contiguous, the blocks' of every feature")
+                layers, features = (1, colors) if i == 0 else (self.layers, self.narrow)
+                _check(buf.is_contiguous() and buf.dtype == dtype, "the cached maps: contiguous, of the dtype")
+                _check(tuple(buf.shape) == (layers, batch, buf.shape[2], features), "the cached maps' shape")
+                _check(at.stop <= buf.shape[2], "the front lies outside the cached maps")
                 setattr(dims, f"{prefix}_image", buf.stride(1))
                 setattr(dims, f"{prefix}_start", at.start)
                 setattr(dims, f"{prefix}_step", at.step)
@@ -159,3 +179,8 @@ class ColumnKernel:
         if status:
             raise MemoryError("the native PixelCNN column step could not allocate its work space")
         return params
+
+
+def _check(condition: bool, what: str) -> None:
+    if not condition:
+        raise ValueError(f"native PixelCNN column step: {what}")

@@ -1,8 +1,8 @@
 /* PixelCNN's per-step work in one call: one colour channel's column (every residual block and
  * the output head at a front's n pixels), what PixelCNNSampler._column in
  * pixelar/models/pixelcnn.py computes with ~50 PyTorch operations, in the same order per output
- * element (a sum over the inputs in index order, then the bias, then the addend), so the two
- * agree to float rounding. At the pixels' last channel it also stores the pixels and every
+ * element (the products summed, then the bias, then the addend; BLAS may sum the products in
+ * another order), so the two agree to float rounding. At the pixels' last channel it also stores the pixels and every
  * block's 3x3 input in the sampler's cached maps, which later steps read.
  *
  * Built and loaded by pixelar/native/build.py; called through ctypes by
@@ -26,7 +26,8 @@ struct column_dims {
     int params;   /* output parameters channel c reads */
     int ld_y;     /* row stride of the input layer's context y0 */
     int ld_ctx;   /* row stride of the blocks' contexts */
-    int ld_bias;  /* row stride of the class biases (0: none) */
+    int ld_bias;  /* row stride of the class biases */
+    int64_t ctx_layer, bias_layer; /* strides of a layer in the contexts and the class biases */
     /* the images x [batch, C, H, W] (int64 levels): strides of an image and a channel; the
      * front's pixels lie at x_start + k * x_step of a channel's flattened map */
     int64_t x_image, x_channel, x_start, x_step;

@@ -5,13 +5,14 @@ static void NAME(finish)(const T *acc, int m, const T *b, const T *add, int relu
     for (int j = 0; j < m; ++j) {
         T s = b ? b[j] + acc[j] : acc[j];
         if (add) s = add[j] + s;
-        o[j] = relu_out && !(s > 0) ? (T)0 : s;
+        o[j] = relu_out && s < 0 ? (T)0 : s; /* as torch.relu: NaN stays NaN */
     }
 }
 
 /* out[i, :] = (relu_out)(add[i, :] + (x[i, :] @ w + b)), x rectified first when relu_in; w [k, m],
  * b and add optional; acc holds ROWS * m. out may be add (an update in place), never x. Zero
- * inputs (most, after a ReLU) are skipped: they add nothing. */
+ * inputs (most, after a ReLU) are skipped: they add nothing, as the weights are finite (checked
+ * when the weights are packed). */
 static void NAME(affine)(const T *x, int ldx, int n, int k, const T *restrict w, int m, const T *b,
                          const T *add, int ldadd, int relu_in, int relu_out, T *out, int ldo,
                          T *restrict acc) {
@@ -24,7 +25,7 @@ static void NAME(affine)(const T *x, int ldx, int n, int k, const T *restrict w,
             T v0 = x[(size_t)i * ldx + p], v1 = x[(size_t)(i + 1) * ldx + p];
             T v2 = x[(size_t)(i + 2) * ldx + p], v3 = x[(size_t)(i + 3) * ldx + p];
             if (relu_in) {
-                v0 = v0 > 0 ? v0 : 0, v1 = v1 > 0 ? v1 : 0, v2 = v2 > 0 ? v2 : 0, v3 = v3 > 0 ? v3 : 0;
+                v0 = v0 < 0 ? 0 : v0, v1 = v1 < 0 ? 0 : v1, v2 = v2 < 0 ? 0 : v2, v3 = v3 < 0 ? 0 : v3;
             }
             if (v0 == 0 && v1 == 0 && v2 == 0 && v3 == 0) continue;
             const T *restrict wp = w + (size_t)p * m;
@@ -41,7 +42,7 @@ static void NAME(affine)(const T *x, int ldx, int n, int k, const T *restrict w,
         const T *xi = x + (size_t)i * ldx;
         memset(acc, 0, sizeof(T) * (size_t)m);
         for (int p = 0; p < k; ++p) {
-            T v = relu_in && !(xi[p] > 0) ? 0 : xi[p];
+            T v = relu_in && xi[p] < 0 ? 0 : xi[p];
             if (v == 0) continue;
             const T *restrict wp = w + (size_t)p * m;
             for (int j = 0; j < m; ++j) acc[j] += v * wp[j];
@@ -79,9 +80,10 @@ int NAME(pixelcnn_column)(const struct column_dims *d, const T *weights, const T
                           T *input_map, T *blocks_map) {
     const int n = d->n, wide = d->wide, narrow = d->narrow, colors = d->colors;
     const int widest = wide > d->params ? wide : d->params;
-    T *y = malloc(sizeof(T) * (size_t)n * wide), *a = malloc(sizeof(T) * (size_t)n * narrow);
-    T *pre = malloc(sizeof(T) * (size_t)n * narrow), *acc = malloc(sizeof(T) * (size_t)ROWS * widest);
-    T *pixels = malloc(sizeof(T) * (size_t)n * colors), *hidden = malloc(sizeof(T) * (size_t)n * wide);
+    /* (+ 1: never malloc(0), which may return NULL) */
+    T *y = malloc(sizeof(T) * ((size_t)n * wide + 1)), *a = malloc(sizeof(T) * ((size_t)n * narrow + 1));
+    T *pre = malloc(sizeof(T) * ((size_t)n * narrow + 1)), *acc = malloc(sizeof(T) * ((size_t)ROWS * widest + 1));
+    T *pixels = malloc(sizeof(T) * ((size_t)n * colors + 1)), *hidden = malloc(sizeof(T) * ((size_t)n * wide + 1));
     int status = !y || !a || !pre || !acc || !pixels || !hidden;
     if (status) goto done;
     const T *w = weights;
@@ -94,8 +96,8 @@ int NAME(pixelcnn_column)(const struct column_dims *d, const T *weights, const T
         for (int i = 0; i < n; ++i) memcpy(y + (size_t)i * wide, y0 + (size_t)i * d->ld_y, sizeof(T) * (size_t)wide);
     }
     for (int l = 0; l <= d->layers; ++l) {
-        if (d->ld_bias) { /* the class bias of block l (l = layers: of the head) */
-            const T *bl = biases + (size_t)l * (n / d->count) * d->ld_bias;
+        if (biases) { /* the class bias of block l (l = layers: of the head) */
+            const T *bl = biases + l * d->bias_layer;
             for (int i = 0; i < n; ++i) {
                 const T *bi = bl + (size_t)(i / d->count) * d->ld_bias;
                 for (int j = 0; j < wide; ++j) y[(size_t)i * wide + j] += bi[j];
@@ -110,7 +112,7 @@ int NAME(pixelcnn_column)(const struct column_dims *d, const T *weights, const T
         if (blocks_map)
             NAME(store)(d, a, narrow, blocks_map + l * d->blocks_layer, d->blocks_image, d->blocks_start,
                         d->blocks_step);
-        NAME(affine)(a, narrow, n, narrow, centre_w, narrow, 0, contexts + (size_t)l * n * d->ld_ctx,
+        NAME(affine)(a, narrow, n, narrow, centre_w, narrow, 0, contexts + l * d->ctx_layer,
                      d->ld_ctx, 0, 1, pre, narrow, acc);
         NAME(affine)(pre, narrow, n, narrow, expand_w, wide, expand_b, y, wide, 0, 0, y, wide, acc);
     }
