@@ -72,7 +72,7 @@ class ColumnSampler:
 
     def compile(self) -> None:
         """Run each step's network as one native call (``method="compiled"``, see
-        :mod:`pixelar.native`): the same conditionals to float rounding, several times faster
+        :mod:`pixelar.native`): the same conditionals to float rounding, faster
         at small batches, where a step's few dozen small operations cost more to dispatch one by
         one than to compute. Samplers that have a kernel override this (and their model sets
         ``has_compiled_sampler``)."""

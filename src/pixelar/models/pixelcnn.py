@@ -180,7 +180,7 @@ class PixelCNNSampler(ColumnSampler):
     def compile(self) -> None:
         """Run each channel's step (the blocks and the head) as one native call
         (:mod:`pixelar.native.pixelcnn`, ``method="compiled"``): the same conditionals to float
-        rounding, several times faster at small batches."""
+        rounding, faster at small batches (the dispatch of ~50 small operations saved)."""
         from pixelar.native.pixelcnn import ColumnKernel
 
         self.kernels = [
