@@ -15,9 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "front.h"
+
 struct column_dims {
-    int n;        /* pixels in the step: batch * count, image-major */
-    int count;    /* pixels per image */
+    struct front front;
     int channels; /* c: image channels before the current one (the input layer's centre tap) */
     int colors;   /* C: image channels */
     int wide;     /* residual-stream features of colour groups <= c */
@@ -28,18 +29,12 @@ struct column_dims {
     int ld_ctx;   /* row stride of the blocks' contexts */
     int ld_bias;  /* row stride of the class biases */
     int64_t ctx_layer, bias_layer; /* strides of a layer in the contexts and the class biases */
-    /* the images x [batch, C, H, W] (int64 levels): strides of an image and a channel; the
-     * front's pixels lie at x_start + k * x_step of a channel's flattened map */
-    int64_t x_image, x_channel, x_start, x_step;
     /* the cached maps [batch, positions, features] of the input layer and [layers, batch,
      * positions, features] of the blocks: strides of a layer (blocks) and an image, and the
      * front's positions start + k * step */
     int64_t input_image, input_start, input_step;
     int64_t blocks_layer, blocks_image, blocks_start, blocks_step;
-    double scale; /* level v enters the network as v * scale - 1 (distributions.scale_levels) */
 };
-
-#define ROWS 4 /* rows computed together: each weight row is loaded once for all of them */
 
 #define T float
 #define NAME(name) name##_f32

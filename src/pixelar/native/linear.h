@@ -1,0 +1,76 @@
+/* Helpers of the sampling kernels for one scalar type T (NAME(f): f with the type's suffix):
+ * a row-blocked affine map with its epilogue, the front's pixels read from the images, and rows
+ * stored into a cached map. Included by each kernel source once per type, after `struct front`
+ * (front.h). */
+
+/* The epilogue of one row: o = (relu_out)(add + (acc + b)). */
+static void NAME(finish)(const T *acc, int m, const T *b, const T *add, int relu_out, T *o) {
+    for (int j = 0; j < m; ++j) {
+        T s = b ? b[j] + acc[j] : acc[j];
+        if (add) s = add[j] + s;
+        o[j] = relu_out && s < 0 ? (T)0 : s; /* as torch.relu: NaN stays NaN */
+    }
+}
+
+/* out[i, :] = (relu_out)(add[i, :] + (x[i, :] @ w + b)), x rectified first when relu_in; w [k, m],
+ * b and add optional; acc holds ROWS * m. out may be add (an update in place), never x. Zero
+ * inputs (most, after a ReLU) are skipped: they add nothing, as the weights are finite (checked
+ * when the weights are packed). */
+static void NAME(affine)(const T *x, int ldx, int n, int k, const T *restrict w, int m, const T *b,
+                         const T *add, int ldadd, int relu_in, int relu_out, T *out, int ldo,
+                         T *restrict acc) {
+    int i = 0;
+    for (; i + ROWS <= n; i += ROWS) {
+        T *restrict a0 = acc, *restrict a1 = acc + m, *restrict a2 = acc + 2 * m;
+        T *restrict a3 = acc + 3 * m;
+        memset(acc, 0, sizeof(T) * (size_t)ROWS * m);
+        for (int p = 0; p < k; ++p) {
+            T v0 = x[(size_t)i * ldx + p], v1 = x[(size_t)(i + 1) * ldx + p];
+            T v2 = x[(size_t)(i + 2) * ldx + p], v3 = x[(size_t)(i + 3) * ldx + p];
+            if (relu_in) {
+                v0 = v0 < 0 ? 0 : v0, v1 = v1 < 0 ? 0 : v1, v2 = v2 < 0 ? 0 : v2, v3 = v3 < 0 ? 0 : v3;
+            }
+            if (v0 == 0 && v1 == 0 && v2 == 0 && v3 == 0) continue;
+            const T *restrict wp = w + (size_t)p * m;
+            for (int j = 0; j < m; ++j) {
+                T wj = wp[j];
+                a0[j] += v0 * wj, a1[j] += v1 * wj, a2[j] += v2 * wj, a3[j] += v3 * wj;
+            }
+        }
+        for (int r = 0; r < ROWS; ++r)
+            NAME(finish)(acc + (size_t)r * m, m, b, add ? add + (size_t)(i + r) * ldadd : 0,
+                         relu_out, out + (size_t)(i + r) * ldo);
+    }
+    for (; i < n; ++i) {
+        const T *xi = x + (size_t)i * ldx;
+        memset(acc, 0, sizeof(T) * (size_t)m);
+        for (int p = 0; p < k; ++p) {
+            T v = relu_in && xi[p] < 0 ? 0 : xi[p];
+            if (v == 0) continue;
+            const T *restrict wp = w + (size_t)p * m;
+            for (int j = 0; j < m; ++j) acc[j] += v * wp[j];
+        }
+        NAME(finish)(acc, m, b, add ? add + (size_t)i * ldadd : 0, relu_out, out + (size_t)i * ldo);
+    }
+}
+
+/* Channels [0, channels) of the front's n = batch * count pixels, scaled: out [n, channels]. */
+static void NAME(pixels)(const struct front *f, const int64_t *x, int channels, T *out) {
+    for (int i = 0; i < f->n; ++i)
+        for (int ch = 0; ch < channels; ++ch) {
+            int64_t at = (i / f->count) * f->x_image + ch * f->x_channel + f->x_start +
+                         (i % f->count) * f->x_step;
+            T scaled = (T)x[at] * (T)f->scale; /* as PyTorch: a product, rounded, then - 1 */
+            out[(size_t)i * channels + ch] = scaled - (T)1;
+        }
+}
+
+/* Copy rows [n, features] to a cached map [batch, positions, features] (image stride) at the
+ * front's positions start + k * step. */
+static void NAME(store)(const struct front *f, const T *rows, int features, T *map, int64_t image,
+                        int64_t start, int64_t step) {
+    for (int i = 0; i < f->n; ++i)
+        memcpy(map + (i / f->count) * image + (start + (i % f->count) * step) * features,
+               rows + (size_t)i * features, sizeof(T) * (size_t)features);
+}
+
