@@ -200,61 +200,58 @@ def sample_once(model, uniforms, method: str):
 
 
 def sampling_rows(a: argparse.Namespace) -> list[dict]:
-    """Sampling 32×32×3 images (K = 256) from a random-weight PixelCNN (``--sample-layers`` ×
-    ``--sample-channels``; bench_sampling.py's default configuration) at each of ``--batches``:
-    one teacher-forced forward pass over the batch, the fast sampler and the compiled one
-    (``method="compiled"``), measured in ``--times`` interleaved rounds (forward, fast, compiled)
-    with the best of each kept, so that drift in the machine's speed reaches all three alike. The
-    compiled sampler's first use builds its kernel into an empty cache dir: ``build_s`` is that
-    first sampling's time beyond a steady one (the first batch size only; later ones load it). ``identical``: whether fast and compiled drew the
-    same images from the same uniforms (float32: equal up to rare rounding ties)."""
+    """Sampling 32×32×3 images (K = 256) from each of ``--sample-models`` with random weights
+    (``--sample-layers`` × ``--sample-channels``; bench_sampling.py's default configuration) at
+    each of ``--batches``: one teacher-forced forward pass over the batch, the fast sampler and
+    the compiled one (``method="compiled"``), measured in ``--times`` interleaved rounds
+    (forward, fast, compiled) with the best of each kept, so that drift in the machine's speed
+    reaches all three alike. A model's first compiled sampling builds its kernel into an empty
+    cache dir: ``build_s`` is that sampling's time beyond a steady one (the first batch size
+    only; later ones load the kernel). ``identical``: the fraction of sub-pixels fast and
+    compiled drew alike from the same uniforms (float32: equal up to rare rounding ties)."""
     import os
 
     import torch
 
     import pixelar
 
-    torch.manual_seed(0)
-    model = pixelar.create_model(
-        "pixelcnn",
-        image_shape=(3, 32, 32),
-        num_levels=256,
-        num_layers=a.sample_layers,
-        hidden_channels=a.sample_channels,
-    ).eval()
     rows = []
     before = os.environ.get("PIXELAR_NATIVE_DIR")
     with tempfile.TemporaryDirectory() as cache:
         os.environ["PIXELAR_NATIVE_DIR"] = cache  # an empty cache: the first compiled sampling builds the kernel
-        for k, n in enumerate(int(b) for b in a.batches.split(",")):
-            uniforms = torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-            first = sample_once(model, uniforms, "compiled")
-            times: dict[str, list[float]] = {"forward": [], "fast": [], "compiled": []}
-            images = {}
-            for _ in range(a.times):
-                times["forward"].append(harness.time_forward(model, n, repeats=5))
-                for method in ("fast", "compiled"):
-                    seconds, images[method] = sample_once(model, uniforms, method)
-                    times[method].append(seconds)
-            forward, fast, compiled = (min(times[k]) for k in ("forward", "fast", "compiled"))
-            row = {
-                "kind": "sampling",
-                "model": "pixelcnn",
-                "mode": f"batch {n}",
-                "batch": n,
-                "args": {"num_layers": a.sample_layers, "hidden_channels": a.sample_channels},
-                "forward_s": forward,
-                "fast_s": fast,
-                "compiled_s": compiled,
-                "build_s": max(0.0, first[0] - compiled) if k == 0 else None,  # built once, for the first batch
-                "fast_over_forward": fast / forward,
-                "compiled_over_forward": compiled / forward,
-                "compiled_speedup": fast / compiled,
-                "identical": float((images["fast"] == images["compiled"]).float().mean()),
-                "times": times,
-            }
-            rows.append(row)
-            harness.emit(row)
+        for name in harness.each(a.sample_models):
+            torch.manual_seed(0)
+            args = {"num_layers": a.sample_layers, "hidden_channels": a.sample_channels}
+            model = pixelar.create_model(name, image_shape=(3, 32, 32), num_levels=256, **args).eval()
+            for k, n in enumerate(int(b) for b in a.batches.split(",")):
+                uniforms = torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+                first = sample_once(model, uniforms, "compiled")
+                times: dict[str, list[float]] = {"forward": [], "fast": [], "compiled": []}
+                images = {}
+                for _ in range(a.times):
+                    times["forward"].append(harness.time_forward(model, n, repeats=5))
+                    for method in ("fast", "compiled"):
+                        seconds, images[method] = sample_once(model, uniforms, method)
+                        times[method].append(seconds)
+                forward, fast, compiled = (min(times[key]) for key in ("forward", "fast", "compiled"))
+                row = {
+                    "kind": "sampling",
+                    "model": name,
+                    "mode": f"batch {n}",
+                    "batch": n,
+                    "args": args,
+                    "forward_s": forward,
+                    "fast_s": fast,
+                    "compiled_s": compiled,
+                    "build_s": max(0.0, first[0] - compiled) if k == 0 else None,  # built for the first batch
+                    "fast_over_forward": fast / forward,
+                    "compiled_over_forward": compiled / forward,
+                    "compiled_speedup": fast / compiled,
+                    "identical": float((images["fast"] == images["compiled"]).float().mean()),
+                    "times": times,
+                }
+                rows.append(row)
+                harness.emit(row)
     if before is None:
         del os.environ["PIXELAR_NATIVE_DIR"]
     else:
@@ -263,11 +260,13 @@ def sampling_rows(a: argparse.Namespace) -> list[dict]:
 
 
 def sampling_table(rows: list[dict]) -> str:
-    head = ["batch", "forward ms", "fast s", "compiled s", "fast ÷ forward", "compiled ÷ forward", "fast ÷ compiled"]
+    head = ["model", "batch", "forward ms", "fast s", "compiled s", "fast ÷ forward", "compiled ÷ forward"]
+    head.append("fast ÷ compiled")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [str(r["batch"]), f"{r['forward_s'] * 1e3:.1f}", f"{r['fast_s']:.3f}", f"{r['compiled_s']:.3f}"]
+        cells = [r["model"], str(r["batch"]), f"{r['forward_s'] * 1e3:.1f}", f"{r['fast_s']:.3f}"]
         cells += [
+            f"{r['compiled_s']:.3f}",
             f"{r['fast_over_forward']:.1f}×",
             f"{r['compiled_over_forward']:.1f}×",
             f"{r['compiled_speedup']:.2f}×",
@@ -334,10 +333,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--batches", default="1,16", help="sampling batch sizes (--part sampling)")
     p.add_argument("--times", type=int, default=5, help="interleaved rounds, best kept (--part sampling)")
-    p.add_argument("--sample-layers", type=int, default=6, help="the sampled PixelCNN's num_layers (--part sampling)")
+    p.add_argument("--sample-models", default="pixelcnn,gated-pixelcnn", help="models sampled (--part sampling)")
+    p.add_argument("--sample-layers", type=int, default=6, help="the sampled models' num_layers (--part sampling)")
     p.add_argument("--sample-channels", type=int, default=32, help="its hidden_channels (--part sampling)")
     quick = {"models": "pixelcnn", "modes": "eager", "steps": 3, "warmup": 1}
-    quick |= {"batches": "1", "times": 1, "sample_layers": 1, "sample_channels": 8}
+    quick |= {"batches": "1", "times": 1, "sample_models": "pixelcnn", "sample_layers": 1, "sample_channels": 8}
     part = p.parse_known_args(argv)[0].part
     name = "compiled_sampling" if part == "sampling" else "training"
     a = harness.parse(p, name, quick, argv)

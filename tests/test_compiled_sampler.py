@@ -1,5 +1,6 @@
-"""method="compiled": PixelCNN's fast sampler with each step's network one native call
-(pixelar.native) gives the fast sampler's conditionals and images."""
+"""method="compiled": the fast samplers of PixelCNN and Gated PixelCNN with each step's network
+one native call (pixelar.native) give the fast samplers' conditionals and the naive sampler's
+images."""
 
 from __future__ import annotations
 
@@ -21,18 +22,27 @@ def every_conditional(model, x, cond, method):
         return [stepper.conditional(x, c, front) for front in stepper.fronts for c in range(model.image_shape[0])]
 
 
-@pytest.mark.parametrize(
-    "shape,levels,kw",
-    [
-        ((3, 5, 11), 4, {"num_layers": 2, "hidden_channels": 6}),  # colour groups, fronts of several pixels
-        ((1, 6, 9), 2, {"num_layers": 3, "hidden_channels": 5}),  # Bernoulli, odd feature counts
-        ((3, 4, 7), 256, {"num_layers": 1, "hidden_channels": 4, "num_classes": 3}),  # class biases
-        ((2, 4, 5), 3, {"num_layers": 0, "hidden_channels": 4}),  # no residual blocks
-    ],
-)
+CASES = [
+    ("pixelcnn", (3, 5, 11), 4, {"num_layers": 2, "hidden_channels": 6}),  # colour groups, fronts of several pixels
+    ("pixelcnn", (1, 6, 9), 2, {"num_layers": 3, "hidden_channels": 5}),  # Bernoulli, odd feature counts
+    ("pixelcnn", (3, 4, 7), 256, {"num_layers": 1, "hidden_channels": 4, "num_classes": 3}),  # class biases
+    ("pixelcnn", (2, 4, 5), 3, {"num_layers": 0, "hidden_channels": 4}),  # no residual blocks
+    ("gated-pixelcnn", (3, 4, 6), 4, {"num_layers": 2, "hidden_channels": 6}),  # the paper's Figure 2
+    ("gated-pixelcnn", (1, 5, 4), 2, {"num_layers": 3, "hidden_channels": 5, "skips": True}),
+    (
+        "gated-pixelcnn",
+        (3, 4, 5),
+        256,
+        {"num_layers": 1, "hidden_channels": 4, "num_classes": 3, "vertical_residual": True, "vertical_rows": 2},
+    ),
+    ("gated-pixelcnn", (2, 3, 4), 3, {"num_layers": 0, "hidden_channels": 4, "skips": True}),  # the first layer only
+]
+
+
+@pytest.mark.parametrize("name,shape,levels,kw", CASES)
 @pytest.mark.parametrize("batch", [1, 5])  # 5 images: rows in blocks of 4 and a remainder
-def test_compiled_conditionals_equal_the_fast_ones_in_float64(shape, levels, kw, batch):
-    model = tiny("pixelcnn", shape, levels, seed=3, **kw)
+def test_compiled_conditionals_equal_the_fast_ones_in_float64(name, shape, levels, kw, batch):
+    model = tiny(name, shape, levels, seed=3, **kw)
     x = torch.randint(0, levels, (batch, *shape), generator=torch.Generator().manual_seed(1))
     cond = torch.arange(batch) % kw["num_classes"] if "num_classes" in kw else None
     fast = every_conditional(model, x, cond, "fast")
@@ -45,8 +55,9 @@ def test_compiled_conditionals_equal_the_fast_ones_in_float64(shape, levels, kw,
     assert any(not torch.allclose(a, b) for a, b in zip(compiled, other))
 
 
-def test_compiled_samples_equal_naive_ones_in_float64():
-    model = tiny("pixelcnn", (3, 5, 9), 4, seed=5, num_layers=2, hidden_channels=6, num_classes=2)
+@pytest.mark.parametrize("name", ["pixelcnn", "gated-pixelcnn"])
+def test_compiled_samples_equal_naive_ones_in_float64(name):
+    model = tiny(name, (3, 5, 9), 4, seed=5, num_layers=2, hidden_channels=6, num_classes=2)
     cond = torch.tensor([0, 1, 1, 0, 1, 0])
     naive = sample(model, 6, cond=cond, generator=7, method="naive")
     compiled = sample(model, 6, cond=cond, generator=7, method="compiled")
@@ -54,8 +65,9 @@ def test_compiled_samples_equal_naive_ones_in_float64():
     assert not torch.equal(compiled, sample(model, 6, cond=cond, generator=8, method="compiled"))
 
 
-def test_compiled_completion_equals_naive_completion():
-    model = tiny("pixelcnn", (3, 5, 11), 4, seed=6, num_layers=2, hidden_channels=6)
+@pytest.mark.parametrize("name", ["pixelcnn", "gated-pixelcnn"])
+def test_compiled_completion_equals_naive_completion(name):
+    model = tiny(name, (3, 5, 11), 4, seed=6, num_layers=2, hidden_channels=6)
     g = torch.Generator().manual_seed(2)
     x = torch.randint(0, 4, (3, 3, 5, 11), generator=g)
     known = torch.rand(3, 3, 5, 11, generator=g) < 0.5
@@ -64,9 +76,10 @@ def test_compiled_completion_equals_naive_completion():
     assert torch.equal(a, b) and torch.equal(b[known], x[known])
 
 
-def test_compiled_float32_matches_fast_float32():
+@pytest.mark.parametrize("name", ["pixelcnn", "gated-pixelcnn"])
+def test_compiled_float32_matches_fast_float32(name):
     torch.manual_seed(0)
-    model = pixelar.create_model("pixelcnn", image_shape=(3, 6, 8), num_levels=16, num_layers=3, hidden_channels=8)
+    model = pixelar.create_model(name, image_shape=(3, 6, 8), num_levels=16, num_layers=3, hidden_channels=8)
     model.eval()
     x = torch.randint(0, 16, (2, 3, 6, 8))
     for a, b in zip(every_conditional(model, x, None, "fast"), every_conditional(model, x, None, "compiled")):
@@ -75,10 +88,12 @@ def test_compiled_float32_matches_fast_float32():
     assert same.float().mean() > 0.95
 
 
-def test_compiled_is_pixelcnn_only_and_the_codec_refuses_it():
+def test_which_models_have_it_and_the_codec_refuses_it():
+    compiled = [name for name in pixelar.list_models() if tiny(name).has_compiled_sampler]
+    assert compiled == ["gated-pixelcnn", "pixelcnn"]
     assert resolve_method(tiny("pixelcnn"), "compiled") == "compiled"
     with pytest.raises(PixelarError, match="no compiled sampler; use method='fast'"):
-        sample(tiny("gated-pixelcnn"), 1, method="compiled")
+        sample(tiny("pixelcnn++"), 1, method="compiled")
     with pytest.raises(PixelarError, match="choose auto, fast, naive, compiled"):
         sample(tiny("pixelcnn"), 1, method="quick")  # type: ignore[arg-type]
     model = tiny("pixelcnn", (1, 4, 4), 2)
@@ -180,6 +195,10 @@ def test_the_kernel_checks_the_shapes_it_relies_on():
     stepper = make_stepper(model, 4, torch.tensor([0, 1, 1, 0]), "compiled")
     with pytest.raises(ValueError, match="native PixelCNN column step"):
         stepper.conditional(torch.zeros(2, 3, 4, 7, dtype=torch.long), 0, stepper.fronts[0])  # 2 images, not 4
+    gated = tiny("gated-pixelcnn", (3, 4, 7), 4, num_layers=2, hidden_channels=4)
+    stepper = make_stepper(gated, 4, None, "compiled")
+    with pytest.raises(ValueError, match="native Gated PixelCNN column step"):
+        stepper.conditional(torch.zeros(2, 3, 4, 7, dtype=torch.long), 0, stepper.fronts[0])
 
 
 def test_non_finite_weights_are_refused():

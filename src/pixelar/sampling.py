@@ -192,7 +192,7 @@ def sample(
         temperature: T > 0; each conditional is sharpened to p^(1/T).
         method: "naive" (full pass per sub-pixel), "fast" (the model's incremental sampler),
             "compiled" (the fast one with each step's network one native call, built once per
-            machine with the C compiler: faster at small batches; PixelCNN) or
+            machine with the C compiler: faster at small batches; PixelCNN, Gated PixelCNN) or
             "auto" (fast where the model has it).
         x, known: for completion: images [n, C, H, W] and a bool mask ([C, H, W] or
             [n, C, H, W]) of the sub-pixels to keep; the others are sampled given them.

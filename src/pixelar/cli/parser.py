@@ -124,7 +124,7 @@ def _add_sampling_flags(verb: argparse.ArgumentParser, what: str) -> None:
         "--method",
         default="auto",
         choices=METHODS,
-        help="compiled: the fast sampler with each step's network one C kernel call (PixelCNN on the CPU; built on "
+        help="compiled: the fast sampler with each step's network one C kernel call (PixelCNN, Gated PixelCNN; on the CPU; built on "
         "first use with the C compiler; faster at small batches)",
     )
     verb.add_argument("--label", type=int, help="class label for a conditional model")

@@ -26,6 +26,7 @@ SOURCES = Path(__file__).parent
 # built where it runs); no -ffast-math, which would reorder sums
 NATIVE = ("-march=native",)
 FLAGS = ("-O3", "-shared", "-fPIC", "-std=c99")
+LIBS = ("-lm",)  # after the source, as linkers want them
 TIMEOUT_S = 300
 _LOADED: dict[str, ctypes.CDLL] = {}
 INSTEAD = "or use method='fast'"
@@ -98,7 +99,7 @@ def _compile(command: list[str], flags: tuple[str, ...], source: Path, target: P
     try:
         try:
             result = subprocess.run(
-                [*command, *flags, str(source), "-o", tmp], capture_output=True, text=True, timeout=TIMEOUT_S
+                [*command, *flags, str(source), "-o", tmp, *LIBS], capture_output=True, text=True, timeout=TIMEOUT_S
             )
         except subprocess.TimeoutExpired:
             return f"no result after {TIMEOUT_S} s"
@@ -123,7 +124,7 @@ def load(name: str) -> ctypes.CDLL:
     source = SOURCES / f"{name}.c"
     command = compiler()
     code = b"".join(path.read_bytes() for path in [source, *sorted(SOURCES.glob("*.h"))])  # and what it includes
-    key = repr((compiler_identity(command), NATIVE, FLAGS, sys.platform, cpu_signature())).encode()
+    key = repr((compiler_identity(command), NATIVE, FLAGS, LIBS, sys.platform, cpu_signature())).encode()
     suffix = ".dll" if sys.platform == "win32" else ".so"
     target = cache_dir() / f"{name}-{hashlib.sha256(code + key).hexdigest()[:16]}{suffix}"
     try:
