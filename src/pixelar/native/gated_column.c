@@ -33,14 +33,5 @@ struct gated_dims {
     int64_t rest_layer, rest_image, rest_start;
 };
 
-#define T float
-#define NAME(name) name##_f32
-#include "gated_column_body.h"
-#undef T
-#undef NAME
-
-#define T double
-#define NAME(name) name##_f64
-#include "gated_column_body.h"
-#undef T
-#undef NAME
+#define BODY "gated_column_body.h"
+#include "per_type.h"

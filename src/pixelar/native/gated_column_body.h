@@ -22,7 +22,7 @@ int NAME(gated_column)(const struct gated_dims *d, const T *weights, const T *co
     const int n = f->n, p = d->features, colors = d->colors, layers = d->layers;
     const int widest = 2 * p > d->params ? 2 * p : d->params;
     /* (+ 1: never malloc(0), which may return NULL) */
-    T *pixels = malloc(sizeof(T) * ((size_t)n * colors + 1)), *pre = malloc(sizeof(T) * ((size_t)n * 2 * p + 1));
+    T *pixels = calloc((size_t)n * colors + 1, sizeof(T)), *pre = malloc(sizeof(T) * ((size_t)n * 2 * p + 1));
     T *value = malloc(sizeof(T) * ((size_t)n * p + 1)), *gated = malloc(sizeof(T) * ((size_t)n * p + 1));
     T *skips = malloc(sizeof(T) * ((size_t)n * p + 1)), *hidden = malloc(sizeof(T) * ((size_t)n * p + 1));
     T *acc = malloc(sizeof(T) * ((size_t)ROWS * widest + 1));

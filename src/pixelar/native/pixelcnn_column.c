@@ -36,14 +36,5 @@ struct column_dims {
     int64_t blocks_layer, blocks_image, blocks_start, blocks_step;
 };
 
-#define T float
-#define NAME(name) name##_f32
-#include "pixelcnn_column_body.h"
-#undef T
-#undef NAME
-
-#define T double
-#define NAME(name) name##_f64
-#include "pixelcnn_column_body.h"
-#undef T
-#undef NAME
+#define BODY "pixelcnn_column_body.h"
+#include "per_type.h"
