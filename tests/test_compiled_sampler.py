@@ -189,9 +189,8 @@ def test_the_kernel_checks_the_shapes_it_relies_on():
     """A stepper given images of another batch, or labels of another count, is a ValueError
     before the kernel runs, never a read outside the tensors."""
     model = tiny("pixelcnn", (3, 4, 7), 4, num_layers=2, hidden_channels=4, num_classes=2)
-    stepper = make_stepper(model, 4, torch.tensor([0, 1]), "compiled")  # labels for 2 images, 4 images
     with pytest.raises(ValueError, match="biases"):
-        stepper.conditional(torch.zeros(4, 3, 4, 7, dtype=torch.long), 0, stepper.fronts[0])
+        make_stepper(model, 4, torch.tensor([0, 1]), "compiled")  # labels for 2 images, 4 images
     stepper = make_stepper(model, 4, torch.tensor([0, 1, 1, 0]), "compiled")
     with pytest.raises(ValueError, match="native PixelCNN column step"):
         stepper.conditional(torch.zeros(2, 3, 4, 7, dtype=torch.long), 0, stepper.fronts[0])  # 2 images, not 4
@@ -249,3 +248,28 @@ def test_the_wheel_ships_the_kernel_sources(tmp_path):
     shipped = set(zipfile.ZipFile(wheel).namelist())
     sources = [p.name for p in (root / "src/pixelar/native").iterdir() if p.suffix in (".c", ".h")]
     assert sources and {f"pixelar/native/{name}" for name in sources} <= shipped
+
+
+@pytest.mark.parametrize("name", ["pixelcnn", "gated-pixelcnn"])
+def test_native_contexts_and_pixel_stores_equal_the_pytorch_ones(name):
+    """The pieces a compiled sampler swaps in, each against the PyTorch code it replaces: every
+    IncrementalConv's context at every front (its cached maps filled at random), and a front's
+    pixels stored in the first layer's map."""
+    from pixelar.incremental import IncrementalConv
+
+    model = tiny(name, (3, 5, 11), 4, seed=8, num_layers=2, hidden_channels=6)
+    x = torch.randint(0, 4, (2, 3, 5, 11), generator=torch.Generator().manual_seed(3))
+    fast, compiled = make_stepper(model, 2, None, "fast"), make_stepper(model, 2, None, "compiled")
+    convs = [(a, b) for a, b in zip(vars(fast).values(), vars(compiled).values()) if isinstance(a, IncrementalConv)]
+    assert len(convs) == 2
+    for a, b in convs:
+        b.buf.copy_(torch.randn(b.buf.shape, generator=torch.Generator().manual_seed(4), dtype=b.buf.dtype))
+        a.buf.copy_(b.buf)
+        assert a.native is None and b.native is not None
+        for front in fast.fronts:
+            torch.testing.assert_close(b.context(front), a.context(front), rtol=1e-12, atol=1e-12)
+    first_fast, first_compiled = convs[0]
+    for front in fast.fronts:
+        fast.write_input(x, front)
+        compiled.write_input(x, front)
+    assert torch.equal(first_fast.buf, first_compiled.buf)

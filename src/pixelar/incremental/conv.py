@@ -5,6 +5,8 @@ acting on its flattened input window (:func:`conv_matrix`, which every sampler u
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -71,6 +73,8 @@ class IncrementalConv:
         self.context_weight = conv_matrix(weight)  # [L, taps·in, out]
         biases = [c.bias for c in convs if c.bias is not None]
         self.bias = torch.stack(biases)[:, None, :] if len(biases) == len(convs) else None
+        # method="compiled": the same context in one native call (pixelar.native.kernels.ContextKernel)
+        self.native: Callable[[Front], Tensor] | None = None
         self.buf = convs[0].weight.new_zeros(
             len(convs), batch, (height + self.pad_top) * self.width, convs[0].in_channels
         )
@@ -101,7 +105,10 @@ class IncrementalConv:
         return torch.addmm(self.context(front)[0], value, self.centre[0])
 
     def context(self, front: Front) -> Tensor:
-        """Every layer's output at the front's pixels without the centre tap: [L, batch·count, out]."""
+        """Every layer's output at the front's pixels without the centre tap: [L, batch·count, out]
+        (by the :attr:`native` kernel where a compiled sampler has set one)."""
+        if self.native is not None:
+            return self.native(front)
         window = self._windows(front)
         if self.bias is None:
             return torch.bmm(window, self.context_weight)

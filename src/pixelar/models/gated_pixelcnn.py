@@ -39,6 +39,7 @@ from pixelar.registry import ModelConfig, register_model
 
 if TYPE_CHECKING:
     from pixelar.native.gated import GatedColumnKernel
+    from pixelar.native.kernels import PixelStore
 
 
 @dataclass
@@ -239,6 +240,7 @@ class GatedPixelCNNSampler(ColumnSampler):
         # (front, every layer's horizontal pre-activations there but the centre taps [L, batch, 2p])
         self.context: tuple[int, Tensor] | None = None
         self.kernels: list[GatedColumnKernel] | None = None  # method="compiled": see compile()
+        self.store: PixelStore | None = None
 
     def _linked(self, i: int, pre: Tensor) -> Tensor:
         """Layer i's vertical pre-activations of a row [batch, W, 2p] → its link into the
@@ -264,7 +266,10 @@ class GatedPixelCNNSampler(ColumnSampler):
             value = value + gate(pre) if layer.vertical_residual else gate(pre)
 
     def write_input(self, x: Tensor, front: Front) -> None:
-        self.first.write(front, self.pixels(x, front))
+        if self.store is not None:
+            self.store(x, front)
+        else:
+            self.first.write(front, self.pixels(x, front))
 
     def _context(self, x: Tensor, front: Front) -> Tensor:
         """Every layer's horizontal pre-activations at the front's pixel without the centre
@@ -282,26 +287,39 @@ class GatedPixelCNNSampler(ColumnSampler):
 
     def compile(self) -> None:
         """Run each channel's horizontal-stack step (every gated layer, the skips, the head) as
-        one native call (:mod:`pixelar.native.gated`, ``method="compiled"``): the same
-        conditionals to float rounding, faster at small batches."""
-        from pixelar.native.gated import GatedColumnKernel
+        one native call, and a finished pixel's store too (:mod:`pixelar.native.gated`,
+        ``method="compiled"``): the same conditionals to float rounding, faster at small
+        batches."""
+        from pixelar.native.gated import KERNEL, GatedColumnKernel
+        from pixelar.native.kernels import CachedMap, ContextKernel, Images, PixelStore
 
+        dtype, batch, p = self.dtype, self.first.buf.shape[1], self.first.centre.shape[-1] // 2
+        images = Images((batch, self.C, self.H, self.W), self.model.num_levels, KERNEL)
+        rest = None if self.rest is None else CachedMap(self.rest, (len(self.layers) - 1, batch, p), dtype, KERNEL)
+        maps = (CachedMap(self.first, (1, batch, self.C), dtype, KERNEL), rest)
         channel_params = self.model.distribution.channel_params
+        out = self.head.out
         self.kernels = [
             GatedColumnKernel(
                 self.first.centre[0],
                 list(zip(self.rest_centres, self.h_outs)),
                 self.skips,
-                (self.head.hidden, self.head.out.restrict(self.head.out.weight.shape[0], channel_params(c))),
+                (self.head.hidden, out.restrict(out.weight.shape[0], channel_params(c))),
+                images,
+                maps,
             )
             for c in range(self.C)
         ]
+        self.store = PixelStore("gated_column", images, maps[0], dtype)
+        for conv in (self.first, self.rest):
+            if conv is not None:
+                conv.native = ContextKernel("gated_column", conv, images, KERNEL)
 
     def column(self, x: Tensor, front: Front, c: int) -> Tensor:
         context = self._context(x, front)
         final = c == self.C - 1  # final: later pixels read these inputs
         if self.kernels is not None:  # the kernel reads the pixel, and at the last channel stores it
-            return self.kernels[c](context, x, front, self.model.num_levels, (self.first, self.rest) if final else None)
+            return self.kernels[c](context, x, front, final)
         value = gate(torch.addmm(context[0], self.pixels(x, front), self.first.centre[0]))
         skips = self.skips[0](value) if self.skips else None
         inputs = []

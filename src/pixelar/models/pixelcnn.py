@@ -30,6 +30,7 @@ from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig, register_model
 
 if TYPE_CHECKING:
+    from pixelar.native.kernels import PixelStore
     from pixelar.native.pixelcnn import ColumnKernel
 
 
@@ -143,7 +144,7 @@ class PixelCNNSampler(ColumnSampler):
         # (front, the input layer's context there [batch·count, 2h], every block's [L, batch·count, h])
         self.contexts: tuple[int, Tensor, Tensor | None] | None = None
         self.kernels: list[ColumnKernel] | None = None  # method="compiled": see compile()
-        self.stacked_biases: Tensor | None = None
+        self.store: PixelStore | None = None
 
     def _weights(self, model: PixelCNN, blocks: list[ResidualBlock], c: int) -> ChannelWeights:
         """Every layer's weights restricted to the features of colour groups ≤ c (a prefix, as
@@ -167,7 +168,10 @@ class PixelCNNSampler(ColumnSampler):
         return ChannelWeights(wide, narrow, centre, block_weights, head)
 
     def write_input(self, x: Tensor, front: Front) -> None:
-        self.input.write(front, self.pixels(x, front))
+        if self.store is not None:
+            self.store(x, front)
+        else:
+            self.input.write(front, self.pixels(x, front))
 
     def _contexts(self, front: Front) -> tuple[Tensor, Tensor | None]:
         """The input layer's [n, 2h] and every block's 3×3 convolution [L, n, h] at the front's
@@ -178,31 +182,44 @@ class PixelCNNSampler(ColumnSampler):
         return self.contexts[1], self.contexts[2]
 
     def compile(self) -> None:
-        """Run each channel's step (the blocks and the head) as one native call
-        (:mod:`pixelar.native.pixelcnn`, ``method="compiled"``): the same conditionals to float
-        rounding, faster at small batches (the dispatch of ~50 small operations saved)."""
-        from pixelar.native.pixelcnn import ColumnKernel
+        """Run each channel's step (the blocks and the head) as one native call, and a finished
+        pixel's store too (:mod:`pixelar.native.pixelcnn`, ``method="compiled"``): the same
+        conditionals to float rounding, faster at small batches (the dispatch of ~50 small
+        operations saved)."""
+        from pixelar.native.kernels import CachedMap, ContextKernel, Images, PixelStore
+        from pixelar.native.pixelcnn import KERNEL, ColumnKernel
 
+        dtype, batch = self.dtype, self.input.buf.shape[1]
+        images = Images((batch, self.C, self.H, self.W), self.model.num_levels, KERNEL)
+        blocks_map = None
+        if self.convs is not None:  # [L, batch, positions, h]: the kernels check L and h against their weights
+            layers, _, _, h = self.convs.buf.shape
+            blocks_map = CachedMap(self.convs, (layers, batch, h), dtype, KERNEL)
+        maps = (CachedMap(self.input, (1, batch, self.C), dtype, KERNEL), blocks_map)
+        biases = [bias for bias in self.biases if bias is not None]  # all or none
+        stacked = torch.stack(biases).contiguous() if biases else None  # [L + 1, batch, 2h]
         self.kernels = [
             ColumnKernel(
                 w.centre,
                 [(r.weight, r.bias, c, e.weight, e.bias) for r, c, e in w.blocks],
                 (w.head[0].weight, w.head[0].bias, w.head[1].weight, w.head[1].bias),
+                images,
+                maps,
+                stacked,
             )
             for w in self.weights
         ]
-        biases = [bias for bias in self.biases if bias is not None]  # all or none
-        self.stacked_biases = torch.stack(biases).contiguous() if biases else None  # [L + 1, batch, 2h]
+        self.store = PixelStore("pixelcnn_column", images, maps[0], dtype)
+        for conv in (self.input, self.convs):
+            if conv is not None:
+                conv.native = ContextKernel("pixelcnn_column", conv, images, KERNEL)
 
     def column(self, x: Tensor, front: Front, c: int) -> Tensor:
         context_input, context_blocks = self._contexts(front)
         weights = self.weights[c]
         final = c == self.C - 1  # every group computed, and final: later pixels read these inputs
         if self.kernels is not None:  # the kernel reads the pixels, and at the last channel stores them
-            store = (self.input, self.convs) if final else None
-            return self.kernels[c](
-                context_input, x, front, self.model.num_levels, context_blocks, self.stacked_biases, store
-            )
+            return self.kernels[c](context_input, context_blocks, x, front, final)
         pixels = self.pixels(x, front, c) if c > 0 else None
         params, inputs = self._column(weights, context_input, pixels, context_blocks, front.count, final)
         if final:

@@ -14,6 +14,14 @@ struct front {
     double scale; /* level v enters the network as v * scale - 1 (distributions.scale_levels) */
 };
 
+/* A stack of masked convolutions read at a front's pixels (pixelar.incremental.IncrementalConv):
+ * their input maps [layers, batch, positions, in] with a window of rows x cols positions (row
+ * stride `width`) whose top-left is at start + k * step for the front's k-th pixel. */
+struct conv_window {
+    int layers, in, out, rows, cols;
+    int64_t layer, image, start, step, width;
+};
+
 #define ROWS 4 /* rows computed together: each weight row is loaded once for all of them */
 
 #endif

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from pixelar.incremental import Front, IncrementalConv, Pointwise
+from pixelar.incremental import Front, Pointwise
 from pixelar.native import kernels
-from pixelar.native.kernels import bias, check
+from pixelar.native.kernels import CachedMap, Images, bias, check, pointer
 
 KERNEL = "Gated PixelCNN column"
 
@@ -36,10 +36,12 @@ class GatedDims(ctypes.Structure):
 
 
 class GatedColumnKernel:
-    """One colour channel's horizontal-stack step, natively: ``centre`` the first layer's centre
-    tap [C, 2p]; ``rest`` per later layer (centre tap [p, 2p], its 1×1 output); ``skips`` every
-    layer's skip 1×1 (empty: the head reads the last horizontal stack); ``head`` (hidden 1×1,
-    output 1×1 cut to channel c's parameters). Tensors on the CPU."""
+    """One colour channel's horizontal-stack step, natively, for one sampler: ``centre`` the
+    first layer's centre tap [C, 2p]; ``rest`` per later layer (centre tap [p, 2p], its 1×1
+    output); ``skips`` every layer's skip 1×1 (empty: the head reads the last horizontal
+    stack); ``head`` (hidden 1×1, output 1×1 cut to channel c's parameters). The sampler's
+    ``images`` and cached horizontal input maps (the first layer's [1, batch, positions, C],
+    the later layers' [L − 1, batch, positions, p]) are checked here once. Tensors on the CPU."""
 
     def __init__(
         self,
@@ -47,11 +49,13 @@ class GatedColumnKernel:
         rest: Sequence[tuple[Tensor, Pointwise]],
         skips: Sequence[Pointwise],
         head: tuple[Pointwise, Pointwise],
+        images: Images,
+        maps: tuple[CachedMap, CachedMap | None],
     ) -> None:
         kernels.require_cpu(centre)
         self.fn = kernels.function("gated_column", centre.dtype, GatedDims, 6)
-        self.colors, self.features = centre.shape[0], centre.shape[1] // 2
-        self.layers, self.skips = 1 + len(rest), bool(skips)
+        colors, p = centre.shape[0], centre.shape[1] // 2
+        self.layers, self.features, self.batch = 1 + len(rest), p, images.shape[0]
         hidden, out = head
         self.params = out.weight.shape[1]
         parts: list[Tensor] = [centre]
@@ -61,53 +65,52 @@ class GatedColumnKernel:
             parts += [skip.weight, bias(skip.bias, skip.weight)]
         parts += [hidden.weight, bias(hidden.bias, hidden.weight), out.weight, bias(out.bias, out.weight)]
         self.weights = kernels.pack(parts)
-
-    def __call__(
-        self,
-        contexts: Tensor,
-        x: Tensor,
-        front: Front,
-        num_levels: int,
-        store: tuple[IncrementalConv, IncrementalConv | None] | None,
-    ) -> Tensor:
-        """The channel's parameters [batch, P] at the front's pixel. ``contexts`` [L, batch, ≥ 2p]:
-        every layer's horizontal pre-activations there without the centre taps; ``x`` the images
-        [batch, C, H, W] (int64 levels of ``num_levels``). ``store`` (at the pixel's last channel):
-        the first layer's and the later layers' cached horizontal input maps, where the pixel and
-        every later layer's input are written. Every shape the kernel relies on is checked first
-        (a ValueError)."""
-        pixels = kernels.Front.of(x, front, num_levels, KERNEL)
-        batch, colors = x.shape[:2]
-        dtype, p = self.weights.dtype, self.features
-        check(front.count == 1 and colors == self.colors, "one pixel of images of the model's channels", KERNEL)
-        contexts = contexts.contiguous()
-        check(
-            contexts.dim() == 3 and tuple(contexts.shape[:2]) == (self.layers, batch),
-            "contexts: [L, batch, ...]",
-            KERNEL,
-        )
-        check(contexts.shape[2] >= 2 * p and contexts.dtype == dtype, "contexts: [..., >= 2p] of the dtype", KERNEL)
-        params = contexts.new_empty(batch, self.params)
-        dims = GatedDims(
-            front=pixels,
+        check(images.shape[1] == colors, "x: the model's channels", KERNEL)
+        check(not skips or len(skips) == self.layers, "skips: one per layer", KERNEL)
+        if maps[1] is not None:
+            check(tuple(maps[1].buf.shape[::3]) == (self.layers - 1, p), "the later layers' cached maps", KERNEL)
+        self.images, self.maps = images, maps
+        self.dims = GatedDims(
+            front=images.front,
             colors=colors,
             features=p,
             layers=self.layers,
-            skips=int(self.skips),
+            skips=int(bool(skips)),
             params=self.params,
-            ld_ctx=contexts.stride(1),
-            ctx_layer=contexts.stride(0),
+            first_image=maps[0].image,
         )
-        maps: list[Tensor | None] = [None, None]
-        if store is not None:
-            first, rest = store
-            maps[0], dims.first_image, dims.first_start, _ = kernels.cached_map(
-                first, front, (1, batch, colors), dtype, KERNEL
-            )
+        if maps[1] is not None:
+            self.dims.rest_layer, self.dims.rest_image = maps[1].layer, maps[1].image
+
+    def __call__(self, contexts: Tensor, x: Tensor, front: Front, final: bool) -> Tensor:
+        """The channel's parameters [batch, P] at the front's pixel. ``contexts`` [L, batch, ≥ 2p]:
+        every layer's horizontal pre-activations there without the centre taps; ``x`` the images.
+        At the pixel's last channel (``final``) the kernel stores the pixel and every later
+        layer's input in the cached maps. What the kernel relies on is checked first (a
+        ValueError)."""
+        dims = self.dims
+        dims.front = self.images.at(x, front)
+        check(front.count == 1, "one pixel a step", KERNEL)
+        contexts = contexts.contiguous()
+        check(
+            contexts.dim() == 3 and tuple(contexts.shape[:2]) == (self.layers, self.batch),
+            "contexts: [L, batch, ...]",
+            KERNEL,
+        )
+        check(
+            contexts.shape[2] >= 2 * self.features and contexts.dtype == self.weights.dtype,
+            "contexts: [..., >= 2p] of the dtype",
+            KERNEL,
+        )
+        dims.ld_ctx, dims.ctx_layer = contexts.stride(1), contexts.stride(0)
+        first, rest = self.maps
+        if final:
+            dims.first_start = first.at(front)[0]
             if rest is not None:
-                rest_map, dims.rest_image, dims.rest_start, _ = kernels.cached_map(
-                    rest, front, (self.layers - 1, batch, p), dtype, KERNEL
-                )
-                maps[1], dims.rest_layer = rest_map, rest_map.stride(0)
-        kernels.call(self.fn, dims, self.weights, contexts, x, params, maps[0], maps[1])
+                dims.rest_start = rest.at(front)[0]
+        params = contexts.new_empty(self.batch, self.params)
+        store = (first.buf.data_ptr(), pointer(None if rest is None else rest.buf)) if final else (None, None)
+        kernels.call(
+            self.fn, dims, self.weights.data_ptr(), contexts.data_ptr(), x.data_ptr(), params.data_ptr(), *store
+        )
         return params

@@ -1,6 +1,8 @@
-"""What every native sampling kernel's ctypes glue shares: ``struct front`` (front.h), the
-kernel function of a library for a dtype, the weights packed into one vector, and the checks
-that keep a kernel inside the tensors it is given."""
+"""What every native sampling kernel's ctypes glue shares: ``struct front`` (front.h), a
+library's functions for a dtype, the weights packed into one vector, the sampler's cached maps
+the kernels write, ``store_pixels`` (linear.h), and the checks that keep a kernel inside the
+tensors it is given. What is fixed for a sampler (its images' shape, its maps, its class
+biases) is checked once, when the kernels are made; what changes per step, at each call."""
 
 from __future__ import annotations
 
@@ -29,29 +31,137 @@ class Front(ctypes.Structure):
         ("scale", ctypes.c_double),
     ]
 
-    @classmethod
-    def of(cls, x: Tensor, front: FrontPixels, num_levels: int, kernel: str) -> Front:
-        """The front's pixels in the images x [batch, C, H, W] (contiguous int64 levels)."""
-        batch, _, height, width = x.shape
-        where = front.flat(width)
-        check(x.dtype == torch.int64 and x.is_contiguous(), "x: contiguous int64 images", kernel)
-        check(where.stop <= height * width, "the front lies outside the images", kernel)
-        return cls(
-            batch * front.count, front.count, x.stride(0), x.stride(1), where.start, where.step, 2.0 / (num_levels - 1)
+
+class Images:
+    """The images a sampler fills, [batch, C, H, W] contiguous int64 levels of ``num_levels``:
+    the fixed part of every step's :class:`Front`, and the per-step check of ``x`` and the front."""
+
+    def __init__(self, shape: tuple[int, int, int, int], num_levels: int, kernel: str) -> None:
+        self.shape, self.kernel = shape, kernel
+        _, colors, height, width = shape
+        self.size = height * width
+        self.front = Front(0, 0, colors * height * width, height * width, 0, 1, 2.0 / (num_levels - 1))
+
+    def at(self, x: Tensor, front: FrontPixels) -> Front:
+        """The step's :class:`Front` (the same object, updated) for images x at ``front``."""
+        check(
+            x.shape == self.shape and x.dtype == torch.int64 and x.is_contiguous(),
+            f"x: contiguous int64 images {list(self.shape)}",
+            self.kernel,
         )
+        where = front.flat(self.shape[3])
+        check(where.stop <= self.size, "the front lies outside the images", self.kernel)
+        f = self.front
+        f.n, f.count, f.x_start, f.x_step = self.shape[0] * front.count, front.count, where.start, where.step
+        return f
 
 
-def function(library: str, dtype: torch.dtype, dims: type[ctypes.Structure], pointers: int) -> Any:
-    """``<library>_<f32|f64>`` of the library built from ``<library>.c``, taking a pointer to
-    ``dims`` and ``pointers`` more pointers, returning an int (0: done)."""
+class CachedMap:
+    """A sampler's cached input map [L, batch, positions, features] (an IncrementalConv's
+    buffer) that a kernel writes at a front's positions, its shape checked once."""
+
+    def __init__(self, conv: IncrementalConv, shape: tuple[int, int, int], dtype: torch.dtype, kernel: str) -> None:
+        self.conv, self.buf, self.kernel = conv, conv.buf, kernel
+        layers, batch, features = shape
+        check(self.buf.is_contiguous() and self.buf.dtype == dtype, "the cached maps: contiguous, of the dtype", kernel)
+        check(tuple(self.buf.shape) == (layers, batch, self.buf.shape[2], features), "the cached maps' shape", kernel)
+        self.layer, self.image = self.buf.stride(0), self.buf.stride(1)
+
+    def at(self, front: FrontPixels) -> tuple[int, int]:
+        """(first position, step) of the front's pixels in the map."""
+        where = self.conv.where(front)
+        check(where.stop <= self.buf.shape[2], "the front lies outside the cached maps", self.kernel)
+        return where.start, where.step
+
+
+def library_function(library: str, name: str, dtype: torch.dtype, argtypes: list[Any]) -> Any:
+    """``<name>_<f32|f64>`` of the library built from ``<library>.c``, returning an int."""
     if dtype not in SUFFIXES:
         raise PixelarError(
             f"method='compiled' runs float32 or float64 models, not {dtype}; use method='fast'", param="method"
         )
-    fn = getattr(load(library), f"{library}_{SUFFIXES[dtype]}")
-    fn.argtypes = [ctypes.POINTER(dims)] + [ctypes.c_void_p] * pointers
+    fn = getattr(load(library), f"{name}_{SUFFIXES[dtype]}")
+    fn.argtypes = argtypes
     fn.restype = ctypes.c_int
     return fn
+
+
+def function(library: str, dtype: torch.dtype, dims: type[ctypes.Structure], pointers: int) -> Any:
+    """The kernel ``<library>_<f32|f64>``: a pointer to ``dims``, then ``pointers`` pointers."""
+    return library_function(library, library, dtype, [ctypes.POINTER(dims)] + [ctypes.c_void_p] * pointers)
+
+
+class PixelStore:
+    """``store_pixels`` of a kernel library: a front's pixels (every channel, scaled) written to
+    the first layer's cached map in one call — a sampler's ``write_input``."""
+
+    def __init__(self, library: str, images: Images, first: CachedMap, dtype: torch.dtype) -> None:
+        args = [ctypes.POINTER(Front), ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        self.fn = library_function(library, "store_pixels", dtype, [*args, *[ctypes.c_int64] * 3, ctypes.c_void_p])
+        self.images, self.first = images, first
+        batch, colors, _, width = images.shape
+        self.colors = colors
+        self.work = torch.empty(batch * width * colors, dtype=dtype)  # a front holds at most W pixels
+
+    def __call__(self, x: Tensor, front: FrontPixels) -> None:
+        f = self.images.at(x, front)
+        start, step = self.first.at(front)
+        self.fn(
+            ctypes.byref(f),
+            x.data_ptr(),
+            self.colors,
+            self.first.buf.data_ptr(),
+            self.first.image,
+            start,
+            step,
+            self.work.data_ptr(),
+        )
+
+
+class ConvWindow(ctypes.Structure):
+    """``struct conv_window`` of front.h."""
+
+    _fields_ = [
+        *[(name, ctypes.c_int) for name in ("layers", "in_", "out", "rows", "cols")],
+        *[(name, ctypes.c_int64) for name in ("layer", "image", "start", "step", "width")],
+    ]
+
+
+class ContextKernel:
+    """``conv_context`` of a kernel library: :meth:`IncrementalConv.context
+    <pixelar.incremental.IncrementalConv.context>` in one call — every layer of the stack at a
+    front's pixels from every tap but the centre, read from its cached input map."""
+
+    def __init__(self, library: str, conv: IncrementalConv, images: Images, kernel: str) -> None:
+        dtype = conv.buf.dtype
+        args = [ctypes.POINTER(Front), ctypes.POINTER(ConvWindow), *[ctypes.c_void_p] * 4]
+        self.fn = library_function(library, "conv_context", dtype, args)
+        self.conv, self.images, self.kernel = conv, images, kernel
+        layers, batch, positions, cin = conv.buf.shape
+        check(conv.buf.is_contiguous() and batch == images.shape[0], "the cached map of the sampler's images", kernel)
+        self.weight = conv.context_weight.contiguous()  # [L, taps·in, out]
+        self.bias = None if conv.bias is None else conv.bias.reshape(layers, -1).contiguous()  # [L, out]
+        rows, cols = conv.pad_top + 1, conv.kw
+        check(tuple(self.weight.shape[:2]) == (layers, rows * cols * cin), "the context weights", kernel)
+        self.positions, self.out = positions, self.weight.shape[2]
+        self.window = ConvWindow(
+            layers, cin, self.out, rows, cols, conv.buf.stride(0), conv.buf.stride(1), 0, 0, conv.width
+        )
+        self.front = Front(0, 0, 0, 0, 0, 0, 0.0)
+        self.pointers = (conv.buf.data_ptr(), self.weight.data_ptr(), pointer(self.bias))
+
+    def __call__(self, front: FrontPixels) -> Tensor:
+        """Every layer's output at the front's pixels without the centre tap: [L, batch·count, out]."""
+        window, width = self.window, self.conv.width
+        window.start, window.step = front.h0 * width + front.w0, front.flat(width).step
+        last = window.start + (front.count - 1) * window.step + (window.rows - 1) * width + window.cols
+        check(window.start >= 0 and last <= self.positions, "the front's windows lie outside the map", self.kernel)
+        n = self.images.shape[0] * front.count
+        self.front.n, self.front.count = n, front.count
+        result = self.weight.new_empty(window.layers, n, self.out)
+        if self.fn(ctypes.byref(self.front), ctypes.byref(window), *self.pointers, result.data_ptr()):
+            raise MemoryError("a native sampling kernel could not allocate its work space")
+        return result
 
 
 def require_cpu(tensor: Tensor) -> None:
@@ -86,21 +196,7 @@ def check(condition: bool, what: str, kernel: str) -> None:
         raise ValueError(f"native {kernel} step: {what}")
 
 
-def cached_map(
-    conv: IncrementalConv, front: FrontPixels, shape: tuple[int, int, int], dtype: torch.dtype, kernel: str
-) -> tuple[Tensor, int, int, int]:
-    """A sampler's cached input map [L, batch, positions, features] where a kernel stores the
-    front's values: (the buffer, its image stride, the front's first position and step), its
-    (L, batch, features) checked against ``shape``."""
-    buf, at = conv.buf, conv.where(front)
-    layers, batch, features = shape
-    check(buf.is_contiguous() and buf.dtype == dtype, "the cached maps: contiguous, of the dtype", kernel)
-    check(tuple(buf.shape) == (layers, batch, buf.shape[2], features), "the cached maps' shape", kernel)
-    check(at.stop <= buf.shape[2], "the front lies outside the cached maps", kernel)
-    return buf, buf.stride(1), at.start, at.step
-
-
-def call(fn: Any, dims: ctypes.Structure, *tensors: Tensor | None) -> None:
-    """Run a kernel; its only failure is running out of memory."""
-    if fn(ctypes.byref(dims), *(pointer(t) for t in tensors)):
+def call(fn: Any, dims: ctypes.Structure, *pointers: int | None) -> None:
+    """Run a kernel on data pointers (:func:`pointer`); its only failure is running out of memory."""
+    if fn(ctypes.byref(dims), *pointers):
         raise MemoryError("a native sampling kernel could not allocate its work space")

@@ -74,3 +74,38 @@ static void NAME(store)(const struct front *f, const T *rows, int features, T *m
                rows + (size_t)i * features, sizeof(T) * (size_t)features);
 }
 
+
+/* Exported by every kernel library: the front's pixels, every channel scaled, stored in a
+ * sampler's cached input map [batch, positions, colors] at positions start + k * step: what a
+ * sampler does once a pixel's last channel is drawn. */
+int NAME(store_pixels)(const struct front *f, const int64_t *x, int colors, T *map, int64_t image,
+                       int64_t start, int64_t step, T *work) {
+    NAME(pixels)(f, x, colors, work);
+    NAME(store)(f, work, colors, map, image, start, step);
+    return 0;
+}
+
+/* Exported by every kernel library: every layer's output at the front's pixels from its window
+ * (w->rows x w->cols taps of w->in features, the centre tap zeroed in the weights), as
+ * IncrementalConv.context: result [layers, n, out] = bias + window @ weight, weight [layers,
+ * taps * in, out], bias [layers, out] or NULL. Returns 0, or 1 when out of memory. */
+int NAME(conv_context)(const struct front *f, const struct conv_window *w, const T *map, const T *weight,
+                       const T *bias, T *result) {
+    const int n = f->n, width = w->rows * w->cols * w->in;
+    T *rows = malloc(sizeof(T) * ((size_t)n * width + 1)), *acc = malloc(sizeof(T) * ((size_t)ROWS * w->out + 1));
+    int status = !rows || !acc;
+    for (int l = 0; !status && l < w->layers; ++l) {
+        for (int i = 0; i < n; ++i) { /* the pixel's window, row by row, flattened */
+            const T *top = map + l * w->layer + (i / f->count) * w->image +
+                           (w->start + (i % f->count) * w->step) * w->in;
+            for (int r = 0; r < w->rows; ++r)
+                memcpy(rows + (size_t)i * width + (size_t)r * w->cols * w->in, top + r * w->width * w->in,
+                       sizeof(T) * (size_t)w->cols * w->in);
+        }
+        NAME(affine)(rows, width, n, width, weight + (size_t)l * width * w->out, w->out,
+                     bias ? bias + (size_t)l * w->out : 0, 0, 0, 0, 0, result + (size_t)l * n * w->out, w->out,
+                     acc);
+    }
+    free(rows), free(acc);
+    return status;
+}

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from pixelar.incremental import Front, IncrementalConv
+from pixelar.incremental import Front
 from pixelar.native import kernels
-from pixelar.native.kernels import bias, check
+from pixelar.native.kernels import CachedMap, Images, bias, check, pointer
 
 KERNEL = "PixelCNN column"
 INTS = ("channels", "colors", "wide", "narrow", "layers", "params", "ld_y", "ld_ctx", "ld_bias")
@@ -40,55 +40,82 @@ class ColumnDims(ctypes.Structure):
 
 
 class ColumnKernel:
-    """One colour channel's column step, natively. ``blocks``: per block (reduce W, reduce b,
-    centre W, expand W, expand b); ``head``: (hidden W, hidden b, out W, out b); ``centre``:
-    the input layer's centre tap [c, wide] (empty for c = 0). Tensors on the CPU."""
+    """One colour channel's column step, natively, for one sampler. ``blocks``: per block
+    (reduce W, reduce b, centre W, expand W, expand b); ``head``: (hidden W, hidden b, out W,
+    out b); ``centre``: the input layer's centre tap [c, wide] (empty for c = 0). The sampler's
+    ``images``, cached maps (the input layer's [1, batch, positions, C] and the blocks' [L,
+    batch, positions, h], where the kernel stores a front's final values) and class ``biases``
+    [L + 1, batch, ≥ wide] (or None) are checked here once. Tensors on the CPU."""
 
     def __init__(
         self,
         centre: Tensor,
         blocks: Sequence[tuple[Tensor, Tensor | None, Tensor, Tensor, Tensor | None]],
         head: tuple[Tensor, Tensor | None, Tensor, Tensor | None],
+        images: Images,
+        maps: tuple[CachedMap, CachedMap | None],
+        biases: Tensor | None,
     ) -> None:
         kernels.require_cpu(centre)
         self.fn = kernels.function("pixelcnn_column", centre.dtype, ColumnDims, 8)
-        self.channels, self.wide = centre.shape
-        self.narrow = blocks[0][2].shape[0] if blocks else 0
-        self.layers = len(blocks)
-        self.params = head[2].shape[1]
+        channels, wide = centre.shape
+        narrow = blocks[0][2].shape[0] if blocks else 0
+        self.layers, batch, colors = len(blocks), images.shape[0], images.shape[1]
         parts: list[Tensor] = [centre]
         for reduce_w, reduce_b, centre_w, expand_w, expand_b in blocks:
             parts += [reduce_w, bias(reduce_b, reduce_w), centre_w, expand_w, bias(expand_b, expand_w)]
         hidden_w, hidden_b, out_w, out_b = head
         parts += [hidden_w, bias(hidden_b, hidden_w), out_w, bias(out_b, out_w)]
         self.weights = kernels.pack(parts)
+        dtype = self.weights.dtype
+        check(colors > channels, "x: the images' channels", KERNEL)
+        if biases is not None:
+            check(biases.is_contiguous() and biases.dtype == dtype, "biases: contiguous, of the dtype", KERNEL)
+            check(
+                biases.dim() == 3 and tuple(biases.shape[:2]) == (self.layers + 1, batch),
+                "biases: [L + 1, batch]",
+                KERNEL,
+            )
+            check(biases.shape[2] >= wide, "biases: [..., >= wide]", KERNEL)
+        self.images, self.maps, self.biases = images, maps, biases
+        self.wide, self.narrow, self.params = wide, narrow, out_w.shape[1]
+        self.dims = ColumnDims(
+            front=images.front,
+            channels=channels,
+            colors=colors,
+            wide=wide,
+            narrow=narrow,
+            layers=self.layers,
+            params=self.params,
+            ld_bias=0 if biases is None else biases.stride(1),
+            bias_layer=0 if biases is None else biases.stride(0),
+            input_image=maps[0].image,
+        )
+        # the tensors fixed for the sampler's life: their addresses, once
+        self.pointers = {
+            "weights": self.weights.data_ptr(),
+            "biases": pointer(biases),
+            "input": maps[0].buf.data_ptr(),
+            "blocks": None if maps[1] is None else maps[1].buf.data_ptr(),
+        }
+        if maps[1] is not None:
+            check(maps[1].buf.shape[0] == self.layers, "the blocks' cached maps: one per block", KERNEL)
+            self.dims.blocks_layer, self.dims.blocks_image = maps[1].layer, maps[1].image
 
-    def __call__(
-        self,
-        y: Tensor,
-        x: Tensor,
-        front: Front,
-        num_levels: int,
-        contexts: Tensor | None,
-        biases: Tensor | None,
-        store: tuple[IncrementalConv, IncrementalConv | None] | None,
-    ) -> Tensor:
+    def __call__(self, y: Tensor, contexts: Tensor | None, x: Tensor, front: Front, final: bool) -> Tensor:
         """The channel's parameters [n, P] at the front's n = batch·count pixels. ``y``: the input
-        layer's output there without its centre tap, [n, ≥ wide] (rows may be strided); ``x`` the
-        images [batch, C, H, W] (int64 levels of ``num_levels``); ``contexts`` [L, n, ≥ narrow] the
-        blocks' 3×3 outputs without their centre taps; ``biases`` [L + 1, batch, ≥ wide] the class
-        biases, or None. ``store`` (at the pixels' last channel): the input layer's and the
-        blocks' cached maps, where the pixels and every block's 3×3 input are written. Every
-        shape the kernel relies on is checked first (a ValueError), so it never reads or writes
-        outside the tensors."""
-        pixels = kernels.Front.of(x, front, num_levels, KERNEL)
-        batch, colors = x.shape[:2]
-        n, dtype = pixels.n, self.weights.dtype
-        check(colors > self.channels, "x: the images' channels", KERNEL)
+        layer's output there without its centre tap, [n, ≥ wide] (rows may be strided);
+        ``contexts`` [L, n, ≥ narrow] the blocks' 3×3 outputs without their centre taps; ``x``
+        the images. At the pixels' last channel (``final``) the kernel stores the pixels and
+        every block's 3×3 input in the cached maps. What the kernel relies on is checked first
+        (a ValueError), so it never reads or writes outside the tensors."""
+        dims = self.dims
+        dims.front = self.images.at(x, front)
+        n = dims.front.n
         check(
             y.dim() == 2 and y.shape[0] == n and y.shape[1] >= self.wide and y.stride(1) == 1, "y: [n, >= wide]", KERNEL
         )
-        check(y.dtype == dtype, "y: the weights' dtype", KERNEL)
+        check(y.dtype == self.weights.dtype, "y: the weights' dtype", KERNEL)
         if self.layers:
             check(contexts is not None, "contexts: one per block", KERNEL)
             assert contexts is not None
@@ -96,40 +123,27 @@ class ColumnKernel:
             check(
                 contexts.dim() == 3 and tuple(contexts.shape[:2]) == (self.layers, n), "contexts: [L, n, ...]", KERNEL
             )
-            check(contexts.shape[2] >= self.narrow and contexts.dtype == dtype, "contexts: [..., >= narrow]", KERNEL)
-        if biases is not None:
-            biases = biases.contiguous()
-            check(
-                biases.dim() == 3 and tuple(biases.shape[:2]) == (self.layers + 1, batch),
-                "biases: [L + 1, batch]",
-                KERNEL,
-            )
-            check(biases.shape[2] >= self.wide and biases.dtype == dtype, "biases: [..., >= wide] of the dtype", KERNEL)
+            check(contexts.shape[2] >= self.narrow and contexts.dtype == y.dtype, "contexts: [..., >= narrow]", KERNEL)
+            dims.ld_ctx, dims.ctx_layer = contexts.stride(1), contexts.stride(0)
+        dims.ld_y = y.stride(0)
+        input_map, blocks_map = self.maps
+        if final:
+            dims.input_start, dims.input_step = input_map.at(front)
+            if blocks_map is not None:
+                check(blocks_map.buf.shape[3] == self.narrow, "the last channel's step computes every feature", KERNEL)
+                dims.blocks_start, dims.blocks_step = blocks_map.at(front)
         params = y.new_empty(n, self.params)
-        dims = ColumnDims(
-            front=pixels,
-            channels=self.channels,
-            colors=colors,
-            wide=self.wide,
-            narrow=self.narrow,
-            layers=self.layers,
-            params=self.params,
-            ld_y=y.stride(0),
-            ld_ctx=0 if contexts is None else contexts.stride(1),
-            ctx_layer=0 if contexts is None else contexts.stride(0),
-            ld_bias=0 if biases is None else biases.stride(1),
-            bias_layer=0 if biases is None else biases.stride(0),
+        ptr = self.pointers
+        store = (ptr["input"], ptr["blocks"]) if final else (None, None)
+        kernels.call(
+            self.fn,
+            dims,
+            ptr["weights"],
+            y.data_ptr(),
+            x.data_ptr(),
+            pointer(contexts),
+            ptr["biases"],
+            params.data_ptr(),
+            *store,
         )
-        maps: list[Tensor | None] = [None, None]
-        if store is not None:
-            input_conv, blocks_conv = store
-            maps[0], dims.input_image, dims.input_start, dims.input_step = kernels.cached_map(
-                input_conv, front, (1, batch, colors), dtype, KERNEL
-            )
-            if blocks_conv is not None:
-                blocks_map, dims.blocks_image, dims.blocks_start, dims.blocks_step = kernels.cached_map(
-                    blocks_conv, front, (self.layers, batch, self.narrow), dtype, KERNEL
-                )
-                maps[1], dims.blocks_layer = blocks_map, blocks_map.stride(0)
-        kernels.call(self.fn, dims, self.weights, y, x, contexts, biases, params, maps[0], maps[1])
         return params
