@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -204,8 +205,9 @@ def sampling_rows(a: argparse.Namespace) -> list[dict]:
     (``--sample-layers`` × ``--sample-channels``; bench_sampling.py's default configuration) at
     each of ``--batches``: one teacher-forced forward pass over the batch, the fast sampler and
     the compiled one (``method="compiled"``), measured in ``--times`` interleaved rounds
-    (forward, fast, compiled) with the best of each kept, so that drift in the machine's speed
-    reaches all three alike. A model's first compiled sampling builds its kernel into an empty
+    (forward, fast, compiled): the times are the medians over the rounds, the ratios the medians
+    of each round's ratios, so that drift in the machine's speed (how much of the second core
+    the forward pass gets varies from round to round) reaches all three alike. A model's first compiled sampling builds its kernel into an empty
     cache dir: ``build_s`` is that sampling's time beyond a steady one (the first batch size
     only; later ones load the kernel). ``identical``: the fraction of sub-pixels fast and
     compiled drew alike from the same uniforms (float32: equal up to rare rounding ties)."""
@@ -233,7 +235,8 @@ def sampling_rows(a: argparse.Namespace) -> list[dict]:
                     for method in ("fast", "compiled"):
                         seconds, images[method] = sample_once(model, uniforms, method)
                         times[method].append(seconds)
-                forward, fast, compiled = (min(times[key]) for key in ("forward", "fast", "compiled"))
+                forward, fast, compiled = (statistics.median(times[key]) for key in ("forward", "fast", "compiled"))
+                rounds = list(zip(times["forward"], times["fast"], times["compiled"]))
                 row = {
                     "kind": "sampling",
                     "model": name,
@@ -244,9 +247,10 @@ def sampling_rows(a: argparse.Namespace) -> list[dict]:
                     "fast_s": fast,
                     "compiled_s": compiled,
                     "build_s": max(0.0, first[0] - compiled) if k == 0 else None,  # built for the first batch
-                    "fast_over_forward": fast / forward,
-                    "compiled_over_forward": compiled / forward,
-                    "compiled_speedup": fast / compiled,
+                    # each round's ratios (its three timings side by side), then their median
+                    "fast_over_forward": statistics.median(b / a for a, b, _ in rounds),
+                    "compiled_over_forward": statistics.median(c / a for a, _, c in rounds),
+                    "compiled_speedup": statistics.median(b / c for _, b, c in rounds),
                     "identical": float((images["fast"] == images["compiled"]).float().mean()),
                     "times": times,
                 }

@@ -515,7 +515,8 @@ def block_compiled_sampling(res: Results) -> list[str]:
         f"Sampling 32×32×3 images (K = 256) from random-weight models (num_layers={setting(d, 'sample_layers')}, "
         f"hidden_channels={setting(d, 'sample_channels')}), {setting(d, 'torch_threads')} threads: one teacher-forced "
         'forward pass over the batch, the fast sampler, and the compiled one (`method="compiled"`: each step\'s network '
-        f"one call of a C kernel), best of {setting(d, 'times')} interleaved rounds. Build: the first compiled "
+        f"one call of a C kernel), in {setting(d, 'times')} interleaved rounds: medians of the times and of each "
+        "round's ratios (the three timings of a round side by side). Build: the first compiled "
         "sampling's extra time, with an empty kernel cache. Same images: the sub-pixels both samplers drew alike "
         "from the same uniforms (float32). Issue 17's target: PixelCNN compiled ≤ 10× one forward pass at batch 1:"
     )
