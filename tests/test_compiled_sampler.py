@@ -36,6 +36,7 @@ CASES = [
         {"num_layers": 1, "hidden_channels": 4, "num_classes": 3, "vertical_residual": True, "vertical_rows": 2},
     ),
     ("gated-pixelcnn", (2, 3, 4), 3, {"num_layers": 0, "hidden_channels": 4, "skips": True}),  # the first layer only
+    ("gated-pixelcnn", (1, 4, 6), 3, {"num_layers": 2, "hidden_channels": 1, "kernel_size": 5}),
 ]
 
 
@@ -273,3 +274,35 @@ def test_native_contexts_and_pixel_stores_equal_the_pytorch_ones(name):
         fast.write_input(x, front)
         compiled.write_input(x, front)
     assert torch.equal(first_fast.buf, first_compiled.buf)
+
+
+@pytest.mark.parametrize("name", ["pixelcnn", "gated-pixelcnn"])
+def test_fronts_outside_the_maps_are_refused_before_the_kernels_run(name):
+    """The schedule never makes such fronts; a caller who builds one by hand gets a ValueError,
+    not a read or write outside the tensors. An odd front that lies inside is served exactly."""
+    from pixelar.incremental import Front, IncrementalConv
+
+    model = tiny(name, (3, 6, 3), 4, num_layers=2, hidden_channels=4)
+    x = torch.randint(0, 4, (2, 3, 6, 3), generator=torch.Generator().manual_seed(5))
+    fast, compiled = make_stepper(model, 2, None, "fast"), make_stepper(model, 2, None, "compiled")
+    conv = next(v for v in vars(compiled).values() if isinstance(v, IncrementalConv))
+    for front in (Front(0, 0, -1), Front(0, 0, 0, count=3, dh=0, dw=1), Front(0, 6, 0)):
+        with pytest.raises(ValueError, match="outside"):
+            compiled.write_input(x, front)
+        with pytest.raises(ValueError, match="outside"):
+            conv.context(front)
+    column = Front(0, 0, 0, count=6, dh=1, dw=0)  # a whole column: more pixels than the width
+    fast.write_input(x, column)
+    compiled.write_input(x, column)
+    fast_conv = next(v for v in vars(fast).values() if isinstance(v, IncrementalConv))
+    assert torch.equal(conv.buf, fast_conv.buf)
+
+
+def test_a_replaced_cached_map_is_refused():
+    from pixelar.incremental import Front
+
+    model = tiny("pixelcnn", (3, 4, 5), 4, num_layers=1, hidden_channels=4)
+    stepper = make_stepper(model, 1, None, "compiled")
+    stepper.input.buf = stepper.input.buf.clone()
+    with pytest.raises(ValueError, match="replaced"):
+        stepper.input.context(Front(0, 0, 0))

@@ -1,4 +1,5 @@
-/* What every sampling kernel is told about its step's pixels (pixelar/native/kernels.py: Front). */
+/* What every sampling kernel is told about its step: its pixels (pixelar/native/kernels.py: Front)
+ * and, for the cached convolutions, their windows (ConvWindow). */
 
 #ifndef PIXELAR_FRONT_H
 #define PIXELAR_FRONT_H
@@ -21,7 +22,5 @@ struct conv_window {
     int layers, in, out, rows, cols;
     int64_t layer, image, start, step, width;
 };
-
-#define ROWS 4 /* rows computed together: each weight row is loaded once for all of them */
 
 #endif

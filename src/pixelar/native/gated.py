@@ -65,6 +65,9 @@ class GatedColumnKernel:
             parts += [skip.weight, bias(skip.bias, skip.weight)]
         parts += [hidden.weight, bias(hidden.bias, hidden.weight), out.weight, bias(out.bias, out.weight)]
         self.weights = kernels.pack(parts)
+        size = colors * 2 * p + len(rest) * (2 * p * p + p * p + p) + len(skips) * (p * p + p)
+        size += p * p + p + p * self.params + self.params
+        check(self.weights.numel() == size, "the packed weights: the layout gated_column_body.h reads", KERNEL)
         check(images.shape[1] == colors, "x: the model's channels", KERNEL)
         check(not skips or len(skips) == self.layers, "skips: one per layer", KERNEL)
         if maps[1] is not None:
@@ -81,6 +84,12 @@ class GatedColumnKernel:
         )
         if maps[1] is not None:
             self.dims.rest_layer, self.dims.rest_image = maps[1].layer, maps[1].image
+        # the tensors fixed for the sampler's life: their addresses, once
+        self.pointers = (
+            self.weights.data_ptr(),
+            maps[0].buf.data_ptr(),
+            pointer(None if maps[1] is None else maps[1].buf),
+        )
 
     def __call__(self, contexts: Tensor, x: Tensor, front: Front, final: bool) -> Tensor:
         """The channel's parameters [batch, P] at the front's pixel. ``contexts`` [L, batch, ≥ 2p]:
@@ -109,8 +118,7 @@ class GatedColumnKernel:
             if rest is not None:
                 dims.rest_start = rest.at(front)[0]
         params = contexts.new_empty(self.batch, self.params)
-        store = (first.buf.data_ptr(), pointer(None if rest is None else rest.buf)) if final else (None, None)
-        kernels.call(
-            self.fn, dims, self.weights.data_ptr(), contexts.data_ptr(), x.data_ptr(), params.data_ptr(), *store
-        )
+        weights, first_map, rest_map = self.pointers
+        store = (first_map, rest_map) if final else (None, None)
+        kernels.call(self.fn, dims, weights, contexts.data_ptr(), x.data_ptr(), params.data_ptr(), *store)
         return params

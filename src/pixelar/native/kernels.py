@@ -45,12 +45,12 @@ class Images:
     def at(self, x: Tensor, front: FrontPixels) -> Front:
         """The step's :class:`Front` (the same object, updated) for images x at ``front``."""
         check(
-            x.shape == self.shape and x.dtype == torch.int64 and x.is_contiguous(),
-            f"x: contiguous int64 images {list(self.shape)}",
+            x.shape == self.shape and x.dtype == torch.int64 and x.is_contiguous() and x.device.type == "cpu",
+            f"x: contiguous int64 images {list(self.shape)} on the CPU",
             self.kernel,
         )
         where = front.flat(self.shape[3])
-        check(where.stop <= self.size, "the front lies outside the images", self.kernel)
+        check_span(where, front.count, self.size, "the front lies outside the images", self.kernel)
         f = self.front
         f.n, f.count, f.x_start, f.x_step = self.shape[0] * front.count, front.count, where.start, where.step
         return f
@@ -69,8 +69,9 @@ class CachedMap:
 
     def at(self, front: FrontPixels) -> tuple[int, int]:
         """(first position, step) of the front's pixels in the map."""
+        check(self.conv.buf is self.buf, "the cached map was replaced after the kernels were made", self.kernel)
         where = self.conv.where(front)
-        check(where.stop <= self.buf.shape[2], "the front lies outside the cached maps", self.kernel)
+        check_span(where, front.count, self.buf.shape[2], "the front lies outside the cached maps", self.kernel)
         return where.start, where.step
 
 
@@ -99,12 +100,12 @@ class PixelStore:
         args = [ctypes.POINTER(Front), ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
         self.fn = library_function(library, "store_pixels", dtype, [*args, *[ctypes.c_int64] * 3, ctypes.c_void_p])
         self.images, self.first = images, first
-        batch, colors, _, width = images.shape
+        batch, colors, height, width = images.shape
         self.colors = colors
-        self.work = torch.empty(batch * width * colors, dtype=dtype)  # a front holds at most W pixels
+        self.work = torch.empty(batch * colors * height * width, dtype=dtype)  # every pixel at most
 
     def __call__(self, x: Tensor, front: FrontPixels) -> None:
-        f = self.images.at(x, front)
+        f = self.images.at(x, front)  # distinct positions within an image: n ≤ batch·H·W
         start, step = self.first.at(front)
         self.fn(
             ctypes.byref(f),
@@ -148,14 +149,18 @@ class ContextKernel:
             layers, cin, self.out, rows, cols, conv.buf.stride(0), conv.buf.stride(1), 0, 0, conv.width
         )
         self.front = Front(0, 0, 0, 0, 0, 0, 0.0)
-        self.pointers = (conv.buf.data_ptr(), self.weight.data_ptr(), pointer(self.bias))
+        self.buf = conv.buf  # kept: the kernel reads it through a pointer
+        self.pointers = (self.buf.data_ptr(), self.weight.data_ptr(), pointer(self.bias))
 
     def __call__(self, front: FrontPixels) -> Tensor:
         """Every layer's output at the front's pixels without the centre tap: [L, batch·count, out]."""
         window, width = self.window, self.conv.width
-        window.start, window.step = front.h0 * width + front.w0, front.flat(width).step
-        last = window.start + (front.count - 1) * window.step + (window.rows - 1) * width + window.cols
-        check(window.start >= 0 and last <= self.positions, "the front's windows lie outside the map", self.kernel)
+        check(self.conv.buf is self.buf, "the cached map was replaced after the kernels were made", self.kernel)
+        # the windows' top-left positions, and the last window's end
+        where = slice(front.h0 * width + front.w0, None, front.flat(width).step)
+        extent = self.positions - (window.rows - 1) * width - window.cols + 1
+        check_span(where, front.count, extent, "the front's windows lie outside the map", self.kernel)
+        window.start, window.step = where.start, where.step
         n = self.images.shape[0] * front.count
         self.front.n, self.front.count = n, front.count
         result = self.weight.new_empty(window.layers, n, self.out)
@@ -188,6 +193,12 @@ def bias(bias: Tensor | None, weight: Tensor) -> Tensor:
 
 def pointer(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
+
+
+def check_span(where: slice, count: int, size: int, what: str, kernel: str) -> None:
+    """A ValueError unless the ``count`` positions where.start + k·where.step lie in [0, size)."""
+    step = where.step if count > 1 else 1
+    check(count >= 1 and where.start >= 0 and step >= 1 and where.start + (count - 1) * step < size, what, kernel)
 
 
 def check(condition: bool, what: str, kernel: str) -> None:

@@ -1,7 +1,11 @@
-/* Helpers of the sampling kernels for one scalar type T (NAME(f): f with the type's suffix):
- * a row-blocked affine map with its epilogue, the front's pixels read from the images, and rows
- * stored into a cached map. Included by each kernel source once per type, after `struct front`
- * (front.h). */
+/* What every kernel library shares, for one scalar type T (NAME(f): f with the type's suffix):
+ * helpers (a row-blocked affine map with its epilogue, the front's pixels read from the images,
+ * rows stored into a cached map) and two exported entry points (store_pixels, conv_context).
+ * Included by each kernel body, once per type (per_type.h), after front.h. */
+
+#ifndef ROWS
+#define ROWS 4 /* rows computed together: each weight row is loaded once for all of them */
+#endif
 
 /* The epilogue of one row: o = (relu_out)(add + (acc + b)). */
 static void NAME(finish)(const T *acc, int m, const T *b, const T *add, int relu_out, T *o) {

@@ -67,6 +67,9 @@ class ColumnKernel:
         hidden_w, hidden_b, out_w, out_b = head
         parts += [hidden_w, bias(hidden_b, hidden_w), out_w, bias(out_b, out_w)]
         self.weights = kernels.pack(parts)
+        per_block = wide * narrow + narrow + narrow * narrow + narrow * wide + wide
+        size = channels * wide + len(blocks) * per_block + wide * wide + wide + wide * out_w.shape[1] + out_w.shape[1]
+        check(self.weights.numel() == size, "the packed weights: the layout pixelcnn_column_body.h reads", KERNEL)
         dtype = self.weights.dtype
         check(colors > channels, "x: the images' channels", KERNEL)
         if biases is not None:
@@ -98,6 +101,8 @@ class ColumnKernel:
             "input": maps[0].buf.data_ptr(),
             "blocks": None if maps[1] is None else maps[1].buf.data_ptr(),
         }
+        # only the last channel's kernel stores (it computes every feature)
+        self.stores = maps[1] is None or maps[1].buf.shape[3] == narrow
         if maps[1] is not None:
             check(maps[1].buf.shape[0] == self.layers, "the blocks' cached maps: one per block", KERNEL)
             self.dims.blocks_layer, self.dims.blocks_image = maps[1].layer, maps[1].image
@@ -128,9 +133,9 @@ class ColumnKernel:
         dims.ld_y = y.stride(0)
         input_map, blocks_map = self.maps
         if final:
+            check(self.stores, "only the last channel's step computes every feature", KERNEL)
             dims.input_start, dims.input_step = input_map.at(front)
             if blocks_map is not None:
-                check(blocks_map.buf.shape[3] == self.narrow, "the last channel's step computes every feature", KERNEL)
                 dims.blocks_start, dims.blocks_step = blocks_map.at(front)
         params = y.new_empty(n, self.params)
         ptr = self.pointers

@@ -53,10 +53,8 @@ int NAME(pixelcnn_column)(const struct column_dims *d, const T *weights, const T
     const T *out_w = hidden_b + wide, *out_b = out_w + (size_t)wide * d->params;
     NAME(affine)(y, wide, n, wide, hidden_w, wide, hidden_b, 0, 0, 1, 1, hidden, wide, acc);
     NAME(affine)(hidden, wide, n, wide, out_w, d->params, out_b, 0, 0, 0, 0, params_out, d->params, acc);
-    if (input_map) { /* every channel of the pixels is final now */
-        NAME(pixels)(&d->front, x, colors, pixels);
-        NAME(store)(&d->front, pixels, colors, input_map, d->input_image, d->input_start, d->input_step);
-    }
+    if (input_map) /* the pixels (their last channel is stored again once drawn: store_pixels) */
+        NAME(store_pixels)(&d->front, x, colors, input_map, d->input_image, d->input_start, d->input_step, pixels);
 done:
     free(y), free(a), free(pre), free(acc), free(pixels), free(hidden);
     return status;
