@@ -134,28 +134,24 @@ class ContextKernel:
     front's pixels from every tap but the centre, read from its cached input map."""
 
     def __init__(self, library: str, conv: IncrementalConv, images: Images, kernel: str) -> None:
-        dtype = conv.buf.dtype
+        layers, _, positions, cin = conv.buf.shape
+        self.map = CachedMap(conv, (layers, images.shape[0], cin), conv.buf.dtype, kernel)  # checked, kept
         args = [ctypes.POINTER(Front), ctypes.POINTER(ConvWindow), *[ctypes.c_void_p] * 4]
-        self.fn = library_function(library, "conv_context", dtype, args)
+        self.fn = library_function(library, "conv_context", conv.buf.dtype, args)
         self.conv, self.images, self.kernel = conv, images, kernel
-        layers, batch, positions, cin = conv.buf.shape
-        check(conv.buf.is_contiguous() and batch == images.shape[0], "the cached map of the sampler's images", kernel)
         self.weight = conv.context_weight.contiguous()  # [L, taps·in, out]
         self.bias = None if conv.bias is None else conv.bias.reshape(layers, -1).contiguous()  # [L, out]
         rows, cols = conv.pad_top + 1, conv.kw
         check(tuple(self.weight.shape[:2]) == (layers, rows * cols * cin), "the context weights", kernel)
         self.positions, self.out = positions, self.weight.shape[2]
-        self.window = ConvWindow(
-            layers, cin, self.out, rows, cols, conv.buf.stride(0), conv.buf.stride(1), 0, 0, conv.width
-        )
+        self.window = ConvWindow(layers, cin, self.out, rows, cols, self.map.layer, self.map.image, 0, 0, conv.width)
         self.front = Front(0, 0, 0, 0, 0, 0, 0.0)
-        self.buf = conv.buf  # kept: the kernel reads it through a pointer
-        self.pointers = (self.buf.data_ptr(), self.weight.data_ptr(), pointer(self.bias))
+        self.pointers = (self.map.buf.data_ptr(), self.weight.data_ptr(), pointer(self.bias))
 
     def __call__(self, front: FrontPixels) -> Tensor:
         """Every layer's output at the front's pixels without the centre tap: [L, batch·count, out]."""
         window, width = self.window, self.conv.width
-        check(self.conv.buf is self.buf, "the cached map was replaced after the kernels were made", self.kernel)
+        check(self.conv.buf is self.map.buf, "the cached map was replaced after the kernels were made", self.kernel)
         # the windows' top-left positions, and the last window's end
         where = slice(front.h0 * width + front.w0, None, front.flat(width).step)
         extent = self.positions - (window.rows - 1) * width - window.cols + 1
