@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from helpers import tiny
-from pixelar.causality import dependency_matrix, generation_order, missing_context, violations
+from pixelar.causality import dependency_matrix, missing_context, violations
+from pixelar.orders import generation_order
 
 FULL_CONTEXT = {"gated-pixelcnn": {"num_layers": 5}, "diagonal-bilstm": {"num_layers": 2}}
 

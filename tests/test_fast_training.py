@@ -12,7 +12,7 @@ import pixelar
 from helpers import compile_unavailable, randomize, tiny_train_config
 from pixelar.compiling import check_compile
 from pixelar.errors import PixelarError
-from pixelar.layers import MaskedConv2d, shifts
+from pixelar.layers import MaskedConv2d, gated_resnet, shifts
 from pixelar.models import gated_pixelcnn, pixelcnn, pixelcnn_pp
 from pixelar.training import METRICS_FILE, batch_nll, load_run_config, read_metrics, train
 
@@ -100,7 +100,7 @@ def test_models_compute_the_straightforward_loss_and_gradients(name, colors, lev
 
 @pytest.mark.parametrize("p", [0.5, 0.2])
 def test_dropout_keeps_one_minus_p_in_any_layout(p):
-    dropout = pixelcnn_pp.Dropout(p).train()
+    dropout = gated_resnet.Dropout(p).train()
     x = torch.rand(8, 6, 20, 20) + 0.5
     torch.manual_seed(3)
     y = dropout(x)

@@ -1,9 +1,9 @@
 """pixelar: pixel-level autoregressive image models (PixelRNN and PixelCNN families)."""
 
-from pixelar.checkpoint import load
 from pixelar.codec import decode, encode
 from pixelar.completion import complete
 from pixelar.errors import PixelarError
+from pixelar.loading import load
 from pixelar.metrics import bits_per_dim, nats_per_image
 from pixelar.registry import ModelConfig, create_model, list_models, register_model
 

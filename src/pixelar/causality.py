@@ -16,12 +16,6 @@ if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
 
 
-def generation_order(image_shape: tuple[int, int, int]) -> Tensor:
-    """Generation index of every sub-pixel: long tensor [C, H, W]."""
-    C, H, W = image_shape
-    return torch.arange(C * H * W).reshape(H, W, C).permute(2, 0, 1).contiguous()
-
-
 def perturbation_effects(
     model: AutoregressiveModel,
     x: Tensor,

@@ -1,5 +1,6 @@
-"""Saving and loading: model directories (config.json + model.safetensors) and training
-checkpoints, all written atomically and loaded without executing code from the file."""
+"""Files written whole or not at all: model directories (config.json + model.safetensors) and
+training checkpoints, written atomically and read without executing code from the file.
+Turning a model directory back into a model is :func:`pixelar.loading.load`."""
 
 from __future__ import annotations
 
@@ -8,14 +9,11 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 
 from pixelar.errors import PixelarError
-
-if TYPE_CHECKING:
-    from pixelar.models.base import AutoregressiveModel
 
 FORMAT = "pixelar-model"
 FORMAT_VERSION = 1
@@ -69,7 +67,23 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
-def model_to_dict(model: AutoregressiveModel) -> dict[str, Any]:
+class Config(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class SavedModel(Protocol):
+    """What a model directory records of a model: its family's name, its config, its weights."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def config(self) -> Config: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+
+def model_to_dict(model: SavedModel) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -78,7 +92,7 @@ def model_to_dict(model: AutoregressiveModel) -> dict[str, Any]:
     }
 
 
-def save_pretrained(model: AutoregressiveModel, directory: str | Path) -> Path:
+def save_pretrained(model: SavedModel, directory: str | Path) -> Path:
     """Write ``config.json`` and ``model.safetensors`` (float weights as they are) to ``directory``."""
     from safetensors.torch import save_file
 
@@ -141,58 +155,6 @@ def read_model_config(path: str | Path) -> tuple[str, dict[str, Any]]:
     if version > FORMAT_VERSION:
         raise PixelarError(f"{cfg_path} was written by a newer pixelar (format {version}); upgrade pixelar to load it")
     return meta["model"], dict(meta["config"])
-
-
-def load(path: str | Path, device: str | torch.device = "cpu") -> AutoregressiveModel:
-    """Load a model saved with ``save_pretrained`` (or the model of a training run).
-
-    The weights are read with safetensors, which never executes code from the file.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from pixelar.registry import create_model
-
-    directory = resolve_model_dir(path)
-    name, config = read_model_config(directory)
-    try:
-        model = create_model(name, **config)
-    except PixelarError as e:
-        raise PixelarError(f"{directory / CONFIG_FILE} has an invalid config ({e})") from None
-    except (TypeError, ValueError, KeyError, RuntimeError) as e:
-        first = (str(e).splitlines() or [""])[0][:100]
-        raise PixelarError(
-            f"{directory / CONFIG_FILE} has an invalid config ({e.__class__.__name__}: {first})"
-        ) from None
-    weights = directory / WEIGHTS_FILE
-    if not weights.is_file():
-        raise PixelarError(f"{weights} is missing; copy the whole model directory")
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        first = (str(e).splitlines() or [e.__class__.__name__])[0][:80]
-        raise PixelarError(f"{weights} is corrupt or truncated ({first}); re-copy or retrain the model") from None
-    dtype = next(iter(state.values())).dtype if state else torch.float32
-    if not dtype.is_floating_point:
-        raise PixelarError(f"{weights} holds {dtype} weights, not floats: it is corrupt; re-copy or retrain the model")
-    model.to(dtype)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError:
-        expected = model.state_dict()
-        missing = sorted(set(expected) - set(state))
-        extra = sorted(set(state) - set(expected))
-        shapes = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-        what = "; ".join(
-            f"{label} {', '.join(keys[:3])}{' …' if len(keys) > 3 else ''}"
-            for label, keys in (("missing", missing), ("unexpected", extra), ("other shape", shapes))
-            if keys
-        )
-        raise PixelarError(
-            f"{weights} does not match the config in {directory / CONFIG_FILE} ({what}): the directory is "
-            "damaged or was written by another pixelar version; retrain or re-save the model"
-        ) from None
-    return model.to(device).eval()
 
 
 def torch_save_atomic(obj: Any, path: str | Path) -> Path:

@@ -4,44 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pixelar.errors import PixelarError
+from pixelar.models import FAMILIES, AutoregressiveModel
+from pixelar.models.config import ModelConfig
 
-if TYPE_CHECKING:
-    from pixelar.models.base import AutoregressiveModel
-
-
-@dataclasses.dataclass
-class ModelConfig:
-    """Hyperparameters shared by every model; each family subclasses it with its own fields.
-
-    Attributes:
-        image_shape: (C, H, W) of the images the model describes.
-        num_levels: K, the number of values a sub-pixel takes (256 for 8-bit, 2 for binary).
-        num_classes: number of class labels for a class-conditional model; 0 for unconditional.
-    """
-
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-    num_levels: int = 256
-    num_classes: int = 0
-
-    def __post_init__(self) -> None:
-        shape = tuple(int(s) for s in self.image_shape)
-        if len(shape) != 3 or min(shape) < 1:
-            raise PixelarError(
-                f"image_shape must be (channels, height, width) of positive sizes, got {self.image_shape}"
-            )
-        self.image_shape = (shape[0], shape[1], shape[2])
-        if self.num_levels < 2:
-            raise PixelarError(f"num_levels must be at least 2, got {self.num_levels}")
-        if self.num_classes < 0:
-            raise PixelarError(f"num_classes must be >= 0, got {self.num_classes}")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["image_shape"] = list(self.image_shape)
-        return d
+__all__ = ["ModelConfig", "ModelEntry", "create_model", "get_entry", "list_models", "make_config", "register_model"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +24,9 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(name: str) -> Callable[[type[AutoregressiveModel]], type[AutoregressiveModel]]:
-    """Class decorator: register a model family under ``name`` (its ``Config`` attribute is used)."""
+    """Class decorator: register a model family of your own under ``name`` (its ``Config``
+    attribute is used); the built-in families (:data:`pixelar.models.FAMILIES`) are registered
+    under their ``model_name`` when this module is imported."""
 
     def wrap(cls: type[AutoregressiveModel]) -> type[AutoregressiveModel]:
         if name in _REGISTRY:
@@ -67,14 +38,16 @@ def register_model(name: str) -> Callable[[type[AutoregressiveModel]], type[Auto
     return wrap
 
 
+for _family in FAMILIES:
+    register_model(_family.model_name)(_family)
+
+
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
-    _ensure_loaded()
     return sorted(_REGISTRY)
 
 
 def get_entry(name: str) -> ModelEntry:
-    _ensure_loaded()
     if name not in _REGISTRY:
         raise PixelarError(f"unknown model {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
@@ -111,8 +84,3 @@ def create_model(
     """
     config = make_config(name, image_shape=image_shape, num_levels=num_levels, **hyperparameters)
     return get_entry(name).cls(config)
-
-
-def _ensure_loaded() -> None:
-    # Importing the models package registers every family.
-    import pixelar.models  # noqa: F401

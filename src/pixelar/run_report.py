@@ -28,9 +28,10 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from pixelar.checkpoint import CONFIG_FILE as MODEL_CONFIG_FILE
-from pixelar.checkpoint import atomic_write, atomic_write_text, load
+from pixelar.checkpoint import atomic_write, atomic_write_text
 from pixelar.completion import complete, rows_mask
 from pixelar.errors import PixelarError
+from pixelar.loading import load
 from pixelar.metrics import bits_per_dim, nats_per_image, preferred_unit
 from pixelar.models.base import AutoregressiveModel
 from pixelar.plotting import save_completion_grid, save_loss_curve

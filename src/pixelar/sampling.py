@@ -16,14 +16,23 @@ agree, whatever order they visit the sub-pixels in.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from pixelar.errors import PixelarError
-from pixelar.incremental import ColumnSampler, Front, Stepper, step_index, wavefronts
+from pixelar.incremental import (
+    Chooser,
+    ColumnSampler,
+    Front,
+    Observer,
+    SampledModel,
+    Stepper,
+    step_index,
+    wavefronts,
+)
 
 __all__ = [
     "METHODS",
@@ -46,15 +55,12 @@ __all__ = [
     "wavefronts",
 ]
 
-if TYPE_CHECKING:
-    from pixelar.models.base import AutoregressiveModel
-
 # "auto": fast where the model has it; "compiled": fast, its per-step work one native call
 METHODS = ("auto", "fast", "naive", "compiled")
 Method = Literal["auto", "fast", "naive", "compiled"]
 
 
-def params_per_pixel(model: AutoregressiveModel) -> bool:
+def params_per_pixel(model: SampledModel) -> bool:
     """Whether one network evaluation per pixel gives every channel's conditional there.
 
     True when each channel's conditional reads the same parameters as the first channel's
@@ -79,7 +85,7 @@ class NaiveStepper:
     """
 
     def __init__(
-        self, model: AutoregressiveModel, cond: Tensor | None, params: Callable[[Tensor], Tensor] | None = None
+        self, model: SampledModel, cond: Tensor | None, params: Callable[[Tensor], Tensor] | None = None
     ) -> None:
         """``params``: images [n, C, H, W] → every conditional's parameters [n, P, H, W];
         by default the model's teacher-forced forward pass with labels ``cond``."""
@@ -134,7 +140,7 @@ def draw(logp: Tensor, u: Tensor, temperature: float = 1.0) -> Tensor:
     return torch.searchsorted(cdf, target).squeeze(-1).clamp_max(logp.shape[-1] - 1)
 
 
-def resolve_method(model: AutoregressiveModel, method: str) -> Literal["fast", "naive", "compiled"]:
+def resolve_method(model: SampledModel, method: str) -> Literal["fast", "naive", "compiled"]:
     """The sampler a ``method`` (:data:`METHODS`) selects for ``model``: "auto" is the fast one
     where the model has it; "compiled" is the fast one with its per-step work in a native kernel
     (:mod:`pixelar.native`), where the model has one."""
@@ -151,7 +157,7 @@ def resolve_method(model: AutoregressiveModel, method: str) -> Literal["fast", "
     return "fast"
 
 
-def make_stepper(model: AutoregressiveModel, batch: int, cond: Tensor | None, method: str) -> Stepper:
+def make_stepper(model: SampledModel, batch: int, cond: Tensor | None, method: str) -> Stepper:
     """The stepper ``method`` selects (:func:`resolve_method`) for ``batch`` images with labels ``cond``."""
     resolved = resolve_method(model, method)
     if resolved == "naive":
@@ -164,14 +170,8 @@ def make_stepper(model: AutoregressiveModel, batch: int, cond: Tensor | None, me
     return stepper
 
 
-# observe(x, c, front): called by the loop right after it sets channel c of the front's pixels in
-# the images x [n, C, H, W] it fills (full-image coordinates, whatever the model's order); x is
-# the loop's own tensor, to read and not to change.
-Observer = Callable[[Tensor, int, Front], None]
-
-
 def sample(
-    model: AutoregressiveModel,
+    model: SampledModel,
     n: int,
     *,
     cond: Tensor | None = None,
@@ -240,11 +240,8 @@ def sample(
     return x
 
 
-Chooser = Callable[[Tensor, int, Front], Tensor]
-
-
 def autoregress(
-    model: AutoregressiveModel,
+    model: SampledModel,
     x: Tensor,
     known: Tensor,
     cond: Tensor | None,

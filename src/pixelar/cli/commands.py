@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from pixelar.checkpoint import atomic_write, load
+from pixelar.checkpoint import atomic_write
 from pixelar.cli.errors import in_flags
 from pixelar.cli.train import format_nll
 from pixelar.codec import MAX_SUBPIXELS, decode_images, encode, image_nll_bits
@@ -21,6 +21,7 @@ from pixelar.data import DATASET_PARAMS, list_datasets
 from pixelar.errors import PixelarError
 from pixelar.evaluation import evaluate
 from pixelar.imageio import read_image_list, read_images, read_mask, write_image, write_npy
+from pixelar.loading import load
 from pixelar.models.base import AutoregressiveModel
 from pixelar.plotting import save_completion_grid, save_grid
 from pixelar.presets import PRESETS

@@ -13,7 +13,6 @@ import torch
 
 from pixelar.animation import Every, generation_frames, save_animation
 from pixelar.bits_map import bits_per_subpixel, save_bits_map
-from pixelar.checkpoint import load
 from pixelar.cli.commands import (
     _at_least,
     _check_output,
@@ -23,6 +22,7 @@ from pixelar.cli.commands import (
 )
 from pixelar.errors import PixelarError
 from pixelar.imageio import read_images
+from pixelar.loading import load
 from pixelar.models.base import AutoregressiveModel
 from pixelar.plotting import save_image
 from pixelar.receptive_field import ReceptiveField, randomize_weights, receptive_field, receptive_field_figure

@@ -28,16 +28,20 @@ A model opts in with ``fast_stepper(batch, cond)`` (and, where its receptive fie
 float64 and that its schedule respects its dependencies.
 """
 
-from pixelar.incremental.column import ColumnSampler, OutputHeadAt, Stepper, bias_at, per_pixel
+from pixelar.incremental.column import ColumnSampler, OutputHeadAt, bias_at, per_pixel
 from pixelar.incremental.conv import IncrementalConv, Pointwise, conv_matrix, effective_weight
+from pixelar.incremental.protocols import Chooser, Observer, SampledModel, Stepper
 from pixelar.incremental.schedule import Front, step_index, wavefronts
 
 __all__ = [
+    "Chooser",
     "ColumnSampler",
     "Front",
     "IncrementalConv",
+    "Observer",
     "OutputHeadAt",
     "Pointwise",
+    "SampledModel",
     "Stepper",
     "bias_at",
     "conv_matrix",

@@ -1,33 +1,20 @@
-"""The protocol every sampler implements (:class:`Stepper`) and the base of the fast ones
-(:class:`ColumnSampler`), with the pieces they share to evaluate a network at a few pixels."""
+"""The base of the fast samplers (:class:`ColumnSampler`), with the pieces they share to
+evaluate a network at a few pixels."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from pixelar.distributions import scale_levels
 from pixelar.incremental.conv import Pointwise
+from pixelar.incremental.protocols import SampledModel
 from pixelar.incremental.schedule import Front, wavefronts
 
 if TYPE_CHECKING:
     from pixelar.layers.common import OutputHead
-    from pixelar.models.base import AutoregressiveModel
-
-
-class Stepper(Protocol):
-    """Gives the conditionals of the next sub-pixels, following its schedule ``fronts``.
-
-    ``conditional(x, c, front)`` returns log p(x_(c,h,w) = k | earlier sub-pixels) for the
-    front's pixels: [n, K, count]. It is called front by front, channel by channel; ``x`` holds
-    every sub-pixel generated before, and zeros at those not generated yet.
-    """
-
-    fronts: list[Front]
-
-    def conditional(self, x: Tensor, c: int, front: Front) -> Tensor: ...
 
 
 class ColumnSampler:
@@ -42,7 +29,7 @@ class ColumnSampler:
     Subclasses implement :meth:`column` and :meth:`write_input`.
     """
 
-    def __init__(self, model: AutoregressiveModel) -> None:
+    def __init__(self, model: SampledModel) -> None:
         self.model = model
         self.C, self.H, self.W = model.image_shape
         self.fronts = wavefronts(self.H, self.W, model.wavefront_shift)

@@ -1,4 +1,11 @@
-"""The base class every pixelar model derives from: one API for likelihood, sampling, saving."""
+"""The base class every pixelar model derives from: one API for likelihood, sampling, saving.
+
+The model knows nothing of how it is sampled or saved: :meth:`AutoregressiveModel.sample` and
+:meth:`~AutoregressiveModel.save_pretrained` call :mod:`pixelar.sampling` and
+:mod:`pixelar.checkpoint`, which read the model through small protocols
+(:class:`~pixelar.incremental.SampledModel`, :class:`~pixelar.checkpoint.SavedModel`) and
+import nothing from here.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +14,20 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal, ParamSpec, TypeVar, cast
+from typing import ClassVar, Literal, ParamSpec, TypeVar, cast
 
 import torch
 import torch.utils.checkpoint
 from torch import Tensor, nn
 
+from pixelar import checkpoint, sampling
 from pixelar.distributions import OutputDistribution, scale_levels
 from pixelar.errors import PixelarError
-from pixelar.registry import ModelConfig
-
-if TYPE_CHECKING:
-    from pixelar.incremental import Stepper
-    from pixelar.sampling import Chooser, Method, Observer
-
+from pixelar.incremental.protocols import Chooser, Observer, Stepper
+from pixelar.layers.common import ClassBias
+from pixelar.models.config import ModelConfig
+from pixelar.orders import generation_order
+from pixelar.sampling import Method
 
 MAX_SIDE = 65535  # the largest image height or width a model is evaluated at (AutoregressiveModel.resize)
 
@@ -88,8 +95,6 @@ class AutoregressiveModel(nn.Module):
     def add_class_biases(self, num_layers: int, features: int) -> None:
         """For a class-conditional model, a learned [features] bias per class for each of
         ``num_layers`` layers (``self.class_bias``); nothing for an unconditional one."""
-        from pixelar.layers.common import ClassBias
-
         self.num_bias_layers = num_layers
         if self.num_classes:
             self.class_bias = ClassBias(self.num_classes, num_layers, features)
@@ -247,8 +252,6 @@ class AutoregressiveModel(nn.Module):
 
     def generation_order(self) -> Tensor:
         """Generation index of every sub-pixel [C, H, W]: raster order, channels R → G → B."""
-        from pixelar.causality import generation_order
-
         return generation_order(self.image_shape)
 
     def autoregress(
@@ -263,10 +266,9 @@ class AutoregressiveModel(nn.Module):
     ) -> Tensor:
         """Fill the unknown sub-pixels of x in generation order (see :func:`pixelar.sampling.autoregress`):
         the stepper ``method`` selects, driven by :func:`pixelar.sampling.fill` in eval mode."""
-        from pixelar.sampling import fill, make_stepper
-
         with self.in_mode(training=False), torch.inference_mode():
-            return fill(make_stepper(self, x.shape[0], cond, method), x, known, choose, progress, observe=observe)
+            stepper = sampling.make_stepper(self, x.shape[0], cond, method)
+            return sampling.fill(stepper, x, known, choose, progress, observe=observe)
 
     def sample(
         self,
@@ -279,9 +281,7 @@ class AutoregressiveModel(nn.Module):
         batch_size: int | None = None,
     ) -> Tensor:
         """Draw n images [n, C, H, W] (long) sub-pixel by sub-pixel; see :func:`pixelar.sampling.sample`."""
-        from pixelar.sampling import sample
-
-        return sample(
+        return sampling.sample(
             self,
             n,
             cond=cond,
@@ -295,6 +295,4 @@ class AutoregressiveModel(nn.Module):
     # -- persistence --------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write config.json + model.safetensors to ``directory`` (atomically); returns it."""
-        from pixelar.checkpoint import save_pretrained
-
-        return save_pretrained(self, directory)
+        return checkpoint.save_pretrained(self, directory)

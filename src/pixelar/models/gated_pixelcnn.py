@@ -35,7 +35,7 @@ from pixelar.layers import MaskedConv2d, channel_groups
 from pixelar.layers.common import OutputHead, conv_layout, modules_as
 from pixelar.layers.shifts import DownShiftedConv2d, down_shift
 from pixelar.models.base import AutoregressiveModel
-from pixelar.registry import ModelConfig, register_model
+from pixelar.models.config import ModelConfig
 
 if TYPE_CHECKING:
     from pixelar.native.gated import GatedColumnKernel
@@ -140,7 +140,6 @@ class GatedLayer(nn.Module):
         return vertical_new, horizontal_new, None if self.skip is None else self.skip(gated)
 
 
-@register_model("gated-pixelcnn")
 class GatedPixelCNN(AutoregressiveModel):
     """Gated PixelCNN: a 7-wide first layer (vertical 4×7, horizontal 1×4 mask A), then
     ``num_layers`` residual gated layers of kernel k, then the output head on the horizontal
@@ -148,6 +147,8 @@ class GatedPixelCNN(AutoregressiveModel):
 
     Shapes: images [B, C, H, W] → parameters [B, P, H, W].
     """
+
+    model_name = "gated-pixelcnn"
 
     Config = GatedPixelCNNConfig
     config: GatedPixelCNNConfig

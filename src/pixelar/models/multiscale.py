@@ -25,6 +25,7 @@ from torch import Tensor
 from pixelar.errors import PixelarError
 from pixelar.incremental import Front, Stepper
 from pixelar.models.base import AutoregressiveModel
+from pixelar.models.config import ModelConfig
 from pixelar.models.pixelrnn import (
     ContextDiagonalBiLSTM,
     ContextRowLSTM,
@@ -32,7 +33,6 @@ from pixelar.models.pixelrnn import (
     PixelRNNConfig,
     RowLSTM,
 )
-from pixelar.registry import ModelConfig, register_model
 from pixelar.sampling import Chooser, NaiveStepper, Observer, autoregress, fill, resolve_method
 
 FAMILIES = {"diagonal-bilstm": (DiagonalBiLSTM, ContextDiagonalBiLSTM), "row-lstm": (RowLSTM, ContextRowLSTM)}
@@ -62,12 +62,13 @@ class MultiScaleConfig(ModelConfig):
             raise PixelarError(f"layer must be one of {', '.join(FAMILIES)}, got {self.layer!r}", param="layer")
 
 
-@register_model("multiscale-pixelrnn")
 class MultiScalePixelRNN(AutoregressiveModel):
     """p(x) = p_small(s) · p_large(x without s | s); see the module docstring.
 
     Shapes: images [B, C, H, W]; the small model sees [B, C, ⌈H/f⌉, ⌈W/f⌉].
     """
+
+    model_name = "multiscale-pixelrnn"
 
     Config = MultiScaleConfig
     config: MultiScaleConfig

@@ -27,7 +27,7 @@ from pixelar.incremental import ColumnSampler, Front, IncrementalConv, Pointwise
 from pixelar.layers import MaskedConv2d, channel_groups
 from pixelar.layers.common import OutputHead, conv_layout, modules_as, with_bias
 from pixelar.models.base import AutoregressiveModel
-from pixelar.registry import ModelConfig, register_model
+from pixelar.models.config import ModelConfig
 
 if TYPE_CHECKING:
     from pixelar.native.kernels import PixelStore
@@ -77,13 +77,14 @@ class ResidualBlock(nn.Module):
         return x + y
 
 
-@register_model("pixelcnn")
 class PixelCNN(AutoregressiveModel):
     """The PixelCNN of the PixelRNN paper; a class-conditional model adds a learned per-class
     bias to the input of every block and of the output head.
 
     Shapes: images [B, C, H, W] (integers in [0, K)) → parameters [B, P, H, W].
     """
+
+    model_name = "pixelcnn"
 
     Config = PixelCNNConfig
     config: PixelCNNConfig

@@ -11,15 +11,34 @@ the next op has read it. The image is given whole, written by the sampler as pix
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pixelar.incremental import ColumnSampler, Front, Pointwise, conv_matrix
+from pixelar.incremental import ColumnSampler, Front, Pointwise, SampledModel, conv_matrix
+from pixelar.layers.gated_resnet import Evaluator, concat_elu, gate_residual
 from pixelar.layers.shifts import DownRightShiftedConv2d, DownRightShiftedDeconv2d, DownShiftedConv2d, right_shift
-from pixelar.models.pixelcnn_pp import PixelCNNPP, concat_elu, gate_residual
+
+Map = TypeVar("Map")
+
+
+class Streams(SampledModel, Protocol):
+    """What the sampler reads of :class:`~pixelar.models.pixelcnn_pp.PixelCNNPP`: its graph,
+    written once over an :class:`~pixelar.layers.gated_resnet.Evaluator`, and its inputs."""
+
+    def padded_input(self, x: Tensor) -> Tensor: ...
+
+    def stream_biases(self, cond: Tensor | None) -> tuple[list[Tensor | None], list[Tensor | None]]: ...
+
+    def u_stream(self, ops: Evaluator[Map], image: Map, biases: Sequence[Tensor | None]) -> list[Map]: ...
+
+    def ul_stream(
+        self, ops: Evaluator[Map], image: Map, u_outs: Sequence[Map], biases: Sequence[Tensor | None]
+    ) -> Map: ...
 
 
 def column_padding(module: nn.Conv2d) -> tuple[int, int]:
@@ -299,7 +318,7 @@ class PixelCNNPPSampler(ColumnSampler):
     the same batch size.
     """
 
-    def __init__(self, model: PixelCNNPP, batch: int, cond: Tensor | None) -> None:
+    def __init__(self, model: Streams, batch: int, cond: Tensor | None) -> None:
         super().__init__(model)
         self.pixelcnn = model
         self.u_biases, self.ul_biases = model.stream_biases(cond)

@@ -24,7 +24,7 @@ from pixelar.layers import MaskedConv2d
 from pixelar.layers.common import OutputHead, modules_as, spatial, with_bias
 from pixelar.layers.recurrent import DiagonalBiLSTMLayer, RecurrentLayer, RowLSTMLayer
 from pixelar.models.base import AutoregressiveModel
-from pixelar.registry import ModelConfig, register_model
+from pixelar.models.config import ModelConfig
 
 
 @dataclass
@@ -92,16 +92,18 @@ class PixelRNN(AutoregressiveModel):
         return PixelRNNSampler(self, batch, cond, context)
 
 
-@register_model("row-lstm")
 class RowLSTM(PixelRNN):
     """PixelRNN with Row LSTM layers (Section 3.1): triangular receptive field, one step per row."""
+
+    model_name = "row-lstm"
 
     layer_cls = RowLSTMLayer
 
 
-@register_model("diagonal-bilstm")
 class DiagonalBiLSTM(PixelRNN):
     """PixelRNN with Diagonal BiLSTM layers (Section 3.2): the whole context, one step per diagonal."""
+
+    model_name = "diagonal-bilstm"
 
     layer_cls = DiagonalBiLSTMLayer
 

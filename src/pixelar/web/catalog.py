@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pixelar.checkpoint import CONFIG_FILE, load, read_model_config, resolve_model_dir
+from pixelar.checkpoint import CONFIG_FILE, read_model_config, resolve_model_dir
 from pixelar.data.base import ImageDataset
 from pixelar.errors import PixelarError
+from pixelar.loading import load
 from pixelar.models.base import AutoregressiveModel
 from pixelar.registry import ModelConfig
 from pixelar.training_config import is_run_dir
