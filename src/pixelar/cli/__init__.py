@@ -1,8 +1,10 @@
 """The ``pixelar`` command line: a thin layer over the library API.
 
 :mod:`~pixelar.cli.parser` holds the grammar, :mod:`~pixelar.cli.train` and
-:mod:`~pixelar.cli.commands` the verbs (each a few library calls), and :mod:`~pixelar.cli.errors`
-says a library error in the command line's words (its parameters as flags), on one line.
+:mod:`~pixelar.cli.commands` the verbs (each a few library calls), :mod:`~pixelar.cli.flags`
+what those verbs make of their flags (checks, the model, labels, sampling options), and
+:mod:`~pixelar.cli.errors` says a library error in the command line's words (its parameters as
+flags), on one line.
 """
 
 from __future__ import annotations

@@ -13,13 +13,7 @@ import torch
 
 from pixelar.animation import Every, generation_frames, save_animation
 from pixelar.bits_map import bits_per_subpixel, save_bits_map
-from pixelar.cli.commands import (
-    _at_least,
-    _check_output,
-    _given_label,
-    _model_for_files,
-    _sampling_options,
-)
+from pixelar.cli.flags import at_least, check_output, given_label, model_for_files, sampling_options
 from pixelar.errors import PixelarError
 from pixelar.imageio import read_images
 from pixelar.loading import load
@@ -34,7 +28,7 @@ def animate(args: argparse.Namespace, model: AutoregressiveModel, n: int, **inpu
     """sample / complete --animate: the samples (``inputs``: cond, or cond, images and known for
     completions) drawn as the sampling flags say, the generation recorded frame by frame into the
     GIF --animate names (all images in one batch: --batch-size is not used)."""
-    options = _sampling_options(args)
+    options = sampling_options(args)
     del options["batch_size"]
     every: Every = "row" if args.frame_every is None else int(args.frame_every)
     frames, samples = generation_frames(model, n, every, **inputs, **options)
@@ -70,14 +64,14 @@ def cmd_receptive_field(args: argparse.Namespace) -> int:
     names = [name.strip() for name in args.model.split(",") if name.strip()]
     if not names:
         raise PixelarError("--model names no model; pass e.g. --model pixelcnn,gated-pixelcnn")
-    _at_least(args.num_layers, 0, "--layers")
-    _at_least(args.hidden_channels, 1, "--hidden-channels")
-    _at_least(args.image_size, 1, "--image-size")
-    _at_least(args.levels, 2, "--levels")
-    _at_least(args.channel, 0, "--channel")
+    at_least(args.num_layers, 0, "--layers")
+    at_least(args.hidden_channels, 1, "--hidden-channels")
+    at_least(args.image_size, 1, "--image-size")
+    at_least(args.levels, 2, "--levels")
+    at_least(args.channel, 0, "--channel")
     if args.channels not in (1, 3):
         raise PixelarError(f"--channels must be 1 or 3, got {args.channels}")
-    _check_output(args.output, "-o")
+    check_output(args.output, "-o")
     fields: list[tuple[str, ReceptiveField]] = []
     for name in names:
         label, model, size = _receptive_model(name, args)
@@ -99,7 +93,7 @@ def cmd_receptive_field(args: argparse.Namespace) -> int:
 
 
 def cmd_bits(args: argparse.Namespace) -> int:
-    model = _model_for_files(args)
+    model = model_for_files(args)
     channels, height, width = model.image_shape
     batches: list[torch.Tensor] = []
     names: list[str] = []
@@ -110,7 +104,7 @@ def cmd_bits(args: argparse.Namespace) -> int:
     images = torch.cat(batches)
     if len(images) == 0:
         raise PixelarError(f"{', '.join(args.images)} hold(s) no images; nothing to measure")
-    cond = _given_label(args, model, len(images))
+    cond = given_label(args, model, len(images))
     bits = bits_per_subpixel(model, images, cond)
     for name, cost in zip(names, bits):
         total = float(cost.sum())

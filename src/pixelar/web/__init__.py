@@ -8,10 +8,12 @@ when the app is made or served::
     app = create_app("runs/demo")          # an ASGI app (Starlette)
     serve("runs", port=8000)               # every run under runs/, at http://127.0.0.1:8000/
 
-Pieces: :mod:`~pixelar.web.app` (the endpoints), :mod:`~pixelar.web.catalog` (the models
-served), :mod:`~pixelar.web.watch` (sampling that reports its frames),
-:mod:`~pixelar.web.uploads` (uploaded files as images), :mod:`~pixelar.web.limits` (upload
-sizes, request rates), :mod:`~pixelar.web.server` (running it); the page is in ``static/``.
+Pieces: :mod:`~pixelar.web.app` (the endpoints), :mod:`~pixelar.web.work` (the work they
+ask of the models), :mod:`~pixelar.web.pictures` (images as PNG data URLs),
+:mod:`~pixelar.web.catalog` (the models served), :mod:`~pixelar.web.watch` (sampling that
+reports its frames), :mod:`~pixelar.web.uploads` (uploaded files as images),
+:mod:`~pixelar.web.limits` (upload sizes, request rates), :mod:`~pixelar.web.server` (running
+it); the page is in ``static/``.
 """
 
 from __future__ import annotations

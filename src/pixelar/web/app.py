@@ -1,5 +1,6 @@
 """The web app (an ASGI app, Starlette): one page to watch a model sample, complete drawings,
-show where an image costs bits, and compress and restore files.
+show where an image costs bits, and compress and restore files. Here are its routes (reading
+requests, writing responses); the work they ask of the models is :mod:`pixelar.web.work`.
 
 Endpoints (JSON errors ``{"error": "<one line>"}``: 400 for bad input, 413 for an upload over
 the size limit, 429 past the request rate, 500 with no details for a server fault):
@@ -27,8 +28,6 @@ is the only place the app writes.
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import json
 import logging
 import math
@@ -40,16 +39,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import torch
-from PIL import Image
-from torch import Tensor
-
 from pixelar.errors import PixelarError
-from pixelar.models.base import AutoregressiveModel
 from pixelar.web.catalog import Catalog
 from pixelar.web.limits import Limits, RateLimiter, UploadTooLargeError
-from pixelar.web.uploads import display_name, read_upload
-from pixelar.web.watch import Frame, SamplingStoppedError, watch_sample
+from pixelar.web.uploads import display_name
+from pixelar.web.work import Event, Work, check_label, one_line
 
 try:
     from starlette.applications import Starlette
@@ -63,7 +57,6 @@ except ImportError:
 log = logging.getLogger("pixelar.web")
 
 STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
-BUNDLED_DATASETS = ("digits", "digits-binary", "photos32")  # test images the app can show without writing
 
 
 class RateLimitError(PixelarError):
@@ -93,6 +86,7 @@ def create_app(
     limiter = RateLimiter(limits.rate, limits.burst)
     tmp = tempfile.TemporaryDirectory(prefix="pixelar-web-")
     workdir = Path(tmp.name)
+    work = Work(catalog, limits, workdir, frame_interval)
 
     def guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         """The handler behind the rate limit, with every error as a one-line JSON message."""
@@ -140,25 +134,6 @@ def create_app(
         limits.check_upload(len(data))
         return data
 
-    def read_for(
-        model: AutoregressiveModel,
-        data: bytes,
-        filename: str | None,
-        max_images: int,
-        size: tuple[int, int] | None = None,
-    ) -> list[Tensor]:
-        """The images of an upload, checked against ``model``'s channels and levels (and ``size``)."""
-        return read_upload(
-            data,
-            workdir,
-            model.image_shape[0],
-            model.num_levels,
-            filename=filename,
-            size=size,
-            max_pixels=limits.max_image_pixels,
-            max_images=max_images,
-        )
-
     async def page(request: Request) -> Response:
         return HTMLResponse(_static_text("page.html"))
 
@@ -174,7 +149,7 @@ def create_app(
             try:
                 described.append(catalog.describe(name))
             except PixelarError as e:
-                described.append({"name": name, "error": _line(str(e))})
+                described.append({"name": name, "error": one_line(str(e))})
         return JSONResponse({"models": described, "limits": {**vars(limits)}})
 
     async def sample_stream(request: Request) -> Response:
@@ -185,54 +160,22 @@ def create_app(
         seed = q.integer("seed", None, 0, 2**63 - 1)
         label = q.integer("label", None, 0, 2**31 - 1)
         entry = catalog.entry(name)
-        _check_label(catalog.describe(entry.name)["num_classes"], label)  # before the stream starts
-        frames: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
+        check_label(catalog.describe(entry.name)["num_classes"], label)  # before the stream starts
+        frames: asyncio.Queue[Event | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         stop = threading.Event()
 
-        def put(item: tuple[str, str] | None) -> None:
+        def put(item: Event | None) -> None:
             try:
                 loop.call_soon_threadsafe(frames.put_nowait, item)
             except RuntimeError:  # the event loop is gone (the app stopped): nobody listens
                 stop.set()
 
-        def work() -> None:
-            try:
-                with catalog.use(entry.name) as model:
-                    cond = _labels(model, label, n)
-                    levels = model.num_levels
-
-                    def on_frame(frame: Frame) -> None:
-                        picture = _png_url(_frame_picture(frame, levels))
-                        if frame.done:
-                            put(
-                                ("done", json.dumps({"image": picture, "filled": 1.0, "images": frame.images.tolist()}))
-                            )
-                        elif frames.qsize() < 4:  # a client that stops reading does not pile frames up
-                            put(("frame", json.dumps({"image": picture, "filled": round(frame.filled, 4)})))
-
-                    watch_sample(
-                        model,
-                        n,
-                        on_frame,
-                        cond=cond,
-                        generator=seed,
-                        temperature=temperature,
-                        every=frame_interval,
-                        should_stop=stop.is_set,
-                    )
-            except SamplingStoppedError:
-                pass
-            except PixelarError as e:
-                put(("error", json.dumps({"error": _line(str(e))})))
-            except Exception:
-                log.exception("sampling failed")
-                put(("error", json.dumps({"error": "sampling failed on the server (its log says why)"})))
-            finally:
-                put(None)
+        def work_on() -> None:
+            work.sample(entry.name, n, temperature, seed, label, put, frames.qsize, stop.is_set)
 
         async def events() -> AsyncIterator[str]:
-            threading.Thread(target=work, name="pixelar-sample", daemon=True).start()
+            threading.Thread(target=work_on, name="pixelar-sample", daemon=True).start()
             try:
                 while (item := await frames.get()) is not None:
                     kind, data = item
@@ -252,29 +195,9 @@ def create_app(
         keep_rows = q.integer("keep_rows", None, 0, 65535)
         data = await body(request)
 
-        def run() -> dict[str, Any]:
-            from pixelar.completion import complete, rows_mask
-            from pixelar.plotting import completion_grid
-
-            with catalog.use(name) as model:
-                _, H, W = model.image_shape
-                images = read_for(model, data, filename, 1, size=(H, W))
-                x = torch.stack(images).to(model.device)
-                rows = H // 2 if keep_rows is None else keep_rows
-                if rows > H:
-                    raise PixelarError(f"keep_rows must be at most the image height {H}, got {rows}")
-                known = rows_mask(model.image_shape, rows)
-                out = complete(
-                    model, x, known, n=n, cond=_labels(model, label, 1), generator=seed, temperature=temperature
-                )
-                grid = completion_grid(x.cpu(), known, out.cpu(), model.num_levels)
-                return {
-                    "image": _png_url(grid),
-                    "keep_rows": rows,
-                    "completions": out[0].tolist(),
-                }
-
-        return JSONResponse(await run_in_threadpool(run))
+        return JSONResponse(
+            await run_in_threadpool(work.complete, name, data, filename, n, temperature, seed, label, keep_rows)
+        )
 
     async def bits_upload(request: Request) -> Response:
         q = _Query(request)
@@ -282,31 +205,7 @@ def create_app(
         label = q.integer("label", None, 0, 2**31 - 1)
         data = await body(request)
 
-        def run() -> dict[str, Any]:
-            from pixelar.bits_map import bits_figure, bits_per_subpixel
-
-            with catalog.use(name) as model:
-                images = read_for(model, data, filename, 1)
-                x = images[0][None]
-                H, W = int(x.shape[2]), int(x.shape[3])
-                with model.at_size(H, W):
-                    bits = bits_per_subpixel(model, x, _labels(model, label, 1))
-                figure = bits_figure(x, bits, model.num_levels, names=[display_name(filename, "the image")])
-                if not torch.isfinite(bits).all():
-                    raise PixelarError("the model gives some pixel of this image probability 0 (infinite bits)")
-                per_pixel = bits[0].sum(0)
-                total = float(bits.sum())
-                return {
-                    "image": _png_url(figure),
-                    "bits": [[round(float(v), 4) for v in row] for row in per_pixel],
-                    "total_bits": total,
-                    "bits_per_dim": total / bits.numel(),
-                    "max_bits": float(per_pixel.max()),
-                    "width": W,
-                    "height": H,
-                }
-
-        return JSONResponse(await run_in_threadpool(run))
+        return JSONResponse(await run_in_threadpool(work.bits, name, data, filename, label))
 
     async def compress_upload(request: Request) -> Response:
         q = _Query(request)
@@ -314,23 +213,7 @@ def create_app(
         label = q.integer("label", None, 0, 2**31 - 1)
         data = await body(request)
 
-        def run() -> tuple[bytes, dict[str, Any]]:
-            from pixelar.codec import encode, image_nll_bits
-
-            with catalog.use(name) as model:
-                images = read_for(model, data, filename, limits.max_images)
-                cond = _labels(model, label, len(images))
-                packed = encode(model, images, cond)
-                dims = sum(image.numel() for image in images)
-                return packed, {
-                    "images": len(images),
-                    "bytes": len(packed),
-                    "upload_bytes": len(data),
-                    "bits_per_dim": 8 * len(packed) / dims,
-                    "nll_bits_per_dim": _finite(image_nll_bits(model, images, cond) / dims),
-                }
-
-        packed, summary = await run_in_threadpool(run)
+        packed, summary = await run_in_threadpool(work.compress, name, data, filename, label)
         stem = display_name(filename, "images").rsplit(".", 1)[0] or "images"
         return Response(
             packed,
@@ -347,51 +230,14 @@ def create_app(
         name = q.text("model")
         data = await body(request)
 
-        def run() -> dict[str, Any]:
-            from pixelar.codec import decode_images, decode_labels, read_header
-
-            with catalog.use(name) as model:
-                C, H, W = model.image_shape
-                count = read_header(data, (H, W))[0].count  # refused before any decoding work
-                if count > limits.max_images:
-                    raise PixelarError(f"the file holds {count} images, more than the limit of {limits.max_images}")
-                images = decode_images(model, data, max_subpixels=C * limits.max_image_pixels)
-                return {
-                    "images": [_png_url(_picture(image.cpu(), model.num_levels)) for image in images],
-                    "levels": [image.tolist() for image in images],
-                    "sizes": [[int(image.shape[2]), int(image.shape[1])] for image in images],
-                    "labels": decode_labels(data),
-                }
-
-        return JSONResponse(await run_in_threadpool(run))
+        return JSONResponse(await run_in_threadpool(work.decompress, name, data))
 
     async def example(request: Request) -> Response:
         q = _Query(request)
         name = q.text("model")
         index = q.integer("index", 0, 0, 2**31 - 1)
 
-        def run() -> dict[str, Any]:
-            from pixelar.training_config import is_run_dir, run_data_source
-
-            entry = catalog.entry(name)
-            with catalog.use(entry.name) as model:
-                if not is_run_dir(entry.path):
-                    raise PixelarError(
-                        "this model is not a training run, so it has no dataset: draw or upload an image"
-                    )
-                source = run_data_source(entry.path, model.image_shape)
-                if source.data not in BUNDLED_DATASETS:
-                    raise PixelarError(
-                        f"test images are shown for the bundled datasets only, not {source.data}; draw or upload an image"
-                    )
-                dataset = entry.examples or source.load("test", model.image_shape[0])
-                entry.examples = dataset
-                i = index % len(dataset)
-                image = dataset.images[i].long()
-                label = None if dataset.labels is None else int(dataset.labels[i])
-                return {"image": _png_url(_picture(image, model.num_levels)), "label": label, "index": i}
-
-        return JSONResponse(await run_in_threadpool(run))
+        return JSONResponse(await run_in_threadpool(work.example, name, index))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -457,60 +303,9 @@ class _Query:
         return value
 
 
-def _check_label(num_classes: int, label: int | None) -> None:
-    """Refuse a class label that a model of ``num_classes`` classes (0: unconditional) cannot take."""
-    if not num_classes:
-        if label is not None:
-            raise PixelarError("this model is unconditional: leave the class empty")
-        return
-    if label is None:
-        raise PixelarError(f"this model is class-conditional: choose a class from 0 to {num_classes - 1}")
-    if label >= num_classes:
-        raise PixelarError(f"the class must lie between 0 and {num_classes - 1}, got {label}")
-
-
-def _labels(model: AutoregressiveModel, label: int | None, count: int) -> Tensor | None:
-    """The class labels of ``count`` images for the model (None for an unconditional one)."""
-    _check_label(model.num_classes, label)
-    if label is None:
-        return None
-    return torch.full((count,), label, dtype=torch.long, device=model.device)
-
-
-def _line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _error(message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": _line(message)}, status_code=status, headers=headers)
+    return JSONResponse({"error": one_line(message)}, status_code=status, headers=headers)
 
 
 def _static_text(name: str) -> str:
     return resources.files("pixelar.web").joinpath("static").joinpath(name).read_text(encoding="utf-8")
-
-
-def _png_url(img: Image.Image) -> str:
-    buffer = io.BytesIO()
-    img.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _picture(image: Tensor, num_levels: int) -> Image.Image:
-    """One integer image [C, H, W] as a picture (1:1 pixels; the page scales it)."""
-    from pixelar.plotting import tile, to_uint8
-
-    return tile(to_uint8(image[None], num_levels), nrow=1, scale=1, pad=0)
-
-
-def _frame_picture(frame: Frame, num_levels: int) -> Image.Image:
-    """The images so far in a grid, sub-pixels not drawn yet in mid grey."""
-    from pixelar.plotting import tile, to_uint8
-
-    arr = to_uint8(frame.images, num_levels)
-    arr[~frame.drawn.permute(0, 2, 3, 1).numpy()] = 128
-    return tile(arr, scale=1)
-
-
-def _finite(value: float) -> float | None:
-    """``value``, or None (JSON null) where it is infinite or not a number (JSON has neither)."""
-    return value if math.isfinite(value) else None
