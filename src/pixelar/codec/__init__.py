@@ -25,9 +25,6 @@ model's weights unchanged (:meth:`~pixelar.models.base.AutoregressiveModel.at_si
 
 from __future__ import annotations
 
-import sys
-import types
-
 from pixelar.codec.coding import _code as _code
 from pixelar.codec.coding import _integer_network as _integer_network
 from pixelar.codec.coding import _probabilities as _probabilities
@@ -103,23 +100,3 @@ __all__ = [
     "model_fingerprint",
     "read_header",
 ]
-
-_UNSET = object()
-
-
-class _Codec(types.ModuleType):
-    """This package as one module, as it was before it was split: setting one of its names (as
-    the tests do with monkeypatch, e.g. ``CHUNK``, ``_code`` or ``_probabilities``) sets it in
-    every submodule that holds the same object, so the code that reads it sees the new value."""
-
-    def __setattr__(self, name: str, value: object) -> None:
-        old = self.__dict__.get(name, _UNSET)
-        if old is not _UNSET:
-            prefix = self.__name__ + "."
-            for key, module in list(sys.modules.items()):
-                if key.startswith(prefix) and module is not None and vars(module).get(name, _UNSET) is old:
-                    setattr(module, name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Codec

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pixelar.codec.coding import _code, _integer_network
+from pixelar.codec import coding
+from pixelar.codec.coding import _integer_network
 from pixelar.codec.fingerprint import model_fingerprint
 from pixelar.codec.format import MODEL_ID, Header, _chunk_check, _chunks
 from pixelar.codec.rangecoder import _constriction, _Stream
@@ -92,7 +93,7 @@ def encode(
             return values
 
         work = torch.zeros_like(chunk)
-        _code(model, sizes[start], work, c_chunk, method, network, choose, progress)
+        coding._code(model, sizes[start], work, c_chunk, method, network, choose, progress)
         stream.encode(_chunk_check(prefix, chunk, c_chunk), None)
     return head + stream.payload()
 

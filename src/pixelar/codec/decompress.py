@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pixelar.codec.coding import _code, _integer_network
+from pixelar.codec import coding
+from pixelar.codec.coding import _integer_network
 from pixelar.codec.fingerprint import model_fingerprint
 from pixelar.codec.format import MAX_SUBPIXELS, MODEL_ID, Header, _chunk_check, _chunks, read_header
 from pixelar.codec.rangecoder import _coder, _constriction, _family, _uniform, _words
@@ -88,7 +89,7 @@ def decode_images(model: AutoregressiveModel, data: bytes, max_subpixels: int = 
             return torch.from_numpy(symbols).view(-1, count)
 
         work = torch.zeros(stop - start, model.image_shape[0], height, width, dtype=torch.long, device=model.device)
-        chunk = _code(model, (height, width), work, c_chunk, header.method, network, choose, False)
+        chunk = coding._code(model, (height, width), work, c_chunk, header.method, network, choose, False)
         stored = _coder(decoder.decode, uniform, 1)
         if not np.array_equal(stored, _chunk_check(prefix, chunk, c_chunk)):
             raise PixelarError(
