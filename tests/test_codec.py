@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from helpers import MODELS, tiny
 from pixelar import codec
-from pixelar.codec import Header, decode, decode_images, decode_labels, encode, image_nll_bits, read_header
+from pixelar.codec import Header, coding, decode, decode_images, decode_labels, encode, image_nll_bits, read_header
+from pixelar.codec import format as codec_format
 from pixelar.errors import PixelarError
 
 
@@ -41,7 +42,7 @@ def counting(monkeypatch):
         return original(*args, **kwargs)
 
     with monkeypatch.context() as mp:
-        mp.setattr(codec, "_code", count)
+        mp.setattr(coding, "_code", count)
         yield counts
 
 
@@ -232,9 +233,9 @@ def test_chunk_bound_premise_on_the_coder():
 def test_a_model_that_costs_nothing_still_fits_the_bound(monkeypatch):
     """With probability ~1 for every sub-pixel, the checks alone fill the payload and the
     file still decodes within the bound."""
-    monkeypatch.setattr(codec, "CHUNK", 1)
+    monkeypatch.setattr(codec_format, "CHUNK", 1)
     monkeypatch.setattr(
-        codec, "_probabilities", lambda logp: np.tile(np.eye(logp.shape[1])[0], (logp.shape[0] * logp.shape[2], 1))
+        coding, "_probabilities", lambda logp: np.tile(np.eye(logp.shape[1])[0], (logp.shape[0] * logp.shape[2], 1))
     )
     model = tiny("pixelcnn", (1, 3, 3), 2, seed=9, num_layers=1).float()
     x = torch.zeros(30, 1, 3, 3, dtype=torch.long)
@@ -289,7 +290,7 @@ def test_hostile_count_is_refused_before_decoding(setup, monkeypatch):
     a model step, and without making a list of that length."""
     model, _, data = setup
     payload = read_header(data)[1]
-    most = codec.CHUNK * codec.max_chunks(len(payload))
+    most = codec_format.CHUNK * codec.max_chunks(len(payload))
     for n in (most + 1, 2**32 - 1, 2**34):
         hostile = data[:7] + codec._varint(n) + payload
         refused(monkeypatch, model, hostile, "truncated \\(or its image count")
@@ -378,14 +379,14 @@ def test_random_corruptions_never_decode_silently_wrong(setup, data):
 def test_range_decoder_errors_become_pixelar_errors(setup, monkeypatch):
     model, _, data = setup
     nan = lambda logp: np.full((logp.shape[0] * logp.shape[2], logp.shape[1]), np.nan)  # noqa: E731
-    monkeypatch.setattr(codec, "_probabilities", nan)
+    monkeypatch.setattr(coding, "_probabilities", nan)
     with pytest.raises(PixelarError, match="range decoder failed: Probability distribution not normalizable") as info:
         decode(model, data)  # constriction: ValueError (with a line break, joined into one line)
     assert "\n" not in str(info.value)
 
 
 def test_decoding_stops_at_the_first_failing_chunk(monkeypatch):
-    monkeypatch.setattr(codec, "CHUNK", 1)
+    monkeypatch.setattr(codec_format, "CHUNK", 1)
     model = tiny("pixelcnn", (1, 4, 4), 2, seed=13, num_layers=1).float()
     x = torch.randint(0, 2, (6, 1, 4, 4), generator=torch.Generator().manual_seed(2))
     data = bytearray(encode(model, x))
@@ -400,7 +401,7 @@ def test_decoding_stops_at_the_first_failing_chunk(monkeypatch):
 
 def test_changed_count_fails_the_first_chunk_check(monkeypatch):
     """The checks cover the header: a count that drops whole chunks fails at chunk 0."""
-    monkeypatch.setattr(codec, "CHUNK", 2)
+    monkeypatch.setattr(codec_format, "CHUNK", 2)
     model = tiny("pixelcnn", (1, 4, 4), 2, seed=14, num_layers=1).float()
     x = torch.randint(0, 2, (4, 1, 4, 4), generator=torch.Generator().manual_seed(3))
     data = encode(model, x)

@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 from helpers import tiny
 from pixelar import codec
 from pixelar import portable as integer
-from pixelar.codec import decode_images, encode
+from pixelar.codec import coding, decode_images, encode
+from pixelar.codec import format as codec_format
 from pixelar.errors import PixelarError
 from pixelar.models.base import MAX_SIDE, AutoregressiveModel
 
@@ -144,9 +145,9 @@ def image_sizes(p: Parts, model) -> tuple[list[tuple[int, int]], int]:
                 runs[-1][1] += 1
             else:
                 runs.append([size, 1])
-        return [(size, k) for size, k in runs], sum(math.ceil(k / codec.CHUNK) for _, k in runs)
+        return [(size, k) for size, k in runs], sum(math.ceil(k / codec_format.CHUNK) for _, k in runs)
     size = p.sizes[0] if p.mode == codec.SIZE_ONE else model.image_shape[1:]
-    return ([(size, p.n)] if p.n else []), math.ceil(p.n / codec.CHUNK)
+    return ([(size, p.n)] if p.n else []), math.ceil(p.n / codec_format.CHUNK)
 
 
 def refusal(data: bytes, model, limit: int) -> str | None:
@@ -206,8 +207,8 @@ def counting():
         return wrapped
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(codec, "_code", count_code)
-        mp.setattr(codec, "_probabilities", count_rows(floats))
+        mp.setattr(coding, "_code", count_code)
+        mp.setattr(coding, "_probabilities", count_rows(floats))
         mp.setattr(integer, "probabilities", count_rows(integers))
         yield counts
 
@@ -251,7 +252,7 @@ def make_case(model, sizes, cond, method) -> Case:
     assert counts["rows"] == case.subpixels and refusal(data, model, LIMIT) is None
     # the fuzz reaches the count bound: its sub-pixels stay within the limit (else it would
     # be refused for them, never reaching a chunk check)
-    most = codec.CHUNK * codec.max_chunks(len(data) - case.head)
+    most = codec_format.CHUNK * codec.max_chunks(len(data) - case.head)
     assert C * most * max(h * w for h, w in sizes) <= LIMIT, most
     return case
 
@@ -263,7 +264,7 @@ def set_up():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(codec, "CHUNK", FUZZ_CHUNK)
+        mp.setattr(codec_format, "CHUNK", FUZZ_CHUNK)
         yield
     torch.set_num_threads(threads)
 
@@ -346,7 +347,7 @@ def mutate_header(draw: st.DrawFn, p: Parts, op: str, case: Case) -> Parts:
             return restored(p, mode, model)
         return replace(p, flags=p.flags & ~SIZE_MODE | mode << codec.SIZE_SHIFT)
     if op == "count":  # around 0, 1, the original and the most images the payload can hold
-        most = codec.CHUNK * codec.max_chunks(len(p.payload))
+        most = codec_format.CHUNK * codec.max_chunks(len(p.payload))
         edges = [0, 1, 2, p.n - 1, p.n + 1, most - 1, most, most + 1, 2**28, VARINT_MAX]
         n = draw(st.one_of(st.sampled_from(edges), st.integers(0, VARINT_MAX)))
         sizes = per_image_sizes(p, model) if p.n <= 64 else []
@@ -528,7 +529,7 @@ def test_count_bound(request, name):
     checks and fail the first chunk's check; one more is refused before any model work."""
     case = request.getfixturevalue(name)
     parts = split(case.data)
-    most = codec.CHUNK * codec.max_chunks(len(parts.payload))
+    most = codec_format.CHUNK * codec.max_chunks(len(parts.payload))
     for n, reason in ((most, None), (most + 1, "more chunks than the payload can hold")):
         mutant = replace(parts, flags=parts.flags | codec.FLAG_COUNT, count=n)
         if parts.mode == codec.SIZE_EACH:
@@ -569,7 +570,7 @@ def test_size_bound(request, name):
         with counting() as counts, pytest.raises(PixelarError) as refused:
             decode_images(case.model, mutant, max_subpixels=LIMIT)
         if reason is None:  # the first chunk: the first image alone (sizes stored each), or CHUNK
-            rows = C * (1 if each else min(parts.n, codec.CHUNK)) * size[0] * size[1]
+            rows = C * (1 if each else min(parts.n, codec_format.CHUNK)) * size[0] * size[1]
             assert counts == {"chunks": 1, "rows": rows} and CHECKED[0] in str(refused.value), (counts, refused)
         else:
             assert counts == {"chunks": 0, "rows": 0}, refused.value

@@ -1,0 +1,118 @@
+"""Decompression: :func:`decode_images`, :func:`decode` and :func:`decode_labels` read a file
+written by :func:`~pixelar.codec.compress.encode` with the same model.
+
+Decoding refuses a file with a wrong magic, another format version, unknown flags, another
+model's id or dtype, sizes or labels that do not fit, or a count its payload cannot hold, all
+before decoding any symbol; it then stops at the first chunk whose check differs, so it never
+returns a wrong image silently but for a 2⁻¹⁶ chance per chunk (after a 2⁻²⁴ chance that
+another model's id matches); errors of the range coder itself become a :class:`PixelarError`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pixelar.codec import coding
+from pixelar.codec.coding import _integer_network
+from pixelar.codec.fingerprint import model_fingerprint
+from pixelar.codec.format import MAX_SUBPIXELS, MODEL_ID, Header, _chunk_check, _chunks, read_header
+from pixelar.codec.rangecoder import _coder, _constriction, _family, _uniform, _words
+from pixelar.errors import PixelarError
+from pixelar.incremental import Front
+
+if TYPE_CHECKING:
+    from pixelar.models.base import AutoregressiveModel
+
+
+def _check_against_model(header: Header, model: AutoregressiveModel, fingerprint: str, max_subpixels: int) -> None:
+    """Refuse a header that does not fit the model (before any symbol is decoded)."""
+    if header.dtype != model.dtype:
+        file_dtype, model_dtype = (str(d).removeprefix("torch.") for d in (header.dtype, model.dtype))
+        raise PixelarError(
+            f"the file was compressed with the model in {file_dtype}, but this model is {model_dtype}; "
+            f"convert it with model.to(torch.{file_dtype}) before decoding (the probabilities depend on the dtype)"
+        )
+    if header.model != fingerprint[: 2 * MODEL_ID]:
+        raise PixelarError(
+            f"the file was compressed with a different model (model id {header.model}, this model's is "
+            f"{fingerprint[: 2 * MODEL_ID]}); use that model"
+        )
+    if header.method == "fast" and not model.has_fast_sampler:
+        raise PixelarError(
+            f"the compressed file is corrupt: it says it was compressed with the fast sampler, which model "
+            f"{model.model_name!r} does not have"
+        )
+    subpixels = model.image_shape[0] * sum(h * w for h, w in header.sizes)
+    if subpixels > max_subpixels:
+        raise PixelarError(
+            f"the compressed file holds {subpixels} sub-pixels, more than the limit of {max_subpixels}; "
+            "if you trust the file, pass a larger max_subpixels (--max-subpixels)"
+        )
+    labels = header.labels
+    if model.num_classes and labels is None:
+        raise PixelarError(
+            f"the compressed file is corrupt: it holds no labels, but the model is class-conditional "
+            f"({model.num_classes} classes)"
+        )
+    if not model.num_classes and labels is not None:
+        raise PixelarError("the compressed file is corrupt: it holds labels, but the model is unconditional")
+    if labels and max(labels) >= model.num_classes:
+        raise PixelarError(
+            f"the compressed file is corrupt: label {max(labels)} is not below the model's {model.num_classes} classes"
+        )
+
+
+def decode_images(model: AutoregressiveModel, data: bytes, max_subpixels: int = MAX_SUBPIXELS) -> list[Tensor]:
+    """Decompress the images [C, H, W] (long) written by :func:`~pixelar.codec.compress.encode`
+    with the same model, each at its own size. Files of more than ``max_subpixels`` sub-pixels
+    are refused."""
+    constriction = _constriction()
+    fingerprint = model_fingerprint(model)
+    header, payload = read_header(data, model.image_shape[1:])
+    _check_against_model(header, model, fingerprint, max_subpixels)
+    prefix = data[: len(data) - len(payload)] + bytes.fromhex(fingerprint)
+    network = _integer_network(model, header.method)
+    decoder = _coder(constriction.stream.queue.RangeDecoder, _words(payload))
+    family, uniform = _family(), _uniform()
+    labels = header.labels
+    out: list[Tensor] = []
+    for start, stop in _chunks(header.sizes):
+        height, width = header.sizes[start]
+        c_chunk = None if labels is None else torch.tensor(labels[start:stop], device=model.device)
+
+        def choose(probs: np.ndarray, c: int, front: Front, count: int) -> Tensor:
+            symbols = _coder(decoder.decode, family, probs).astype(np.int64)
+            return torch.from_numpy(symbols).view(-1, count)
+
+        work = torch.zeros(stop - start, model.image_shape[0], height, width, dtype=torch.long, device=model.device)
+        chunk = coding._code(model, (height, width), work, c_chunk, header.method, network, choose, False)
+        stored = _coder(decoder.decode, uniform, 1)
+        if not np.array_equal(stored, _chunk_check(prefix, chunk, c_chunk)):
+            raise PixelarError(
+                f"decoding did not reproduce images {start}–{stop - 1} (their check differs): the file is corrupt or "
+                "truncated, or was encoded on a different PyTorch build, device, dtype or thread count; decode it on the set-up "
+                "that encoded it (or encode with portable=True / --portable)"
+            )
+        out.extend(chunk)
+    return out
+
+
+def decode(model: AutoregressiveModel, data: bytes, max_subpixels: int = MAX_SUBPIXELS) -> Tensor:
+    """Decompress images [N, C, H, W] (long) of one size written by
+    :func:`~pixelar.codec.compress.encode` with the same model (:func:`decode_images` returns
+    images of mixed sizes)."""
+    images = decode_images(model, data, max_subpixels)
+    if not images:
+        return torch.zeros(0, *model.image_shape, dtype=torch.long, device=model.device)
+    if len({tuple(image.shape) for image in images}) > 1:
+        raise PixelarError("the file holds images of different sizes; decode them with decode_images")
+    return torch.stack(images)
+
+
+def decode_labels(data: bytes) -> list[int] | None:
+    """The class labels stored in a compressed file (None for an unconditional model)."""
+    return read_header(data)[0].labels
