@@ -253,5 +253,5 @@ def block_claims(res: Results) -> list[str]:
             claim_learning,
         )
     ]
-    out = ["What these show (computed from the tables above by `benchmarks/report.py`):", ""]
+    out = ["What these show (computed from the results tables by `benchmarks/report.py`):", ""]
     return out + [f"* {c}" for c in claims if c]

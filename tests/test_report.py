@@ -1,4 +1,5 @@
-"""The README's results are what benchmarks/report.py writes from benchmarks/results/*.json.
+"""The results pages (docs/results/*.md) and the README's headline table are what
+benchmarks/report.py writes from benchmarks/results/*.json.
 
 Everything here but the last test runs without torch: report.py needs only the standard library.
 """
@@ -29,19 +30,59 @@ def _module(name: str):
 report = _module("report")
 
 
-def test_readme_results_are_what_report_writes():
-    """README.md's results blocks equal report.py's rendering of the committed JSON (rows of
-    other commits, if any, are marked in the README, which --allow-mixed renders)."""
-    text = (ROOT / "README.md").read_text()
+PAGES = {page.path: page for page in report.PAGES}
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_results_pages_are_what_report_writes(path):
+    """Each page's results blocks equal report.py's rendering of the committed JSON (rows of
+    other commits, if any, are marked in the page, which --allow-mixed renders)."""
+    text = (ROOT / path).read_text()
     blocks = report.render(report.Results.read(report.RESULTS, allow_mixed=True))
-    assert report.splice(text, blocks) == text, "README.md is out of date: run python benchmarks/report.py --write"
+    assert report.splice(text, blocks, PAGES[path]) == text, (
+        f"{path} is out of date: run python benchmarks/report.py --write"
+    )
 
 
-def test_hand_written_results_prose_has_no_numbers():
-    """Numbers in the Results section come from the JSON: outside the generated blocks (and
-    code spans) there is no digit."""
-    prose = re.sub(r"`[^`]*`", "", report.outside_blocks((ROOT / "README.md").read_text()))
+@pytest.mark.parametrize("path", PAGES)
+def test_hand_written_results_prose_has_no_numbers(path):
+    """Numbers in the results come from the JSON: outside the generated blocks (and code spans)
+    there is no digit — in the README's Results section, and anywhere on a results page."""
+    prose = re.sub(r"`[^`]*`", "", report.outside_blocks((ROOT / path).read_text(), PAGES[path]))
     assert not re.findall(r".{0,30}\d.{0,30}", prose)
+
+
+def test_every_block_lies_in_one_page():
+    names = [name for page in report.PAGES for name in page.blocks]
+    assert sorted(names) == sorted(report.BLOCKS) and len(set(names)) == len(names)
+    assert report.PAGES[0].path == "README.md" and report.PAGES[0].blocks == ("headline",)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_results_pages_link_to_files_that_exist(path):
+    """Pictures and files the pages link to (written relative to the page) exist."""
+    text = (ROOT / path).read_text()
+    links = re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text)
+    local = [link for link in links if not re.match(r"[a-z][a-z0-9+.-]*:", link)]
+    missing = [link for link in local if not ((ROOT / path).parent / link).exists()]
+    assert not missing, f"{path} links to missing files: {missing}"
+    if path == "docs/results/sampling.md":
+        assert "](../../benchmarks/results/sampling.png)" in text
+
+
+def test_a_block_in_the_wrong_page_is_refused():
+    page = PAGES["docs/results/codec.md"]
+    text = "# Codec\n\n<!-- results:codec:begin -->\n<!-- results:codec:end -->\n"
+    text += "<!-- results:codec-real:begin -->\n<!-- results:codec-real:end -->\n"
+    blocks = {name: f"{name}\n" for name in report.BLOCKS}
+    assert "codec-real\n" in report.splice(text, blocks, page)
+    wrong = text + "<!-- results:demo:begin -->\n<!-- results:demo:end -->\n"
+    with pytest.raises(report.ReportError, match=re.escape("'demo' (it belongs in docs/results/models.md)")):
+        report.splice(wrong, blocks, page)
+    with pytest.raises(report.ReportError, match=re.escape("lacks (or repeats) the markers of: codec-real")):
+        report.splice(text.split("<!-- results:codec-real")[0], blocks, page)
+    with pytest.raises(report.ReportError, match="outside the '## Results' section"):
+        report.splice("# x\n\n<!-- results:headline:begin -->\n<!-- results:headline:end -->\n\n## Results\n", blocks)
 
 
 def test_report_needs_no_torch():
@@ -84,25 +125,30 @@ def write(directory: Path, name: str, runs: dict, rows: list[dict], config: dict
     (directory / f"{name}.json").write_text(json.dumps(doc | {"runs": runs, "rows": rows}))
 
 
-def minimal_readme(path: Path) -> None:
-    blocks = "\n".join(f"<!-- results:{n}:begin -->\n<!-- results:{n}:end -->" for n in report.BLOCKS)
-    path.write_text(f"# x\n\n## Results\n\nProse.\n\n{blocks}\n\n## Layout\n\nmore\n")
+def minimal_pages(root: Path) -> None:
+    """Every page of report.PAGES under root, holding only its blocks' markers."""
+    for page in report.PAGES:
+        blocks = "\n".join(f"<!-- results:{n}:begin -->\n<!-- results:{n}:end -->" for n in page.blocks)
+        section = f"## {page.section}\n\nProse.\n\n" if page.section else ""
+        (root / page.path).parent.mkdir(parents=True, exist_ok=True)
+        (root / page.path).write_text(f"# x\n\n{section}{blocks}\n\n## Layout\n\nmore\n")
 
 
 def test_rows_of_different_commits_are_refused_or_marked(tmp_path, capsys):
     runs = {"a": run_meta("a" * 40, "2025-01-01T00:00:00Z"), "b": run_meta("b" * 40, "2025-02-01T00:00:00Z")}
     write(tmp_path, "models", runs, [models_row("pixelcnn", "a", 100, 10), models_row("row-lstm", "b", 10, 5)])
-    readme = tmp_path / "README.md"
-    minimal_readme(readme)
-    assert report.main(["--results", str(tmp_path), "--readme", str(readme), "--write"]) == 2
+    root = tmp_path / "repo"
+    minimal_pages(root)
+    assert report.main(["--results", str(tmp_path), "--root", str(root), "--write"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: the models table") and "--allow-mixed" in err[0]
-    assert report.main(["--results", str(tmp_path), "--readme", str(readme), "--write", "--allow-mixed"]) == 0
-    text = readme.read_text()
+    assert report.main(["--results", str(tmp_path), "--root", str(root), "--write", "--allow-mixed"]) == 0
+    text = (root / "docs/results/models.md").read_text()
     assert "| pixelcnn† |" in text and "| row-lstm |" in text  # the latest run's commit is the table's
     assert "come from commit aaaaaaa" in text and "another commit than the rest" in text
-    assert report.main(["--results", str(tmp_path), "--readme", str(readme), "--check", "--allow-mixed"]) == 0
-    assert report.main(["--results", str(tmp_path), "--readme", str(readme), "--check"]) == 2
+    assert "No results yet" in (root / "README.md").read_text()  # no file for the headline rows
+    assert report.main(["--results", str(tmp_path), "--root", str(root), "--check", "--allow-mixed"]) == 0
+    assert report.main(["--results", str(tmp_path), "--root", str(root), "--check"]) == 2
 
 
 def test_a_model_trained_at_another_commit_counts_as_another_commit(tmp_path):
@@ -176,17 +222,22 @@ def test_codec_claims_name_the_winner_from_the_data(tmp_path):
     assert "lose to the best classical codec, PNG (0.500), though their payloads alone (0.200) would beat it" in claim
 
 
-def test_check_fails_on_a_hand_edited_number(tmp_path):
-    readme = tmp_path / "README.md"
-    text = (ROOT / "README.md").read_text()
-    lo, hi = report.results_section(text)
+@pytest.mark.parametrize("path", ["README.md", "docs/results/codec.md"])
+def test_check_fails_on_a_hand_edited_number(tmp_path, path, capsys):
+    for page in report.PAGES:
+        (tmp_path / page.path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / page.path).write_text((ROOT / page.path).read_text())
+    args = ["--results", str(report.RESULTS), "--root", str(tmp_path), "--check", "--allow-mixed"]
+    assert report.main(args) == 0
+    text = (ROOT / path).read_text()
+    lo, hi = report.results_section(text, PAGES[path])
     inside = next(m for m in report.MARKER.finditer(text, lo, hi) if re.search(r"\d", m["body"]))
     body = inside["body"]
     edited = re.sub(r"\d", lambda m: str((int(m[0]) + 1) % 10), body, count=1)
     assert edited != body
-    readme.write_text(text[: inside.start("body")] + edited + text[inside.end("body") :])
-    args = ["--results", str(report.RESULTS), "--readme", str(readme), "--check", "--allow-mixed"]
+    (tmp_path / path).write_text(text[: inside.start("body")] + edited + text[inside.end("body") :])
     assert report.main(args) == 1
+    assert f"out of date: {path};" in capsys.readouterr().err
 
 
 def test_harness_merge_keeps_each_rows_commit(tmp_path, monkeypatch):
