@@ -48,20 +48,13 @@ from report_base import (
     normalise,
 )
 from report_blocks import (
-    block_codec,
-    block_codec_real,
-    block_compiled_sampling,
     block_conditional,
     block_demo,
-    block_distributed,
     block_drift,
-    block_imagenet_memory,
-    block_learning,
     block_models,
     block_quality,
     block_sampling,
     block_sampling_paper,
-    block_training,
     block_versions,
 )
 from report_claims import (
@@ -69,7 +62,15 @@ from report_claims import (
     claim_codec,
     claim_training,
 )
+from report_codec import block_codec, block_codec_real
 from report_headline import block_headline
+from report_training import (
+    block_compiled_sampling,
+    block_distributed,
+    block_imagenet_memory,
+    block_learning,
+    block_training,
+)
 
 # What the tests and the benchmarks use through this module.
 __all__ = [

@@ -245,3 +245,8 @@ class Results:
 
     def prov(self, table: str, items: list[tuple[Doc, dict]]) -> Provenance:
         return provenance(table, items, self.allow_mixed)
+
+
+def captioned(caption: str, header: list[str], cells: list[list[str]], prov: Provenance) -> list[str]:
+    """A block: its caption, its table, and where the rows were measured."""
+    return [caption, "", *table(header, cells), "", *prov.lines]

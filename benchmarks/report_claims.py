@@ -18,13 +18,8 @@ from report_base import (
     span,
     times,
 )
-from report_blocks import (
-    SAMPLED_MODELS,
-    TRAINING_MODELS,
-    TRAINING_TARGETS,
-    codec_rows,
-    model_label,
-)
+from report_codec import codec_rows, model_label
+from report_training import SAMPLED_MODELS, TRAINING_MODELS, TRAINING_TARGETS
 
 GATED_TARGET_NATS = 70.0  # issue 17: Gated PixelCNN 10 × 32 after 5 epochs of the peers' loop
 

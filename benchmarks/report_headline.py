@@ -4,7 +4,7 @@ files as the full tables of the documentation's results pages, with where each w
 from __future__ import annotations
 
 from report_base import CODECS, Doc, Provenance, Results, marked, sig, span, table, times
-from report_blocks import codec_rows, model_label
+from report_codec import codec_rows, model_label
 
 
 def _size(args: dict) -> str:

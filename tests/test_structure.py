@@ -134,3 +134,17 @@ def test_the_cycle_check_finds_cycles(tmp_path, source, expected):
     mods = modules(root)
     graph = {name: imports(name, path, is_package, set(mods)) for name, (path, is_package) in mods.items()}
     assert cycles(graph) == expected
+
+
+MAX_LINES = 400  # a file past this holds more than one concept: split it
+
+
+def test_every_source_file_is_short():
+    """Every Python and C file under src/ and benchmarks/ stays under MAX_LINES lines."""
+    root = SRC.parent
+    files = [
+        p for folder in ("src", "benchmarks") for p in (root / folder).rglob("*") if p.suffix in (".py", ".c", ".h")
+    ]
+    assert len(files) > 50, "the walk found the sources"
+    long = {str(p.relative_to(root)): n for p in files if (n := len(p.read_text().splitlines())) >= MAX_LINES}
+    assert not long, f"files of {MAX_LINES} lines or more (split them along their concepts): {long}"
