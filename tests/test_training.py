@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -10,8 +12,10 @@ import torch
 import pixelar
 from helpers import TINY
 from helpers import tiny_train_config as _config
+from pixelar.checkpoint import torch_load_safe
 from pixelar.cli import main
 from pixelar.data import get_dataset
+from pixelar.errors import PixelarError
 from pixelar.evaluation import evaluate
 from pixelar.training import TrainConfig, Trainer, train
 
@@ -38,6 +42,33 @@ def test_resume_gives_the_same_loss_sequence(tmp_path, model, ema):
     a, b = pixelar.load(full), pixelar.load(part)
     for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(v, w), k
+
+
+def test_sigterm_stops_after_its_step_with_a_checkpoint_to_resume(tmp_path, monkeypatch):
+    """A SIGTERM in the middle of a run (how torchrun and schedulers end a job) stops it after
+    the step it arrived in: the checkpoint of that step is written, one error line says how to
+    continue, the handler there was before is back, and the resumed run ends as an
+    uninterrupted one does."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    train(_config(), full, progress=False)
+    step = Trainer.train_step
+
+    def step_then_sigterm(self, *args, **kwargs):
+        loss = step(self, *args, **kwargs)
+        if self.step == 1:  # the second step
+            os.kill(os.getpid(), signal.SIGTERM)
+        return loss
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_sigterm)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(PixelarError, match=r"^SIGTERM stopped the run at step 2; .*resume_run\(") as stopped:
+        train(_config(), part, progress=False)
+    assert "\n" not in str(stopped.value)
+    assert signal.getsignal(signal.SIGTERM) is before
+    monkeypatch.undo()
+    assert torch_load_safe(part / "checkpoint.pt")["step"] == 2
+    train(_config(), part, resume=True, progress=False)
+    assert _losses(part) == _losses(full) and len(_losses(full)) == 6
 
 
 def test_training_lowers_the_test_nll(tmp_path):

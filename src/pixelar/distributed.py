@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 from pixelar.errors import PixelarError
 
-__all__ = ["Context", "all_sum", "any_rank", "barrier", "current", "init", "shard", "shard_range"]
+__all__ = ["Context", "all_sum", "any_rank", "barrier", "current", "init", "shard", "shard_range", "shutdown"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,16 @@ def init(device: str) -> tuple[Context, torch.device]:
         backend = "nccl" if torch_device.type == "cuda" else "gloo"
         dist.init_process_group(backend, rank=ctx.rank, world_size=ctx.world)
     return ctx, torch_device
+
+
+def shutdown() -> None:
+    """Leave the process group, if this process joined one: every exit path of a distributed run
+    calls this once, after its last collective. A process that exits with the group still up
+    leaves its communication threads to be torn down during interpreter shutdown, which can
+    abort the process (SIGABRT, "terminate called without an active exception") after a run
+    that finished its work."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def shard_range(count: int, ctx: Context) -> tuple[int, int]:

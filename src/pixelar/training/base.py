@@ -24,6 +24,7 @@ from pixelar.registry import create_model
 from pixelar.tensorboard_log import TensorBoardLog, check_tensorboard
 from pixelar.training.objective import Objective, image_nll
 from pixelar.training.schedule import LRSchedule
+from pixelar.training.stopping import StopRequest
 from pixelar.training_config import TrainConfig
 
 
@@ -57,6 +58,7 @@ class TrainerBase:
             )
         self.ctx, self.device = distributed.init(cfg.device)
         self.progress = progress and self.ctx.is_main
+        self.stop = StopRequest()  # a SIGTERM during fit(), read between steps
         if cfg.precision == "bf16" and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise PixelarError("this GPU has no bfloat16 support; train with precision='fp32'", param="precision")
         # rank 0 loads (downloads, converts) the data first; the others then read its cache

@@ -93,12 +93,25 @@ class Trainer(TrainerOutputs):
         for x, labels in loader:
             yield x.to(self.device, non_blocking=True), None if labels is None else labels.to(self.device)
 
+    def _stop_now(self, start: float) -> tuple[bool, bool]:
+        """(time budget spent, stop requested), the same on every rank: any rank's counts."""
+        cfg = self.config
+        flags = [
+            cfg.max_minutes is not None and time.monotonic() - start >= cfg.max_minutes * 60,
+            self.stop.signal is not None,
+        ]
+        if self.ctx.distributed:
+            flags = [total > 0 for total in distributed.all_sum([float(f) for f in flags], self.ctx)]
+        return flags[0], flags[1]
+
     def fit(self) -> dict[str, float]:
         """Train to ``steps`` (or the time budget), then evaluate on the whole test split and
         write the model, the loss curve and a sample grid. Returns the final metrics.
 
         With ``tensorboard`` set, rank 0 also logs to that directory (see
-        :mod:`pixelar.tensorboard_log`)."""
+        :mod:`pixelar.tensorboard_log`). A SIGTERM stops the run after the step it arrives in
+        (every rank at the same step): the checkpoint is written, then a :class:`PixelarError`
+        says how to continue."""
         cfg = self.config
         if self.ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +119,8 @@ class Trainer(TrainerOutputs):
             if cfg.tensorboard is not None:
                 self.tensorboard = TensorBoardLog(cfg.tensorboard, purge_step=self.step + 1 if self.step else None)
         try:
-            return self._fit()
+            with self.stop.listening():
+                return self._fit()
         finally:
             if self.tensorboard is not None:
                 self.tensorboard.close()
@@ -121,10 +135,11 @@ class Trainer(TrainerOutputs):
         window_seconds = 0.0  # in the training steps of the window (data loading included)
         test_loss = None
         start = time.monotonic() - self.elapsed
+        stopped = False
         while self.step < cfg.steps:
-            if cfg.max_minutes is not None:  # every rank stops at the same step
-                if distributed.any_rank(time.monotonic() - start >= cfg.max_minutes * 60, self.ctx):
-                    break
+            out_of_time, stopped = self._stop_now(start)
+            if out_of_time or stopped:
+                break
             tick = time.monotonic()
             x, cond = next(batches)
             torch.manual_seed(step_seed(cfg.seed, self.step, self.ctx.rank))
@@ -160,6 +175,12 @@ class Trainer(TrainerOutputs):
         bar.close()
         batches.close()
         self.save_checkpoint()
+        if stopped:
+            raise PixelarError(
+                f"{self.stop.name} stopped the run at step {self.step}; "
+                f"its checkpoint is saved: continue it with pixelar.training.resume_run({str(self.run_dir)!r})",
+                param="resume_run",
+            )
         final = evaluate(
             self.eval_model, self.test_data, batch_size=max(64, cfg.batch_size), progress=self.progress, ctx=self.ctx
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pixelar import distributed
 from pixelar.errors import PixelarError
 from pixelar.training.loop import Trainer
 from pixelar.training.run_files import METRICS_FILE, has_checkpoint
@@ -27,13 +28,16 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         )
     if resume and not has_checkpoint(run_dir):
         resume = False  # nothing saved yet: start from step 0 (stale metrics are dropped below)
-    trainer = Trainer(config, run_dir, progress=progress)
-    if resume:
-        trainer.load_checkpoint()
-    elif trainer.ctx.is_main:
-        (Path(run_dir) / METRICS_FILE).unlink(missing_ok=True)
-        trainer._drop_later_grids()  # at step 0: every grid of an earlier start
-    return trainer.fit()
+    try:
+        trainer = Trainer(config, run_dir, progress=progress)
+        if resume:
+            trainer.load_checkpoint()
+        elif trainer.ctx.is_main:
+            (Path(run_dir) / METRICS_FILE).unlink(missing_ok=True)
+            trainer._drop_later_grids()  # at step 0: every grid of an earlier start
+        return trainer.fit()
+    finally:
+        distributed.shutdown()  # every way out: the end, the time budget, an error, a stop request
 
 
 def resume_run(
