@@ -147,6 +147,9 @@ def test_the_page_and_its_files_are_served(client):
     script = client.get("/static/app.js")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     assert "/api/sample" in script.text
+    for name in ("common.js", "canvas.js"):  # the page's other scripts, loaded before app.js
+        assert f"/static/{name}" in page.text.split("/static/app.js")[0]
+        assert "javascript" in client.get(f"/static/{name}").headers["content-type"]
     assert client.get("/static/style.css").status_code == 200
     for name in ("../app.py", "..%2Fapp.py", "page.html.bak", "%2e%2e%2f__init__.py"):
         assert client.get(f"/static/{name}").status_code == 404
@@ -651,6 +654,103 @@ def test_browser_completes_a_drawing(browser):
     driver.find_element("id", "example").click()
     _wait(driver, lambda d: "test image 0" in d.find_element("id", "complete-status").text)
     _shot(driver, "complete")
+
+
+def _data_url_pixels(url: str) -> np.ndarray:
+    """The grey values [H, W] of a PNG data URL (or of PNG bytes)."""
+    data = base64.b64decode(url.split(",", 1)[1]) if isinstance(url, str) else url
+    return np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+
+
+def _canvas_pixels(driver) -> np.ndarray:
+    """The grey values [H, W] on the page's canvas (its red channel: the digits are grey)."""
+    width, height, red = driver.execute_script(
+        "const c = document.getElementById('canvas');"
+        "const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "return [c.width, c.height, Array.from(px).filter((v, i) => i % 4 == 0)];"
+    )
+    return np.array(red, dtype=np.uint8).reshape(height, width)
+
+
+@pytest.fixture
+def slow_examples(monkeypatch):
+    """Test images that take a while to come (index 0: 1.5 s, others 0.2 s), and the images of
+    every completion request the server gets: {"examples": {index: pixels}, "uploads": [pixels]}."""
+    from pixelar.web.work import Work
+
+    seen: dict = {"examples": {}, "uploads": []}
+    example, complete_upload = Work.example, Work.complete
+
+    def slow_example(self, name, index):
+        time.sleep(1.5 if index == 0 else 0.2)
+        out = example(self, name, index)
+        seen["examples"][index] = _data_url_pixels(out["image"])
+        return out
+
+    def recorded_complete(self, name, data, *args):
+        seen["uploads"].append(_data_url_pixels(data))
+        return complete_upload(self, name, data, *args)
+
+    monkeypatch.setattr(Work, "example", slow_example)
+    monkeypatch.setattr(Work, "complete", recorded_complete)
+    return seen
+
+
+CANVAS_READERS = ("complete-drawing", "bits-drawing", "compress-drawing")
+
+
+def test_browser_never_completes_a_test_image_before_it_has_loaded(browser, slow_examples):
+    driver = _open(browser)
+    driver.find_element("id", "example").click()
+    driver.find_element("id", "complete-drawing").click()  # at once, while the test image loads
+    assert [driver.find_element("id", b).is_enabled() for b in CANVAS_READERS] == [False] * 3
+    assert "loading a test image" in _visible_text(driver, "complete-status")
+    _wait(driver, lambda d: all(d.find_element("id", b).is_enabled() for b in CANVAS_READERS))
+    digit = slow_examples["examples"][0]
+    assert digit.any() and np.array_equal(_canvas_pixels(driver), digit)
+    assert "test image 0" in _visible_text(driver, "complete-status")
+    driver.find_element("id", "complete-drawing").click()
+    _wait(driver, lambda d: "kept the top" in d.find_element("id", "complete-status").text)
+    assert len(slow_examples["uploads"]) == 1  # the click while loading sent nothing
+    assert np.array_equal(slow_examples["uploads"][0], digit)  # the digit, never a blank canvas
+
+
+def test_browser_sends_the_canvas_as_it_was_when_pressed_and_shows_the_last_image_asked_for(browser, slow_examples):
+    driver = _open(browser)
+    driver.find_element("id", "example").click()  # test image 0: slow
+    driver.find_element("id", "example").click()  # test image 1, asked for last: shown, whichever comes last
+    _wait(driver, lambda d: set(slow_examples["examples"]) == {0, 1})  # the server sent both
+    _wait(driver, lambda d: all(d.find_element("id", b).is_enabled() for b in CANVAS_READERS))
+    time.sleep(0.5)  # time to draw a late test image 0, were it drawn
+    digit = slow_examples["examples"][1]
+    assert np.array_equal(_canvas_pixels(driver), digit)
+    assert "test image 1" in _visible_text(driver, "complete-status")
+    assert all(driver.find_element("id", b).is_enabled() for b in CANVAS_READERS)
+    driver.execute_script(  # clear the canvas the moment the request leaves
+        "document.getElementById('complete-drawing').click(); document.getElementById('clear').click();"
+    )
+    _wait(driver, lambda d: "kept the top" in d.find_element("id", "complete-status").text)
+    assert not _canvas_pixels(driver).any()
+    assert len(slow_examples["uploads"]) == 1 and np.array_equal(slow_examples["uploads"][0], digit)
+    driver.execute_script(  # test image 2, and a clear before it comes
+        "document.getElementById('example').click(); document.getElementById('clear').click();"
+    )
+    _wait(driver, lambda d: 2 in slow_examples["examples"])
+    time.sleep(0.5)  # time to draw test image 2, were it drawn
+    assert not _canvas_pixels(driver).any()  # the cleared canvas stays clear
+    assert all(driver.find_element("id", b).is_enabled() for b in CANVAS_READERS)
+
+
+def test_browser_gives_the_buttons_back_when_a_test_image_fails_to_load(browser, slow_examples):
+    from selenium.webdriver.support.ui import Select
+
+    driver = _open(browser)
+    Select(driver.find_element("id", "model")).select_by_visible_text("binary")  # no dataset: no test images
+    driver.find_element("id", "example").click()
+    assert not driver.find_element("id", "complete-drawing").is_enabled()
+    _wait(driver, lambda d: "not a training run" in _visible_text(d, "complete-error"))
+    assert all(driver.find_element("id", b).is_enabled() for b in CANVAS_READERS)
+    assert _visible_text(driver, "complete-status") == ""
 
 
 def test_browser_shows_a_bits_heat_map_of_an_upload(browser, tmp_path):

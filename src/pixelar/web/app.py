@@ -5,7 +5,7 @@ requests, writing responses); the work they ask of the models is :mod:`pixelar.w
 Endpoints (JSON errors ``{"error": "<one line>"}``: 400 for bad input, 413 for an upload over
 the size limit, 429 past the request rate, 500 with no details for a server fault):
 
-* ``GET /`` the page; ``GET /static/{app.js,style.css}`` its script and style.
+* ``GET /`` the page; ``GET /static/{common.js,canvas.js,app.js,style.css}`` its scripts and style.
 * ``GET /api/info`` the models served and the limits.
 * ``GET /api/sample?model=&n=&temperature=&label=&seed=`` a stream of Server-Sent Events:
   ``frame`` events (the images so far as a PNG data URL, and the fraction drawn) while
@@ -56,7 +56,13 @@ except ImportError:
 
 log = logging.getLogger("pixelar.web")
 
-STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+JAVASCRIPT = "text/javascript; charset=utf-8"
+STATIC = {
+    "common.js": JAVASCRIPT,
+    "canvas.js": JAVASCRIPT,
+    "app.js": JAVASCRIPT,
+    "style.css": "text/css; charset=utf-8",
+}
 
 
 class RateLimitError(PixelarError):

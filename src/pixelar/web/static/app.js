@@ -1,62 +1,11 @@
-// The page of `pixelar serve`: talks to the app's /api endpoints (see pixelar/web/app.py).
+// The page of `pixelar serve`: the model chosen, watched sampling, the uploads to the app's
+// /api endpoints (see pixelar/web/app.py), and what each control does. Needs common.js and canvas.js.
 "use strict";
-
-const $ = (id) => document.getElementById(id);
-const state = { models: [], limits: {}, model: null, sampling: null, pxzUrl: null };
-
-// -- messages ------------------------------------------------------------------------------
-
-function showError(section, message) {
-  const box = $(section + "-error");
-  box.textContent = message;
-  box.hidden = false;
-}
-
-function clearError(section) {
-  const box = $(section + "-error");
-  box.textContent = "";
-  box.hidden = true;
-}
-
-function setStatus(id, text) {
-  $(id).textContent = text;
-}
-
-function sizeText(bytes) {
-  if (bytes >= 1048576) return `${+(bytes / 1048576).toFixed(2)} MiB`;
-  if (bytes >= 1024) return `${+(bytes / 1024).toFixed(2)} KiB`;
-  return `${bytes} bytes`;
-}
-
-// The error of a failed response: the app's one-line JSON message, or the status.
-async function responseError(resp) {
-  try {
-    const body = await resp.json();
-    if (body && body.error) return body.error;
-  } catch (e) { /* not JSON */ }
-  return `the server answered ${resp.status} ${resp.statusText}`;
-}
-
-function networkError(e) {
-  return `the server could not be reached (${e.message}); is pixelar serve still running?`;
-}
 
 // -- the model -----------------------------------------------------------------------------
 
-function query(params) {
-  const q = new URLSearchParams();
-  if (state.model) q.set("model", state.model.name);
-  for (const [key, value] of Object.entries(params)) {
-    if (value !== null && value !== undefined && value !== "") q.set(key, value);
-  }
-  return q.toString();
-}
-
-function label() {
-  return state.model && state.model.num_classes ? $("label").value : null;
-}
-
 function chooseModel(name) {
+  setLoading(null); // a test image still loading is the last model's
   state.model = state.models.find((m) => m.name === name) || null;
   const m = state.model;
   if (!m) return;
@@ -171,110 +120,6 @@ function onEvent(block) {
   }
 }
 
-// -- the drawing ---------------------------------------------------------------------------
-
-function clearCanvas() {
-  const canvas = $("canvas");
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "#000";
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
-}
-
-function showKeepLine() {
-  const H = $("canvas").height;
-  const rows = Math.min(H, Math.max(0, Number($("keep-rows").value) || 0));
-  $("keep-line").style.top = `${(100 * rows) / H}%`;
-}
-
-// The canvas pixel under a pointer event.
-function pixelAt(event) {
-  const canvas = $("canvas");
-  const rect = canvas.getBoundingClientRect();
-  return [
-    Math.floor(((event.clientX - rect.left) / rect.width) * canvas.width),
-    Math.floor(((event.clientY - rect.top) / rect.height) * canvas.height),
-  ];
-}
-
-// A stroke of the brush from pixel `from` to pixel `to` (squares along the line, no gaps).
-function stroke(from, to) {
-  const ctx = $("canvas").getContext("2d");
-  const size = Math.max(1, Number($("brush-size").value) || 1);
-  const half = Math.floor(size / 2);
-  ctx.fillStyle = $("brush").value;
-  const steps = Math.max(Math.abs(to[0] - from[0]), Math.abs(to[1] - from[1]), 1);
-  for (let i = 0; i <= steps; i++) {
-    const x = Math.round(from[0] + ((to[0] - from[0]) * i) / steps);
-    const y = Math.round(from[1] + ((to[1] - from[1]) * i) / steps);
-    ctx.fillRect(x - half, y - half, size, size);
-  }
-}
-
-function setUpDrawing() {
-  const canvas = $("canvas");
-  let last = null;
-  canvas.addEventListener("pointerdown", (e) => {
-    canvas.setPointerCapture(e.pointerId);
-    last = pixelAt(e);
-    stroke(last, last);
-  });
-  canvas.addEventListener("pointermove", (e) => {
-    if (!last) return;
-    const here = pixelAt(e);
-    stroke(last, here);
-    last = here;
-  });
-  canvas.addEventListener("pointerup", () => { last = null; });
-  canvas.addEventListener("pointercancel", () => { last = null; });
-  $("clear").addEventListener("click", clearCanvas);
-  $("keep-rows").addEventListener("input", showKeepLine);
-}
-
-// The drawing as a PNG the model can read: every value rounded to one of its levels (and grey
-// for a greyscale model), fully opaque.
-function drawingBlob() {
-  const canvas = $("canvas");
-  const ctx = canvas.getContext("2d");
-  const image = ctx.getImageData(0, 0, canvas.width, canvas.height);
-  const K = state.model ? state.model.num_levels : 256;
-  const grey = state.model && state.model.image_shape[0] === 1;
-  const level = (v) => Math.round((Math.round((v * (K - 1)) / 255) * 255) / (K - 1));
-  const px = image.data;
-  for (let i = 0; i < px.length; i += 4) {
-    if (grey) {
-      const g = level((px[i] + px[i + 1] + px[i + 2]) / 3);
-      px[i] = px[i + 1] = px[i + 2] = g;
-    } else {
-      for (let c = 0; c < 3; c++) px[i + c] = level(px[i + c]);
-    }
-    px[i + 3] = 255;
-  }
-  ctx.putImageData(image, 0, 0);
-  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
-}
-
-async function loadExample() {
-  clearError("complete");
-  state.exampleIndex = (state.exampleIndex ?? -1) + 1;
-  try {
-    const resp = await fetch("/api/example?" + query({ index: state.exampleIndex }));
-    if (!resp.ok) throw new Error(await responseError(resp));
-    const body = await resp.json();
-    const img = new Image();
-    img.onload = () => {
-      const canvas = $("canvas");
-      const ctx = canvas.getContext("2d");
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
-    };
-    img.src = body.image;
-    if (body.label !== null && state.model.num_classes) $("label").value = String(body.label);
-    setStatus("complete-status", `test image ${body.index}` + (body.label !== null ? ` (class ${body.label})` : ""));
-  } catch (e) {
-    showError("complete", e instanceof TypeError ? networkError(e) : e.message);
-  }
-}
-
 // -- uploads -------------------------------------------------------------------------------
 
 // POST a file (or the drawing) to an endpoint; the response, or an Error with the app's message.
@@ -377,10 +222,6 @@ function onFile(id, action) {
     const file = fileOf(e.target);
     if (file) action(file, file.name);
   });
-}
-
-async function withDrawing(action) {
-  action(await drawingBlob(), "drawing.png");
 }
 
 // -- wiring --------------------------------------------------------------------------------
