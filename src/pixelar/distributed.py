@@ -21,7 +21,18 @@ import torch.distributed as dist
 
 from pixelar.errors import PixelarError
 
-__all__ = ["Context", "all_sum", "any_rank", "barrier", "current", "init", "shard", "shard_range", "shutdown"]
+__all__ = [
+    "Context",
+    "all_sum",
+    "any_rank",
+    "barrier",
+    "current",
+    "gradient_group",
+    "init",
+    "shard",
+    "shard_range",
+    "shutdown",
+]
 
 
 @dataclass(frozen=True)
@@ -83,12 +94,27 @@ def init(device: str) -> tuple[Context, torch.device]:
     return ctx, torch_device
 
 
+def gradient_group() -> dist.ProcessGroup:
+    """A process group of every rank for DistributedDataParallel's gradient reductions alone.
+
+    PyTorch keeps a group that DDP has used alive, with its worker threads, until the process
+    exits, whatever :func:`shutdown` does; every other collective (losses, evaluation sums, the
+    stop flags: tensors that Python owns) runs on the default group, which :func:`shutdown`
+    ends, its threads joined, while the interpreter is still whole. See :func:`shutdown`."""
+    return dist.new_group(backend=dist.get_backend())
+
+
 def shutdown() -> None:
-    """Leave the process group, if this process joined one: every exit path of a distributed run
-    calls this once, after its last collective. A process that exits with the group still up
-    leaves its communication threads to be torn down during interpreter shutdown, which can
-    abort the process (SIGABRT, "terminate called without an active exception") after a run
-    that finished its work."""
+    """Leave the process group, if this process joined one, ending its worker threads: every
+    exit path of a distributed run calls this once, after its last collective.
+
+    A gloo worker thread that finishes an operation releases the operation's tensors; for a
+    tensor Python owns that takes the GIL, and taking it while the interpreter finalises aborts
+    the process (SIGABRT, "terminate called without an active exception", from
+    ``ProcessGroupGloo::runLoop``). A process that exits right after its last collective, with
+    the group still up, does that now and then: after a run that finished its work. Destroying
+    the default group joins its threads first; DDP's group (:func:`gradient_group`) stays up,
+    but its operations hold only DDP's own buckets, long finished by then."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

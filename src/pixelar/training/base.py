@@ -97,7 +97,12 @@ class TrainerBase:
         if self.ctx.distributed:
             ids = [self.device] if self.device.type == "cuda" else None
             unused = self._has_unused_parameters()
-            objective = self.ddp = DistributedDataParallel(objective, device_ids=ids, find_unused_parameters=unused)
+            objective = self.ddp = DistributedDataParallel(
+                objective,
+                device_ids=ids,
+                find_unused_parameters=unused,
+                process_group=distributed.gradient_group(),
+            )
             # channels-last convolutions give some weights' gradients other strides than the
             # weights: DDP then copies them into its buckets (correct; a small copy) and warns
             warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
