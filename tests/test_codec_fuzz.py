@@ -7,8 +7,9 @@ exception, never other images — and its work must stay bounded:
 
 - a mutant whose header does not fit its payload, the model or ``max_subpixels`` (:func:`refusal`,
   this file's own reading of the format) is refused before any model work;
-- one that fits is decoded until the first chunk whose check differs: never more chunks than the
-  original file, never more sub-pixels than ``max_subpixels``;
+- one that fits is decoded until the first check that differs (or until its work passes what its
+  payload buys, pixelar.codec.schedule): never more chunks than the original file, never more
+  sub-pixels than ``max_subpixels``;
 - the one mutation that changes nothing the decoder reads is appending zero bytes (the decoder
   pads the payload with zeros to whole words, and beyond the end): such a mutant must decode to
   the originals. Every other change of the header is hashed into every chunk check, so it decodes

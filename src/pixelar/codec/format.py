@@ -15,8 +15,9 @@ flags: bit 0 labels, bit 1 the fast stepper produced the probabilities and the s
 network and its stepper produced them, in its wavefront order), bit 3 count present, bits 4–5 the size mode, bits 6–7 the model's
 dtype (an index into :data:`DTYPES`). The model id is the first 3 bytes of
 :func:`~pixelar.codec.fingerprint.model_fingerprint` (the SHA-256 of the model's name, configuration and weights).
-In format 5 the naive stepper is named only for a model without a fast one (the encoder codes
-with the fast stepper wherever the model has it; a format-5 file that says otherwise is refused).
+The naive stepper is named only for a model without a fast one: the encoder codes with the fast
+stepper wherever the model has it, and the decoder refuses a file that says otherwise (format 4
+too, whose encoder wrote the naive stepper when asked: such a file is decoded by that pixelar).
 
 Images are coded in chunks: runs of at most :data:`CHUNK` consecutive images of one size. The
 payload is one range-coder stream: per chunk, the chunk's sub-pixels in the stepper's order,
