@@ -1,13 +1,15 @@
-"""Structure-aware fuzzing of the codec's decoder (format 4): parse a real file into its fields,
-mutate them (or its header bits, or its payload bytes) and decode the mutant.
+"""Structure-aware fuzzing of the codec's decoder (format 5, and format 4, which it still reads):
+parse a real file into its fields, mutate them (or its header bits, or its payload bytes) and
+decode the mutant.
 
 The decoder must return the original images or raise a one-line PixelarError — never another
 exception, never other images — and its work must stay bounded:
 
 - a mutant whose header does not fit its payload, the model or ``max_subpixels`` (:func:`refusal`,
   this file's own reading of the format) is refused before any model work;
-- one that fits is decoded until the first chunk whose check differs: never more chunks than the
-  original file, never more sub-pixels than ``max_subpixels``;
+- one that fits is decoded until the first check that differs (or until its work passes what its
+  payload buys, pixelar.codec.schedule): never more chunks than the original file, never more
+  sub-pixels than ``max_subpixels``;
 - the one mutation that changes nothing the decoder reads is appending zero bytes (the decoder
   pads the payload with zeros to whole words, and beyond the end): such a mutant must decode to
   the originals. Every other change of the header is hashed into every chunk check, so it decodes
@@ -32,7 +34,7 @@ from hypothesis import strategies as st
 from helpers import tiny
 from pixelar import codec
 from pixelar import portable as integer
-from pixelar.codec import coding, decode_images, encode
+from pixelar.codec import coding, decode_images, encode, schedule
 from pixelar.codec import format as codec_format
 from pixelar.errors import PixelarError
 from pixelar.models.base import MAX_SIDE, AutoregressiveModel
@@ -158,7 +160,7 @@ def refusal(data: bytes, model, limit: int) -> str | None:
         return str(e)
     if p.magic != codec.MAGIC:
         return "magic"
-    if p.version != codec.VERSION:
+    if not codec.OLDEST <= p.version <= codec.VERSION:
         return "version"
     fast = bool(p.flags & codec.FLAG_FAST)
     if fast and p.flags & codec.FLAG_PORTABLE:
@@ -178,12 +180,21 @@ def refusal(data: bytes, model, limit: int) -> str | None:
         return "model id"
     if fast and not model.has_fast_sampler:
         return "fast sampler"
+    naive, portable = not fast and not p.flags & codec.FLAG_PORTABLE, bool(p.flags & codec.FLAG_PORTABLE)
+    if naive and model.has_fast_sampler:  # the encoder codes with the fast stepper where there is one
+        return "naive sampler"
     if model.image_shape[0] * sum(h * w * k for (h, w), k in runs) > limit:
         return "max_subpixels"
     if (p.labels is None) != (model.num_classes == 0):
         return "labels (not) stored"
     if any(label >= model.num_classes for label in p.labels or []):
         return "label out of range"
+    # each sub-pixel costs a unit (the naive stepper's ⌈H·W/16⌉, the integer network's 4): more
+    # units than the payload buys
+    weight = {size: -(-size[0] * size[1] // 16) if naive else 4 if portable else 1 for size, _ in runs}
+    work = sum(model.image_shape[0] * h * w * k * weight[h, w] for (h, w), k in runs)
+    if work > schedule.FREE + schedule.RATE * len(p.payload):
+        return "more work than the payload buys"
     return None
 
 
@@ -436,7 +447,8 @@ FIELD_OPS += ["count", "size", "label"]
 HEADER_OPS = ["header_bit", *FIELD_OPS]
 PAYLOAD_OPS = ["flip", "byte", "ones", "truncate", "append", "zeros", "insert", "delete"]
 OPS = HEADER_OPS + PAYLOAD_OPS
-CHECKED = ("did not reproduce images", "the range decoder failed")  # refusals after model work
+# refusals after model work: a check differs, the coder fails, the work passes what the payload buys
+CHECKED = ("did not reproduce images", "the range decoder failed", "took more work than its payload")
 
 
 def check_mutant(case: Case, mutant: bytes) -> None:

@@ -3,8 +3,10 @@
 
 The parts:
 
-* :mod:`pixelar.codec.format` — the file format (format 4): the header, the chunks and their
-  checks, the bounds a file is held to before any symbol is decoded;
+* :mod:`pixelar.codec.format` — the file format (format 5; format 4 is still read): the header,
+  the chunks and their checks, the bounds a file is held to before any symbol is decoded;
+* :mod:`pixelar.codec.schedule` — the decoder's work: what a payload buys, and the intermediate
+  checks of a large chunk (so a few bytes never buy hours of decoding);
 * :mod:`pixelar.codec.fingerprint` — the model's fingerprint, which names the model in a file;
 * :mod:`pixelar.codec.rangecoder` — the range coder: big-endian words and the trimmed tail;
 * :mod:`pixelar.codec.coding` — the coding loop: the model's conditionals, in the stepper's
@@ -46,6 +48,7 @@ from pixelar.codec.format import (
     MAX_SUBPIXELS,
     MODEL_ID,
     OLD_MAGIC,
+    OLDEST,
     SIZE_EACH,
     SIZE_MODEL,
     SIZE_ONE,
@@ -80,6 +83,7 @@ __all__ = [
     "MAGIC",
     "MAX_SUBPIXELS",
     "MODEL_ID",
+    "OLDEST",
     "OLD_MAGIC",
     "SIZE_EACH",
     "SIZE_MODEL",

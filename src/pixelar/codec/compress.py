@@ -16,6 +16,7 @@ from pixelar.codec.coding import _integer_network
 from pixelar.codec.fingerprint import model_fingerprint
 from pixelar.codec.format import MODEL_ID, Header, _chunk_check, _chunks
 from pixelar.codec.rangecoder import _constriction, _Stream
+from pixelar.codec.schedule import ChunkWork, padding
 from pixelar.errors import PixelarError
 from pixelar.incremental import Front
 from pixelar.sampling import resolve_method
@@ -68,6 +69,8 @@ def encode(
             "rounds differently from the fast one: use method='fast' (or --portable to decode on any machine)",
             param="method",
         )
+    if method == "naive" and model.has_fast_sampler:
+        method = "fast"
     network = _integer_network(model, method)
     fingerprint = bytes.fromhex(model_fingerprint(model))
     header = Header(
@@ -81,21 +84,38 @@ def encode(
     head = header.pack()
     prefix = head + fingerprint
     stream = _Stream()
+    work = 0
     for start, stop in _chunks(sizes):
         chunk = torch.stack(batch[start:stop]).to(model.device).long()
         c_chunk = None if cond is None else cond[start:stop].to(model.device)
         with model.at_size(*sizes[start]):
             model.check_input(chunk, c_chunk)
 
-        def choose(probs: np.ndarray, c: int, front: Front, count: int, chunk: Tensor = chunk) -> Tensor:
+        tally = ChunkWork(
+            header.version,
+            stop - start,
+            (channels, *sizes[start]),
+            method,
+            prefix,
+            None if header.labels is None else header.labels[start:stop],
+        )
+
+        def choose(
+            probs: np.ndarray, c: int, front: Front, count: int, chunk: Tensor = chunk, tally: ChunkWork = tally
+        ) -> Tensor:
             values = front.take(chunk, c)
-            stream.encode(values.cpu().numpy().astype(np.int32).ravel(), probs)
+            symbols = values.cpu().numpy().astype(np.int32).ravel()
+            stream.encode(symbols, probs)
+            due = tally.step(symbols)
+            if due:  # the chunk's intermediate checks (format 5)
+                stream.encode(np.array(due, dtype=np.int32), None)
             return values
 
-        work = torch.zeros_like(chunk)
-        coding._code(model, sizes[start], work, c_chunk, method, network, choose, progress)
+        coding._code(model, sizes[start], torch.zeros_like(chunk), c_chunk, method, network, choose, progress)
         stream.encode(_chunk_check(prefix, chunk, c_chunk), None)
-    return head + stream.payload()
+        work += tally.work
+    payload = stream.payload()
+    return head + payload + bytes(padding(work, len(payload)))
 
 
 def image_nll_bits(model: AutoregressiveModel, images: Tensor | Sequence[Tensor], cond: Tensor | None = None) -> float:

@@ -1,7 +1,8 @@
-"""The file format (format 4): the header, its fields and their parsing, the chunks and
-their checks, and the bounds a file is held to before any symbol is decoded.
+"""The file format (format 5; format 4 is still read): the header, its fields and their
+parsing, the chunks and their checks, and the bounds a file is held to before any symbol is
+decoded.
 
-File layout (format 4; "varint" is an unsigned LEB128 integer)::
+File layout (formats 4 and 5; "varint" is an unsigned LEB128 integer)::
 
     b"PX" | version u8 | flags u8 | model id (3 bytes)
     | [count varint]            if FLAG_COUNT, else one image
@@ -14,25 +15,36 @@ flags: bit 0 labels, bit 1 the fast stepper produced the probabilities and the s
 network and its stepper produced them, in its wavefront order), bit 3 count present, bits 4–5 the size mode, bits 6–7 the model's
 dtype (an index into :data:`DTYPES`). The model id is the first 3 bytes of
 :func:`~pixelar.codec.fingerprint.model_fingerprint` (the SHA-256 of the model's name, configuration and weights).
+The naive stepper is named only for a model without a fast one: the encoder codes with the fast
+stepper wherever the model has it, and the decoder refuses a file that says otherwise (format 4
+too, whose encoder wrote the naive stepper when asked: such a file is decoded by that pixelar).
 
 Images are coded in chunks: runs of at most :data:`CHUNK` consecutive images of one size. The
 payload is one range-coder stream: per chunk, the chunk's sub-pixels in the stepper's order,
 then the chunk's *check*, one uniform 16-bit symbol: the first 2 bytes of SHA-256(the header
 bytes before the payload | the full 32-byte model fingerprint | the chunk's labels as u32 |
-the chunk's images as int64). The range coder's 32-bit words are written big-endian and the
-stream's tail is trimmed to the shortest byte string (within its last 8 bytes) that still
-decodes to the same symbols; the decoder pads it with zero bytes to whole words. The encoder
-proves this for every file before writing it: it decodes the symbols after a checkpoint
-recorded at least 5 words before the end from the trimmed bytes (the symbols before it read
-only earlier words) and keeps the full words if no shorter tail passes
-(:class:`pixelar.codec.rangecoder._Stream`).
+the chunk's images as int64). Format 5 adds *intermediate checks* inside a chunk of at least
+:data:`~pixelar.codec.schedule.LARGE` sub-pixels: after the step whose work first reaches
+E, 2E, 4E, … units (E: one row's work, :class:`~pixelar.codec.schedule.ChunkWork`), one
+uniform 16-bit symbol, the first 2 bytes (little-endian) of SHA-256(the header bytes | the
+model fingerprint | the chunk's labels as u32 | the chunk's symbols coded so far as int64, in
+the coder's order | the check's index in the chunk as u32). The range coder's 32-bit words are
+written big-endian and the stream's tail is trimmed to the shortest byte string (within its
+last 8 bytes) that still decodes to the same symbols; the decoder pads it with zero bytes to
+whole words. The encoder proves this for every file before writing it: it decodes the symbols
+after a checkpoint recorded at least 5 words before the end from the trimmed bytes (the
+symbols before it read only earlier words) and keeps the full words if no shorter tail passes
+(:class:`pixelar.codec.rangecoder._Stream`). It then appends zero bytes to a payload too short
+for the work of decoding it (:func:`~pixelar.codec.schedule.padding`).
 
 Bounds checked before decoding a symbol: each check divides the coder's range by 2^16 and the
 range stays in [2^32, 2^64), so m chunks force at least m/2 − 1 renormalisations, each one
 word; with the seal (one or two words) and at most 8 bytes trimmed, a payload of b bytes holds
 at most ⌊(b + 8)/2⌋ chunks (:func:`max_chunks`). The images' sub-pixels are limited to
 ``max_subpixels`` (:data:`MAX_SUBPIXELS` by default) per file, and sides to
-:data:`pixelar.models.base.MAX_SIDE`.
+:data:`pixelar.models.base.MAX_SIDE`; their decoding work to what the payload buys
+(:func:`~pixelar.codec.schedule.budget`: refused before any model work when the sub-pixels alone
+exceed it, and decoding stops once its work does).
 """
 
 from __future__ import annotations
@@ -51,7 +63,10 @@ MAGIC = b"PX"
 OLD_MAGIC = b"PXAR"  # formats 1–3
 # 4: compact header (varints, 3-byte model id, optional count and sizes), 16-bit chunk
 #    checks, a trimmed big-endian payload, any image size, portable mode
-VERSION = 4
+# 5: intermediate checks in large chunks, a payload that carries its decoding work, the naive
+#    stepper only for a model without a fast one
+VERSION = 5
+OLDEST = 4  # the oldest format this pixelar reads
 CHUNK = 64  # images per batch of the autoregressive loop (part of the batch layout)
 MODEL_ID = 3  # bytes of the model fingerprint in the header
 FLAG_LABELS, FLAG_FAST, FLAG_PORTABLE, FLAG_COUNT = 1, 2, 4, 8
@@ -104,6 +119,7 @@ class Header:
     dtype: torch.dtype
     model: str
     own_size: bool = True  # the sizes are the model's (none stored)
+    version: int = VERSION  # the file's format
 
     @property
     def count(self) -> int:
@@ -126,7 +142,7 @@ class Header:
             | size_mode << SIZE_SHIFT
             | DTYPES.index(self.dtype) << DTYPE_SHIFT
         )
-        out = MAGIC + bytes([VERSION, flags]) + bytes.fromhex(self.model)
+        out = MAGIC + bytes([self.version, flags]) + bytes.fromhex(self.model)
         if N != 1:
             out += _varint(N)
         stored = {SIZE_MODEL: [], SIZE_ONE: self.sizes[:1], SIZE_EACH: self.sizes}[size_mode]
@@ -154,7 +170,7 @@ def read_header(data: bytes, model_size: tuple[int, int] | None = None) -> tuple
     version, flags = data[2], data[3]
     if version > VERSION:
         raise PixelarError(f"the file was written by a newer pixelar (format {version}); upgrade pixelar")
-    if version < VERSION:
+    if version < OLDEST:
         raise PixelarError(
             f"the file was written in an older format ({version}) that this pixelar does not read; "
             "decompress it with the pixelar that wrote it"
@@ -202,7 +218,7 @@ def read_header(data: bytes, model_size: tuple[int, int] | None = None) -> tuple
             f"{len(payload)} byte(s) can hold at most {max_chunks(len(payload))}"
         )
     method = "fast" if flags & FLAG_FAST else "portable" if flags & FLAG_PORTABLE else "naive"
-    header = Header(sizes, labels, method, dtype, model, size_mode == SIZE_MODEL)
+    header = Header(sizes, labels, method, dtype, model, size_mode == SIZE_MODEL, version)
     return header, payload
 
 
