@@ -98,6 +98,12 @@ def _add_train(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb.add_argument("--hidden-channels", type=int, help="model width (hidden_channels)")
     verb.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="any model hyperparameter")
     verb.add_argument("--conditional", action="store_true", help="class-conditional model on the dataset's labels")
+    verb.add_argument(
+        "--orders",
+        metavar="ORDER[,ORDER...]",
+        help="order-agnostic training over these pixel orders, one drawn per batch (models that generate in any "
+        "order: lmconv); the first is the model's default",
+    )
     verb.add_argument("--out", help="run directory (default runs/<preset or model>)")
     verb.add_argument("--resume", metavar="RUN", help="continue the run in RUN exactly where its checkpoint left off")
     verb.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -11,13 +11,22 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from pixelar.orders.order import CURVES, ORDER_NAMES, OrderSpec, PixelOrder, check_permutation, make_order
+from pixelar.orders.order import (
+    CURVES,
+    ORDER_NAMES,
+    OrderSpec,
+    PixelOrder,
+    batch_ranks,
+    check_permutation,
+    make_order,
+)
 
 __all__ = [
     "CURVES",
     "ORDER_NAMES",
     "OrderSpec",
     "PixelOrder",
+    "batch_ranks",
     "check_permutation",
     "generation_order",
     "make_order",

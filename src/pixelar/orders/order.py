@@ -85,8 +85,7 @@ def _named(name: str, height: int, width: int) -> Tensor:
     if curve not in CURVES:
         raise PixelarError(
             f"unknown order {name!r}; choose {', '.join(CURVES)} (each also -tr, -bl or -br), "
-            "random or random-SEED, or pass a permutation of the pixels",
-            param="order",
+            "random or random-SEED, or pass a permutation of the pixels"
         )
     if curve.startswith("column"):
         base = curves.snake if curve == "column-snake" else curves.raster
@@ -110,9 +109,7 @@ def make_order(spec: OrderSpec, height: int, width: int) -> PixelOrder:
     a :class:`PixelOrder` of this size. Raises a one-line :class:`PixelarError` otherwise."""
     if isinstance(spec, PixelOrder):
         if (spec.height, spec.width) != (height, width):
-            raise PixelarError(
-                f"order {spec.name!r} is for {spec.height}×{spec.width} images, not {height}×{width}", param="order"
-            )
+            raise PixelarError(f"order {spec.name!r} is for {spec.height}×{spec.width} images, not {height}×{width}")
         return spec
     if isinstance(spec, str):
         return _cached(spec.strip().lower(), height, width)
@@ -125,22 +122,36 @@ def check_permutation(spec: Sequence[int] | np.ndarray | Tensor, count: int) -> 
     try:
         array = spec.cpu().numpy() if isinstance(spec, Tensor) else np.asarray(spec)
     except (TypeError, ValueError):
-        raise PixelarError("an order must be a name or a flat permutation of the pixels", param="order") from None
+        raise PixelarError("an order must be a name or a flat permutation of the pixels") from None
     if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
-        raise PixelarError(f"an order's pixels must be integers, got dtype {array.dtype}", param="order")
+        raise PixelarError(f"an order's pixels must be integers, got dtype {array.dtype}")
     values = torch.from_numpy(array.astype(np.int64))
     if values.dim() != 1 or values.numel() != count:
-        raise PixelarError(
-            f"an order lists each of the {count} pixels once, got shape {tuple(values.shape)}", param="order"
-        )
+        raise PixelarError(f"an order lists each of the {count} pixels once, got shape {tuple(values.shape)}")
     outside = (values < 0) | (values >= count)
     if bool(outside.any()):
-        raise PixelarError(f"an order's pixels lie in [0, {count}), got {int(values[outside][0])}", param="order")
+        raise PixelarError(f"an order's pixels lie in [0, {count}), got {int(values[outside][0])}")
     seen = torch.bincount(values, minlength=count)
     if bool((seen != 1).any()):
         twice, missing = int((seen > 1).nonzero()[0]), int((seen == 0).nonzero()[0])
         raise PixelarError(
-            f"an order is not a permutation of the pixels: pixel {twice} appears twice and pixel {missing} never",
-            param="order",
+            f"an order is not a permutation of the pixels: pixel {twice} appears twice and pixel {missing} never"
         )
     return values
+
+
+def batch_ranks(spec: OrderSpec | Sequence[OrderSpec], batch: int, height: int, width: int) -> Tensor:
+    """The ranks (:attr:`PixelOrder.ranks`) of one order for every image, [1, H, W], or of one
+    order per image, [batch, H, W]: ``spec`` a list of names or :class:`PixelOrder` s, or a 2-D
+    array [batch, H·W] of permutations, one row per image."""
+    array = spec if isinstance(spec, (np.ndarray, Tensor)) else None
+    listed = isinstance(spec, (list, tuple)) and len(spec) > 0
+    per_image = (array is not None and array.ndim == 2) or (
+        listed and not isinstance(spec[0], (int, np.integer))  # type: ignore[index]
+    )
+    if not per_image:
+        return make_order(spec, height, width).ranks[None]  # type: ignore[arg-type]
+    orders = list(spec)  # type: ignore[arg-type]
+    if len(orders) != batch:
+        raise PixelarError(f"one order per image: got {len(orders)} orders for {batch} images")
+    return torch.stack([make_order(one, height, width).ranks for one in orders])
