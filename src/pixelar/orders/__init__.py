@@ -18,6 +18,7 @@ from pixelar.orders.order import (
     PixelOrder,
     batch_ranks,
     check_permutation,
+    known_first,
     make_order,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "batch_ranks",
     "check_permutation",
     "generation_order",
+    "known_first",
     "make_order",
 ]
 

@@ -155,3 +155,14 @@ def batch_ranks(spec: OrderSpec | Sequence[OrderSpec], batch: int, height: int, 
     if len(orders) != batch:
         raise PixelarError(f"one order per image: got {len(orders)} orders for {batch} images")
     return torch.stack([make_order(one, height, width).ranks for one in orders])
+
+
+def known_first(base: PixelOrder, known: Tensor) -> PixelOrder:
+    """``base`` with the ``known`` pixels (bool [H, W]) moved to the front, each group keeping its
+    order in ``base``: completing the unknown pixels in this order samples each one given every
+    known pixel, an exact draw from p(unknown | known) (Jain et al. 2020, Section 5.3)."""
+    if tuple(known.shape) != (base.height, base.width):
+        raise PixelarError(f"the known pixels form a {tuple(known.shape)} mask, not ({base.height}, {base.width})")
+    first = known.flatten().cpu()[base.pixels]
+    pixels = torch.cat([base.pixels[first], base.pixels[~first]])
+    return PixelOrder(f"known-first {base.name}", base.height, base.width, pixels)
