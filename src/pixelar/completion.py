@@ -5,7 +5,7 @@ A completion is an exact draw from p(unknown | known) when every known sub-pixel
 every unknown one in the generation order. In raster order that holds for the top rows only:
 with the bottom half known, a raster model samples the top from p(top) and the known bottom
 never enters it. A model that generates in any order completes in an order that visits the
-known pixels first (:func:`completion_order`; Jain, Abbeel & Pathak, UAI 2020, Section 5.3), so
+known pixels first (:func:`completion_order`; Jain, Abbeel & Pathak, UAI 2020), so
 every completion uses every known pixel, and :func:`hidden_log_prob` is then the exact
 conditional log-likelihood of the hidden region.
 """

@@ -4,8 +4,8 @@ and in several orders at once with their ensemble (:func:`evaluate_orders`).
 One network that generates in any order defines one distribution p_k per order k; their
 uniform mixture p(x) = (1/K) Σ_k p_k(x) is a distribution too (each p_k sums to one), so its
 likelihood — the log-mean-exp of the K log-likelihoods — is exact, and by Jensen never worse
-than the mean of theirs. Jain, Abbeel & Pathak (UAI 2020), Section 5, Table 2: ensembles of
-the eight S-curve orders improve the test NLL of the same weights.
+than the mean of theirs. Jain, Abbeel & Pathak (UAI 2020) report 2.89 bits/dim on CIFAR-10
+(unconditional) for such an ensemble of orders of one locally masked PixelCNN++.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Locally masked convolutions (Jain, Abbeel & Pathak, "Locally Masked Convolution for
-Autoregressive Models", UAI 2020, Section 3): a convolution whose mask differs at every
+Autoregressive Models", UAI 2020): a convolution whose mask differs at every
 position, computed from the generation order, so that one set of weights is causal in any
 order of the pixels.
 

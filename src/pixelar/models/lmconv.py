@@ -1,6 +1,6 @@
 """A locally masked PixelCNN: the PixelCNN of the PixelRNN paper with its spatial convolutions
 locally masked (Jain, Abbeel & Pathak, "Locally Masked Convolution for Autoregressive Models",
-UAI 2020, Section 3), so that one network generates the pixels in any order.
+UAI 2020), so that one network generates the pixels in any order.
 
     x ──7×7 local conv, mask A──► 2h ──[block]×num_layers──► ReLU, 1×1 (B) ► ReLU, 1×1 (B) ► params
 
@@ -12,7 +12,7 @@ generated before the position's own (mask A), the later ones those and the posit
 convolutions need no spatial mask. In raster order every mask is PixelCNN's, so PixelCNN's
 weights give the same model (the parameters have the same names and shapes).
 
-Order-agnostic training (Section 4): with several ``orders`` in the config, the network in
+Order-agnostic training (the paper trains one network over 8 orders): with several ``orders`` in the config, the network in
 train mode draws one of them for each forward pass from torch's generator (seeded per step by
 the trainer, like dropout), unless an order is given. Evaluation and sampling use the first
 one unless told otherwise.

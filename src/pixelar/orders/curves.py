@@ -2,9 +2,9 @@
 (``pixels[t] = h·W + w``, the pixel visited t-th).
 
 The raster scan and the S-curve ("snake", boustrophedon: every other row right to left) of
-Jain, Abbeel & Pathak, "Locally Masked Convolution for Autoregressive Models" (UAI 2020),
-Section 4 and Figure 3, in each of the symmetries they train over (started from another corner,
-or transposed: column by column), the Hilbert curve, and seeded random permutations.
+Jain, Abbeel & Pathak, "Locally Masked Convolution for Autoregressive Models" (UAI 2020; their
+code's generation orders), in each of the symmetries they train over (started from another
+corner, or transposed: column by column), the Hilbert curve, and seeded random permutations.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """An order over the pixels of an image, as data: :class:`PixelOrder`, a checked permutation
 of the H·W pixels, and :func:`make_order`, which builds one from a name or a permutation.
 
-The factorisation p(x) = Π_i p(x_i | x_<i) holds for "some ordering over the pixels" (van den
-Oord et al., "Pixel Recurrent Neural Networks", Section 2); the channels of a pixel stay in
-order R → G → B whatever the order of the pixels.
+The factorisation p(x) = Π_i p(x_i | x_<i) holds for any ordering of the pixels; the channels of
+a pixel stay in order R → G → B whatever the order of the pixels.
 """
 
 from __future__ import annotations
@@ -160,7 +159,7 @@ def batch_ranks(spec: OrderSpec | Sequence[OrderSpec], batch: int, height: int, 
 def known_first(base: PixelOrder, known: Tensor) -> PixelOrder:
     """``base`` with the ``known`` pixels (bool [H, W]) moved to the front, each group keeping its
     order in ``base``: completing the unknown pixels in this order samples each one given every
-    known pixel, an exact draw from p(unknown | known) (Jain et al. 2020, Section 5.3)."""
+    known pixel, an exact draw from p(unknown | known) (Jain, Abbeel & Pathak, UAI 2020: "globally coherent image completions")."""
     if tuple(known.shape) != (base.height, base.width):
         raise PixelarError(f"the known pixels form a {tuple(known.shape)} mask, not ({base.height}, {base.width})")
     first = known.flatten().cpu()[base.pixels]
