@@ -13,6 +13,7 @@ import pixelar
 from helpers import tiny
 from pixelar import PixelarError
 from pixelar.causality import dependency_matrix, violations
+from pixelar.layers.local import LocallyMaskedConv2d, LocalMask
 from pixelar.orders import make_order
 from pixelar.sampling import sample
 
@@ -175,3 +176,25 @@ def test_raster_only_models_refuse_other_orders_in_one_line(name):
         with pytest.raises(PixelarError, match="generates in raster order only") as info:
             call()
         assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kernel", [3, 7])
+def test_a_layer_with_few_masks_runs_as_ordinary_convolutions_and_computes_the_same(kernel):
+    """Raster order has one mask per kernel size, the S-curves two (the image's edges read the
+    padding, whatever the mask): the layer is then that many ordinary convolutions, the same
+    function as masking the unfolded patches one position at a time."""
+    torch.manual_seed(0)
+    conv = LocallyMaskedConv2d(3, 6, kernel, "A", 3).double()
+    x = torch.randn(2, 3, 5, 6, dtype=torch.float64)
+    counts = {"raster": 1, "column-br": 1, "snake": 2, "column-snake-tr": 2}
+    per_image = torch.stack([make_order(o, 5, 6).ranks for o in ("snake", "raster")])
+    for ranks in [make_order(o, 5, 6).ranks[None] for o in [*counts, "hilbert"]] + [per_image]:
+        mask = LocalMask.of(ranks, kernel)
+        unfolded = conv(x, LocalMask(mask.taps))
+        if mask.patterns is not None:
+            torch.testing.assert_close(conv(x, mask), unfolded, rtol=1e-12, atol=1e-12)
+    for name, count in counts.items():
+        mask = LocalMask.of(make_order(name, 5, 6).ranks[None], kernel)
+        assert mask.patterns is not None and len(mask.patterns) == count, name
+        assert mask.where is not None and torch.equal(mask.where.sum(1), torch.ones(1, 5, 6))
+    assert LocalMask.of(make_order("random-2", 5, 6).ranks[None], kernel).patterns is None

@@ -15,11 +15,18 @@ those.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pixelar.layers.masked import MaskType, causal_mask, channel_groups
+
+# At most this many distinct masks, a layer runs as that many ordinary convolutions (one call);
+# with more it runs unfolded: a position's taps masked one by one (the general form, several
+# times slower than an ordinary convolution on the CPU).
+MAX_PATTERNS = 4
 
 
 def local_masks(ranks: Tensor, kernel_size: int) -> Tensor:
@@ -41,11 +48,86 @@ def local_masks(ranks: Tensor, kernel_size: int) -> Tensor:
     return mask.flatten(2)
 
 
+@dataclass(frozen=True)
+class LocalMask:
+    """The masks of one kernel size in an order, in the two forms a layer computes with.
+
+    Attributes:
+        taps: bool [B or 1, k·k, H·W]: every position's mask (:func:`local_masks`).
+        patterns: float [U, k, k], when the positions share at most :data:`MAX_PATTERNS` masks
+            (raster order one, the S-curves two): the distinct ones, taps outside the image not
+            counted (they read the zero padding); else None.
+        where: float [B or 1, U, H, W]: 1 where a position takes that pattern (one per position).
+    """
+
+    taps: Tensor
+    patterns: Tensor | None = None
+    where: Tensor | None = None
+
+    @classmethod
+    def of(cls, ranks: Tensor, kernel_size: int) -> LocalMask:
+        """The masks of a k×k kernel for the order whose ranks [B or 1, H, W] are given."""
+        taps = local_masks(ranks, kernel_size)
+        B, kk, L = taps.shape
+        H, W = ranks.shape[1:]
+        inside = F.unfold(ranks.new_ones(1, 1, H, W, dtype=torch.float32), kernel_size, padding=kernel_size // 2)
+        inside = inside[0].T.bool().repeat(B, 1)  # [B·L, k·k]: the taps that read the image
+        flat = taps.transpose(1, 2).reshape(B * L, kk)
+        patterns = _shared_masks(flat, inside)
+        if patterns is None:
+            return cls(taps)
+        fits = ((patterns[None] == flat[:, None]) | ~inside[:, None]).all(2)  # [B·L, U]
+        choice = F.one_hot(fits.int().argmax(1), len(patterns))  # the first pattern that fits
+        where = choice.view(B, H, W, -1).permute(0, 3, 1, 2).float()
+        return cls(taps, patterns.view(-1, kernel_size, kernel_size).float(), where)
+
+
+def _shared_masks(flat: Tensor, inside: Tensor) -> Tensor | None:
+    """At most :data:`MAX_PATTERNS` masks [U, k·k] such that every position's mask (a row of
+    ``flat`` [P, k·k]) equals one of them on its taps ``inside`` the image; None if it takes more.
+
+    The masks of the positions away from the edges first (distinct rows); each position that
+    none of them fits, most taps inside first, joins the first mask that agrees with it where
+    both are set, and sets that mask's taps it alone reads."""
+    interior = _distinct_rows(flat[inside.all(1)])
+    if len(interior) > MAX_PATTERNS:
+        return None
+    fit = ((interior[None] == flat[:, None]) | ~inside[:, None]).all(2).any(1)
+    values, known = list(interior), [torch.ones_like(row) for row in interior]
+    rest = (~fit).nonzero().flatten()  # near an edge, and fitting none of the interior's
+    for i in rest[inside[rest].sum(1).argsort(descending=True)].tolist():
+        row, seen = flat[i], inside[i]
+        for j, (value, set_) in enumerate(zip(values, known)):
+            if bool(((value == row) | ~set_ | ~seen).all()):
+                values[j], known[j] = torch.where(set_, value, row & seen), set_ | seen
+                break
+        else:
+            values.append(row & seen)
+            known.append(seen.clone())
+        if len(values) > MAX_PATTERNS:
+            return None
+    return torch.stack(values) if len(values) <= MAX_PATTERNS else None
+
+
+def _distinct_rows(rows: Tensor) -> Tensor:
+    """The distinct rows of a bool matrix [P, n]: each row read as the bits of an integer when
+    n < 63 (much faster than ``torch.unique(dim=0)`` on large images)."""
+    n = rows.shape[1]
+    if n >= 63:
+        return torch.unique(rows, dim=0)
+    bits = torch.arange(n, device=rows.device)
+    codes = torch.unique((rows.long() << bits).sum(1))
+    return ((codes[:, None] >> bits) & 1).bool()
+
+
 class LocallyMaskedConv2d(nn.Conv2d):
     """A same-padded k×k convolution with a mask per position (see the module docstring).
 
-    Shapes: ``forward(x, mask)``: input [B, in_channels, H, W] and ``mask`` [B or 1, k·k, H·W]
-    (:func:`local_masks` for this kernel size) → output [B, out_channels, H, W].
+    Shapes: ``forward(x, mask)``: input [B, in_channels, H, W] and the masks of this kernel size
+    (:class:`LocalMask`: [B or 1, k·k, H·W]) → output [B, out_channels, H, W]. When the positions
+    share a few masks, the layer is that many ordinary convolutions, each output position taking
+    its own; otherwise the patches are unfolded and masked one by one. The two are the same
+    function (tested).
 
     Args:
         in_channels, out_channels: feature counts.
@@ -76,11 +158,19 @@ class LocallyMaskedConv2d(nn.Conv2d):
         """The weight with the colour groups masked at the centre tap: [out, in·k·k]."""
         return (self.weight * self.centre_mask).flatten(1)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor, mask: LocalMask) -> Tensor:  # type: ignore[override]
         B, _, H, W = x.shape
         k = self.kernel_size[0]
+        if mask.patterns is not None and mask.where is not None:
+            weight = self.weight * self.centre_mask
+            if len(mask.patterns) == 1:
+                return F.conv2d(x, weight * mask.patterns[0].to(x.dtype), self.bias, padding=k // 2)
+            kernels = (weight[None] * mask.patterns[:, None, None].to(x.dtype)).flatten(0, 1)  # [U·out, in, k, k]
+            out = F.conv2d(x, kernels, padding=k // 2).view(B, len(mask.patterns), -1, H, W)
+            out = (out * mask.where[:, :, None].to(x.dtype)).sum(1)
+            return out if self.bias is None else out + self.bias[:, None, None]
         patches = F.unfold(x, k, padding=k // 2)  # [B, in·k·k, H·W]
-        patches = (patches.view(B, -1, k * k, H * W) * mask[:, None].to(x.dtype)).flatten(1, 2)
+        patches = (patches.view(B, -1, k * k, H * W) * mask.taps[:, None].to(x.dtype)).flatten(1, 2)
         out = torch.matmul(self.masked_weight(), patches)
         if self.bias is not None:
             out = out + self.bias[:, None]

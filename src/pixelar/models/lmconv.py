@@ -29,7 +29,7 @@ from pixelar.distributions import make_distribution
 from pixelar.errors import PixelarError
 from pixelar.layers import MaskedConv2d
 from pixelar.layers.common import OutputHead, modules_as, with_bias
-from pixelar.layers.local import LocallyMaskedConv2d, local_masks
+from pixelar.layers.local import LocallyMaskedConv2d, LocalMask
 from pixelar.models.base import AutoregressiveModel
 from pixelar.models.config import ModelConfig
 from pixelar.models.lmconv_sampler import LocalColumnSampler
@@ -82,7 +82,8 @@ class LMConvConfig(ModelConfig):
 class LocalResidualBlock(nn.Module):
     """PixelCNN's 2h → h → 2h block with its k×k convolution locally masked (mask B).
 
-    Shapes: ``forward(x, mask)``: [B, 2h, H, W] and the k×k masks [B or 1, k·k, H·W] → [B, 2h, H, W].
+    Shapes: ``forward(x, mask)``: [B, 2h, H, W] and the k×k masks (a
+    :class:`~pixelar.layers.local.LocalMask`) → [B, 2h, H, W].
     """
 
     def __init__(self, features: int, num_colors: int, kernel_size: int) -> None:
@@ -91,7 +92,7 @@ class LocalResidualBlock(nn.Module):
         self.conv = LocallyMaskedConv2d(features, features, kernel_size, "B", num_colors)
         self.expand = MaskedConv2d(features, 2 * features, 1, "B", num_colors)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, mask: LocalMask) -> Tensor:
         y = self.reduce(torch.relu(x))
         y = self.conv(torch.relu(y), mask)
         return x + self.expand(torch.relu(y))
@@ -153,8 +154,8 @@ class LocallyMaskedPixelCNN(AutoregressiveModel):
         """Scaled images [B, C, H, W], labels, and the ranks of the order [B or 1, H, W] (None:
         :meth:`order_ranks`) → parameters [B, P, H, W]."""
         ranks = (self.order_ranks() if ranks is None else ranks).to(x.device)
-        first = local_masks(ranks, INPUT_KERNEL)
-        later = local_masks(ranks, self.config.kernel_size)
+        first = LocalMask.of(ranks, INPUT_KERNEL)
+        later = LocalMask.of(ranks, self.config.kernel_size)
         y = self.input_conv(x, first)
         biases = self.class_biases(cond)
         for block, bias in zip(self.blocks, biases):

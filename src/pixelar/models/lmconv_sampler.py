@@ -16,13 +16,14 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from pixelar.distributions import scale_levels
 from pixelar.incremental import ColumnSampler, Front, OutputHeadAt, Pointwise, SampledModel, order_fronts
 from pixelar.layers import MaskedConv2d
 from pixelar.layers.common import OutputHead
-from pixelar.layers.local import LocallyMaskedConv2d, local_masks
+from pixelar.layers.local import LocallyMaskedConv2d
 
 
 class LocalBlock(Protocol):
@@ -46,21 +47,30 @@ class LocalNetwork(SampledModel, Protocol):
 
 class LocalWindow:
     """A locally masked convolution at one pixel at a time, over its cached input map
-    [batch, in, H + 2r, W + 2r] (zero-padded); the masks of every pixel precomputed from the order."""
+    [batch, in, H + 2r, W + 2r] (zero-padded); each pixel's mask read off the order's ranks as it
+    comes (:func:`~pixelar.layers.local.local_masks` at one position)."""
 
     def __init__(self, conv: LocallyMaskedConv2d, ranks: Tensor, batch: int, height: int, width: int) -> None:
         self.k = conv.kernel_size[0]
         self.r = self.k // 2
         self.weight = conv.masked_weight().T.contiguous()  # [in·k·k, out]
         self.bias = conv.bias
-        self.masks = local_masks(ranks[None], self.k)[0].T.to(conv.weight)  # [H·W, k·k]
-        self.width = width
+        # the ranks, padded with H·W (generated after every pixel: the padding is never read)
+        self.ranks = F.pad(ranks, (self.r,) * 4, value=height * width).to(conv.weight.device)
         self.inputs = conv.weight.new_zeros(batch, conv.in_channels, height + 2 * self.r, width + 2 * self.r)
+
+    def mask(self, h: int, w: int) -> Tensor:
+        """Pixel (h, w)'s mask [k·k]: 1 at the pixels of its window generated before it, and at
+        its centre (whose colour groups the weight masks)."""
+        window = self.ranks[h : h + self.k, w : w + self.k].flatten()
+        mask = window < window[self.r * self.k + self.r]
+        mask[self.r * self.k + self.r] = True
+        return mask
 
     def __call__(self, front: Front, centre: Tensor) -> Tensor:
         """The output [batch, out] at the front's pixel, given its own input ``centre`` [batch, in]."""
         h, w = front.pixel
-        window = self.inputs[:, :, h : h + self.k, w : w + self.k].flatten(2) * self.masks[h * self.width + w]
+        window = self.inputs[:, :, h : h + self.k, w : w + self.k].flatten(2) * self.mask(h, w).to(self.weight)
         window[:, :, self.r * self.k + self.r] = centre
         out = window.flatten(1) @ self.weight
         return out if self.bias is None else out + self.bias
