@@ -198,3 +198,16 @@ def test_a_layer_with_few_masks_runs_as_ordinary_convolutions_and_computes_the_s
         assert mask.patterns is not None and len(mask.patterns) == count, name
         assert mask.where is not None and torch.equal(mask.where.sum(1), torch.ones(1, 5, 6))
     assert LocalMask.of(make_order("random-2", 5, 6).ranks[None], kernel).patterns is None
+
+
+def test_the_codec_codes_in_the_models_order_and_a_file_decodes_in_its_own_order_only():
+    model = tiny("lmconv", (1, 4, 4), 2, orders=("hilbert",)).float()
+    x = torch.randint(0, 2, (2, 1, 4, 4))
+    data = pixelar.encode(model, x)
+    assert torch.equal(pixelar.decode(model, data), x)
+    with model.in_order("snake"):
+        snake = pixelar.encode(model, x)
+        assert torch.equal(pixelar.decode(model, snake), x)
+    assert len(snake) > 0 and snake != data
+    with pytest.raises(PixelarError, match="model"):
+        pixelar.decode(model, snake)

@@ -228,8 +228,9 @@ class AutoregressiveModel(nn.Module):
     @contextmanager
     def in_order(self, order: OrderSpec | None) -> Iterator[None]:
         """Run a block with the model generating in ``order`` (checked first; None: no change):
-        its forward pass and :meth:`generation_order` follow it, and so sampling, completion and
-        the dependency measurements (and the codec: a file then decodes only in the same order).
+        its forward pass and :meth:`generation_order` follow it, and so sampling, completion,
+        the dependency measurements and the codec (the order enters the model's fingerprint, so
+        a file coded in it decodes in it only)
         Restores the model's order after."""
         if order is None:
             yield
