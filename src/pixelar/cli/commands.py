@@ -203,8 +203,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("models:   " + ", ".join(list_models()))
     if args.what in ("datasets", "all"):
         print("datasets:")
-        for name, text in list_datasets().items():
-            print(f"  {name:16s} {in_flags(text, DATASET_PARAMS)}")
+        datasets = list_datasets()
+        width = max(map(len, datasets))
+        for name, text in datasets.items():
+            print(f"  {name:{width}s} {in_flags(text, DATASET_PARAMS)}")
     if args.what in ("presets", "all"):
         print("presets:")
         for name, preset in PRESETS.items():
