@@ -18,6 +18,7 @@ from pixelar.data import get_dataset
 from pixelar.errors import PixelarError
 from pixelar.evaluation import evaluate
 from pixelar.training import TrainConfig, Trainer, train
+from pixelar.training.base import ema_decay
 
 
 def _losses(run_dir) -> list[float]:
@@ -90,6 +91,18 @@ def test_ema_is_what_is_saved_and_evaluated(tmp_path):
     assert any(not torch.equal(raw[k], avg[k]) for k in raw)
     for k, v in saved.state_dict().items():
         assert torch.equal(v, avg[k]), k
+
+
+def test_ema_warms_up(tmp_path):
+    """The first update keeps a tenth of the initial weights, not ema = 0.999 of them."""
+    trainer = Trainer(_config(steps=1, ema=0.999, lr=1e-2), tmp_path, progress=False)
+    initial = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    after = trainer.model.state_dict()
+    for k, v in trainer.ema.state_dict().items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, 0.1 * initial[k] + 0.9 * after[k])
+    assert ema_decay(0.999, 9000) == 0.999 and ema_decay(0.999, 8900) < 0.999
 
 
 def test_conditional_samples_differ_per_class(tmp_path):

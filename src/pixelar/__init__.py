@@ -5,6 +5,7 @@ from pixelar.completion import complete
 from pixelar.errors import PixelarError
 from pixelar.loading import load
 from pixelar.metrics import bits_per_dim, nats_per_image
+from pixelar.pretrained import list_pretrained
 from pixelar.registry import ModelConfig, create_model, list_models, register_model
 
 __version__ = "0.1.0"
@@ -19,6 +20,7 @@ __all__ = [
     "decode",
     "encode",
     "list_models",
+    "list_pretrained",
     "load",
     "nats_per_image",
     "register_model",

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import torch
 
 from pixelar.errors import PixelarError
+from pixelar.pretrained import list_pretrained, pretrained_dir
 
 FORMAT = "pixelar-model"
 FORMAT_VERSION = 1
@@ -104,10 +105,17 @@ def save_pretrained(model: SavedModel, directory: str | Path) -> Path:
 
 
 def resolve_model_dir(path: str | Path) -> Path:
-    """A model directory, or a training run directory holding one in ``model/``."""
+    """A model directory, a training run directory holding one in ``model/``, or the name of a
+    model that ships with pixelar (:mod:`pixelar.pretrained`; a path that exists comes first)."""
     path = Path(path)
     if not path.exists():
-        raise PixelarError(f"{path} does not exist; pass a run directory or a saved model directory")
+        shipped = pretrained_dir(str(path))
+        if shipped is not None:
+            return shipped
+        raise PixelarError(
+            f"{path} does not exist; pass a run directory, a saved model directory or a pretrained model name "
+            f"({', '.join(list_pretrained()) or 'none installed'})"
+        )
     if (path / MODEL_SUBDIR / CONFIG_FILE).exists():
         return path / MODEL_SUBDIR
     if (path / CONFIG_FILE).exists():

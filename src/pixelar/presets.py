@@ -25,6 +25,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval_images": 100,
         "lr": 1e-3,
     },
+    # The model shipped as pretrained "digits-binary" (pixelar.pretrained): a Gated PixelCNN
+    # (10 gated layers, h = 32, vertical stack reading 2 rows above) on the bundled binary digits;
+    # a fixed number of steps, so the weights do not depend on the machine's load.
+    "digits-binary-pretrained": {
+        "model": "gated-pixelcnn",
+        "model_args": {"num_layers": 10, "hidden_channels": 32, "vertical_rows": 2},
+        "data": "digits-binary",
+        "batch_size": 32,
+        "steps": 2000,
+        "eval_every": 500,
+        "eval_images": 100,
+        "lr": 1e-3,
+        "ema": 0.999,
+    },
     # PixelRNN paper, Table 4 (81.30 nats): 15 masked layers (7×7 A + 14 blocks); width *unsure*.
     "pixelcnn-mnist": {
         "model": "pixelcnn",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pixelar.checkpoint import RUN_CHECKPOINT_FILE, RUN_CONFIG_FILE
 from pixelar.errors import PixelarError
+from pixelar.pretrained import card_of
 from pixelar.registry import make_config
 
 if TYPE_CHECKING:
@@ -57,8 +58,8 @@ class TrainConfig:
             the test images used during training (0: the whole split).
         conditional: train a class-conditional model on the dataset's labels.
         ema: decay of an exponential moving average of the weights (Polyak averaging, e.g.
-            0.9995 as in PixelCNN++); when > 0 the average is what evaluation, sampling and
-            ``model/`` use. 0 disables it.
+            0.9995 as in PixelCNN++), warmed up: at update t the decay is min(ema, (1 + t) / (10 + t));
+            when > 0 the average is what evaluation, sampling and ``model/`` use. 0 disables it.
         compile: compile the training step's forward and backward with ``torch.compile``
             (the same model and loss to float rounding; the first step compiles, for a minute or
             so). Needs a C++ compiler on the CPU.
@@ -300,8 +301,8 @@ def run_data_source(
     image_size: int | None = None,
 ) -> DataSource:
     """The data to evaluate or complete with a model of ``image_shape`` (C, H, W) loaded from
-    ``run`` (a run directory, or a saved model directory): ``data`` and its settings when given,
-    else the dataset the run was trained on.
+    ``run`` (a run directory, a saved model directory, or a pretrained model's name): ``data``
+    and its settings when given, else the dataset the run (or the pretrained model) was trained on.
 
     The run's train_config.json is read only when ``data`` is None (then a missing or corrupt
     one is an error); when ``data`` is the run's own dataset, the run's ``data_dir`` and
@@ -311,6 +312,9 @@ def run_data_source(
     datasets of a square model default to the model's size.
     """
     tiles, levels = False, None
+    card = None if data is not None else card_of(run)
+    if card is not None:
+        data = card["data"]  # a pretrained model's card names its dataset
     if data is None:
         if not is_run_dir(run):
             raise PixelarError(

@@ -33,6 +33,7 @@ from pixelar.imageio import read_image_list, read_images, read_mask, write_image
 from pixelar.models.base import AutoregressiveModel
 from pixelar.plotting import save_completion_grid, save_grid
 from pixelar.presets import PRESETS
+from pixelar.pretrained import list_pretrained
 from pixelar.registry import list_models
 from pixelar.training import is_run_dir, run_data_source
 
@@ -211,4 +212,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("presets:")
         for name, preset in PRESETS.items():
             print(f"  {name:18s} {preset['model']} {preset.get('model_args', {})} on {preset['data']}")
+    if args.what in ("pretrained", "all"):
+        print("pretrained (use the name wherever a run is taken):")
+        for name, card in list_pretrained().items():
+            print(
+                f"  {name:16s} {card['description']}; {card['test_nll']:.2f} {card['unit']} on {card['data']}/{card['split']}"
+            )
     return 0

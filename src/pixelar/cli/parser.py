@@ -209,8 +209,8 @@ def _add_decompress(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
 
 
 def _add_list(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
-    verb = sub.add_parser("list", help="list models, datasets and presets")
-    verb.add_argument("what", nargs="?", default="all", choices=["all", "models", "datasets", "presets"])
+    verb = sub.add_parser("list", help="list models, datasets, presets and pretrained models")
+    verb.add_argument("what", nargs="?", default="all", choices=["all", "models", "datasets", "presets", "pretrained"])
 
 
 def _add_report(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
@@ -224,7 +224,12 @@ def _add_report(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
 
 def _add_serve(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb = sub.add_parser("serve", help="a local web page: watch sampling, complete drawings, bits heat maps, compress")
-    verb.add_argument("run", metavar="RUN_OR_DIR", help="a run, a saved model, or a directory of them")
+    verb.add_argument(
+        "run",
+        metavar="RUN_OR_DIR",
+        nargs="?",
+        help="a run, a saved model, or a directory of them (default: the pretrained models, 'pixelar list pretrained')",
+    )
     verb.add_argument("--port", type=int, default=8000)
     verb.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     verb.add_argument("--device", default="cpu")

@@ -143,7 +143,7 @@ class TrainerBase:
         with torch.no_grad():
             ema_params: list[torch.Tensor] = list(self.ema.parameters())
             params: list[torch.Tensor] = list(self.model.parameters())
-            torch._foreach_lerp_(ema_params, params, 1.0 - self.config.ema)
+            torch._foreach_lerp_(ema_params, params, 1.0 - ema_decay(self.config.ema, self.step))
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
@@ -156,3 +156,11 @@ class TrainerBase:
         if cfg.optimizer == "rmsprop":
             return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         raise PixelarError(f"unknown optimizer {cfg.optimizer!r}; choose adam, adamw or rmsprop")
+
+
+def ema_decay(decay: float, updates: int) -> float:
+    """The moving average's decay at its update number ``updates`` (0 first): ``decay``, warmed up as
+    TensorFlow's ExponentialMovingAverage warms up with ``num_updates``: min(decay, (1 + t) / (10 + t)).
+    Early averages then follow the weights closely instead of holding on to the random initial ones
+    (0.999 is reached after about 9,000 updates)."""
+    return min(decay, (1 + updates) / (10 + updates))

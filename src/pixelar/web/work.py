@@ -204,12 +204,14 @@ class Work:
             }
 
     def example(self, name: str | None, index: int) -> dict[str, Any]:
-        """Test image ``index`` (modulo their number) of the run's dataset (bundled datasets only)."""
+        """Test image ``index`` (modulo their number) of the dataset of the run or pretrained model (bundled
+        datasets only)."""
+        from pixelar.pretrained import card_of
         from pixelar.training_config import is_run_dir, run_data_source
 
         entry = self.catalog.entry(name)
         with self.catalog.use(entry.name) as model:
-            if not is_run_dir(entry.path):
+            if not is_run_dir(entry.path) and card_of(entry.path) is None:
                 raise PixelarError("this model is not a training run, so it has no dataset: draw or upload an image")
             source = run_data_source(entry.path, model.image_shape)
             if source.data not in BUNDLED_DATASETS:
