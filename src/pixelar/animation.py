@@ -24,6 +24,7 @@ from pixelar.checkpoint import atomic_write
 from pixelar.completion import complete
 from pixelar.errors import PixelarError
 from pixelar.incremental import Front
+from pixelar.orders import OrderSpec
 from pixelar.plotting import tile, to_uint8
 from pixelar.sampling import Method, sample
 
@@ -103,10 +104,12 @@ def record_generation(
     images: Tensor | None = None,
     method: Method = "auto",
     progress: bool = False,
+    order: OrderSpec | None = None,
 ) -> Generation:
     """Sample (or, with ``images`` and ``known``, complete) like :func:`pixelar.sampling.sample`
     (:func:`pixelar.completion.complete`), recording a frame every ``every`` pixels' worth of
-    sub-pixels set (``"row"``: an image row's worth), plus the starting state and the end.
+    sub-pixels set (``"row"``: an image row's worth), plus the starting state and the end,
+    with the pixels in ``order`` (None: the model's own).
 
     The samples are those the same call without recording returns (all images are sampled in
     one batch; the images do not depend on the batch size). With ``images`` [N, C, H, W] and
@@ -131,6 +134,7 @@ def record_generation(
             method=method,
             progress=progress,
             observe=recorder,
+            order=order,
         )
         final = samples
     else:
@@ -151,6 +155,7 @@ def record_generation(
             method=method,
             progress=progress,
             observe=recorder,
+            order=order,
         )
         final = samples.reshape(-1, C, H, W)
     canvases = [*recorder.canvases, final.detach().to("cpu", dtype=recorder.dtype, copy=True)]
@@ -192,11 +197,14 @@ def generation_frames(
     progress: bool = False,
     nrow: int | None = None,
     scale: int | None = None,
+    order: OrderSpec | None = None,
 ) -> tuple[list[Image.Image], Tensor]:
-    """The frames of a generation (:func:`record_generation`) as grid pictures
+    """The frames of a generation (:func:`record_generation`, in ``order``) as grid pictures
     (:func:`render_frame`; completions: one row per image, ``n`` per row) and the samples.
     The last frame is exactly the samples' grid."""
-    generation = record_generation(model, n, every, cond, generator, temperature, known, images, method, progress)
+    generation = record_generation(
+        model, n, every, cond, generator, temperature, known, images, method, progress, order
+    )
     if nrow is None and images is not None:
         nrow = n
     frames = [

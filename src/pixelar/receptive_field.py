@@ -22,6 +22,7 @@ from torch import Tensor
 from pixelar.causality import perturbation_effects
 from pixelar.errors import PixelarError
 from pixelar.figures import figure_image, new_figure
+from pixelar.orders import OrderSpec
 
 if TYPE_CHECKING:
     from pixelar.models.base import AutoregressiveModel
@@ -106,6 +107,7 @@ def receptive_field(
     draws: int = 2,
     seed: int = 0,
     progress: bool = False,
+    order: OrderSpec | None = None,
 ) -> ReceptiveField:
     """The receptive field of the conditional of sub-pixel (``channel``, ``pixel``).
 
@@ -121,6 +123,8 @@ def receptive_field(
             default the model's own.
         cond: the class label for a class-conditional model (default 0).
         progress: show a progress bar over the batches of perturbed images.
+        order: the order of the pixels (None: the model's own): the past is what comes
+            before the target in it (a raster-only model refuses any other than raster).
     """
     height, width = _shape(model, image_shape)
     C = model.image_shape[0]
@@ -137,6 +141,22 @@ def receptive_field(
         raise PixelarError(f"draws must be at least 1, got {draws}", param="draws")
     probe = copy.deepcopy(model).double()
     probe.resize(height, width)
+    with probe.in_order(order):
+        return _measure(probe, row, col, channel, cond, draws, seed, progress)
+
+
+def _measure(
+    probe: AutoregressiveModel,
+    row: int,
+    col: int,
+    channel: int,
+    cond: int | None,
+    draws: int,
+    seed: int,
+    progress: bool,
+) -> ReceptiveField:
+    """:func:`receptive_field` of the float64 ``probe`` at its size and in its order."""
+    C, height, width = probe.image_shape
     K = probe.num_levels
     labels = torch.tensor([cond if cond is not None else 0], device=probe.device) if probe.num_classes else None
     order = probe.generation_order()

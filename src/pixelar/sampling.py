@@ -30,9 +30,11 @@ from pixelar.incremental import (
     Observer,
     SampledModel,
     Stepper,
+    order_fronts,
     step_index,
     wavefronts,
 )
+from pixelar.orders import OrderSpec
 
 __all__ = [
     "METHODS",
@@ -76,7 +78,8 @@ def params_per_pixel(model: SampledModel) -> bool:
 
 
 class NaiveStepper:
-    """The reference: a full teacher-forced forward pass per step, in raster order.
+    """The reference: a full teacher-forced forward pass per step, in the model's order (raster
+    unless it generates in any order and is told another: :meth:`~SampledModel.pixel_order`).
 
     One pass per sub-pixel, or one per pixel when the parameters of a pixel's conditionals do
     not depend on its own channels (:func:`params_per_pixel`): the pass is then made at the
@@ -91,8 +94,7 @@ class NaiveStepper:
         by default the model's teacher-forced forward pass with labels ``cond``."""
         self.model = model
         self.params = params if params is not None else lambda x: model(x, cond)
-        _, H, W = model.image_shape
-        self.fronts = wavefronts(H, W, W)
+        self.fronts = order_fronts(model.pixel_order())
         self.per_pixel = params_per_pixel(model)
         self.cached: tuple[int, Tensor] | None = None  # (front, its pixel's parameters)
 
@@ -183,8 +185,9 @@ def sample(
     progress: bool = False,
     batch_size: int | None = None,
     observe: Observer | None = None,
+    order: OrderSpec | None = None,
 ) -> Tensor:
-    """Draw n images [n, C, H, W] (long, on the model's device).
+    """Draw n images [n, C, H, W] (long, on the model's device), pixel after pixel in ``order``.
 
     Args:
         cond: class labels [n] for a conditional model.
@@ -201,7 +204,28 @@ def sample(
             the batch); the uniforms are drawn for all n first, so the images do not depend on it.
         observe: called as the loop goes (see :data:`Observer`), with the batch being filled
             (the images of one ``batch_size`` part at a time).
+        order: the order of the pixels (:mod:`pixelar.orders`: a name such as "snake", a
+            permutation, a :class:`~pixelar.orders.PixelOrder`); None: the model's own. A model
+            that generates in raster order only refuses any other.
     """
+    with model.in_order(order):
+        return _sample(model, n, cond, generator, temperature, method, x, known, progress, batch_size, observe)
+
+
+def _sample(
+    model: SampledModel,
+    n: int,
+    cond: Tensor | None,
+    generator: torch.Generator | int | None,
+    temperature: float,
+    method: Method,
+    x: Tensor | None,
+    known: Tensor | None,
+    progress: bool,
+    batch_size: int | None,
+    observe: Observer | None,
+) -> Tensor:
+    """:func:`sample` in the model's current order."""
     if n < 1:
         raise PixelarError(f"the number of samples must be at least 1, got {n}")
     if batch_size is not None and batch_size < 1:
@@ -276,11 +300,11 @@ def fill(
 ) -> Tensor:
     """:func:`autoregress` with a given stepper (the caller sets the model's mode)."""
     batch, C, H, W = x.shape
-    shift = stepper.fronts[0].dw  # wavefronts() gives every front its shift as the column step
-    first, last = _unknown_span(known, shift)
+    first, last = _unknown_span(known, stepper.fronts)
     flat = x.view(batch, C, H * W)
     missing = None if bool((~known).all()) else (~known.expand_as(x)).reshape(batch, C, H * W)
     bar = tqdm(total=H, unit="row", desc=desc, disable=not progress, leave=False)
+    pixels = 0  # pixels the fronts so far hold: the bar shows them in rows' worth
     for front in stepper.fronts:
         for c in range(C):
             if not first <= front.t * C + c <= last:
@@ -296,19 +320,25 @@ def fill(
                 flat[:, c, where] = torch.where(todo, value, flat[:, c, where])
             if observe is not None:
                 observe(x, c, front)
-        rows = min(H, max(0, (front.t - W + 1) // shift + 1))  # rows finished after this front
-        if rows > bar.n:
-            bar.update(rows - bar.n)
+        pixels += front.count
+        if pixels // W > bar.n:
+            bar.update(pixels // W - bar.n)
     bar.close()
     return x
 
 
-def _unknown_span(known: Tensor, shift: int) -> tuple[int, int]:
-    """Step indices (:func:`step_index`) of the first and the last sub-pixel that some image
-    does not know ((C·H·W, -1) when every image knows everything)."""
+def _unknown_span(known: Tensor, fronts: list[Front]) -> tuple[int, int]:
+    """Step indices (front.t·C + c) of the first and the last sub-pixel that some image does not
+    know ((C·H·W, -1) when every image knows everything)."""
     C, H, W = known.shape[-3:]
-    unknown = (~known).reshape(-1, C, H, W).any(0)
-    steps = step_index((C, H, W), shift).to(known.device)[unknown]
-    if not len(steps):
+    unknown = (~known).reshape(-1, C, H * W).any(0)
+    if not bool(unknown.any()):
         return unknown.numel(), -1
+    if fronts[0].dw:  # wavefronts(): front t holds the pixels (h, w) with w + shift·h = t
+        step = step_index((1, H, W), fronts[0].dw).flatten()
+    else:  # one pixel per front, in any order
+        step = torch.empty(H * W, dtype=torch.long)
+        for front in fronts:
+            step[front.flat(W)] = front.t
+    steps = (step[None] * C + torch.arange(C)[:, None]).to(known.device)[unknown]
     return int(steps.min()), int(steps.max())

@@ -23,6 +23,7 @@ PARAM_FLAGS: dict[str, str] = {
     "keep_rows": "--keep-rows",
     "num_layers": "--num-layers",
     "hidden_channels": "--hidden-channels",
+    "orders": "--orders",
     "port": "--port",  # pixelar serve
     "host": "--host",
     "pixel": "--pixel",  # pixelar receptive-field

@@ -8,11 +8,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from pixelar.errors import PixelarError
 from pixelar.loading import load
 from pixelar.models.base import AutoregressiveModel
+from pixelar.orders import OrderSpec
 from pixelar.training import resolve_device
 
 
@@ -24,7 +26,19 @@ def sampling_options(args: argparse.Namespace) -> dict[str, Any]:
         "method": args.method,
         "progress": not args.quiet,
         "batch_size": args.batch_size,
+        "order": order_flag(args.order),
     }
+
+
+def order_flag(text: str | None) -> OrderSpec | None:
+    """--order: an order's name, or a .npy file holding a permutation of the pixels (checked
+    against the model's size where it is used)."""
+    if text is None or not text.endswith(".npy"):
+        return text
+    try:
+        return np.load(text, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise PixelarError(f"--order {text}: cannot read a permutation from it ({e.__class__.__name__})") from None
 
 
 # -- checks of flag values, before any model is loaded ---------------------------------------

@@ -68,6 +68,10 @@ VALUES_HELP = (
     "what the input's values mean: 8-bit intensities (default for image files; a K-level model takes "
     "round(k*255/(K-1))) or level indices 0..K-1 (default for .npy)"
 )
+ORDER_HELP = (
+    "the order of the pixels: raster, snake, column, column-snake or hilbert (each also -tr, -bl, -br: from "
+    "another corner), random-SEED, or a .npy permutation of the pixels (default: the model's; lmconv: any)"
+)
 CODEC_METHODS = ["auto", "fast", "naive"]  # the codec's: a compiled kernel rounds differently
 
 
@@ -98,6 +102,12 @@ def _add_train(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb.add_argument("--hidden-channels", type=int, help="model width (hidden_channels)")
     verb.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="any model hyperparameter")
     verb.add_argument("--conditional", action="store_true", help="class-conditional model on the dataset's labels")
+    verb.add_argument(
+        "--orders",
+        metavar="ORDER[,ORDER...]",
+        help="order-agnostic training over these pixel orders, one drawn per batch (models that generate in any "
+        "order: lmconv); the first is the model's default",
+    )
     verb.add_argument("--out", help="run directory (default runs/<preset or model>)")
     verb.add_argument("--resume", metavar="RUN", help="continue the run in RUN exactly where its checkpoint left off")
     verb.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -112,6 +122,12 @@ def _add_eval(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb.add_argument("--image-size", type=int)
     verb.add_argument("--batch-size", type=int, default=256)
     verb.add_argument("--device", default="cpu")
+    verb.add_argument(
+        "--orders",
+        metavar="K|ORDER,...",
+        help="also score the images in K orders (the model's own first, then the S-curves, ...) or in these named "
+        "ones, and their ensemble: log-mean-exp over the orders, the exact likelihood of their mixture (lmconv)",
+    )
     verb.add_argument("--json", action="store_true", help="also print the result as JSON")
     verb.add_argument("--quiet", action="store_true")
 
@@ -128,6 +144,7 @@ def _add_sampling_flags(verb: argparse.ArgumentParser, what: str) -> None:
         "first use with the C compiler; faster at small batches)",
     )
     verb.add_argument("--label", type=int, help="class label for a conditional model")
+    verb.add_argument("--order", help=ORDER_HELP)
     verb.add_argument("--batch-size", type=int, default=64, help=f"{what} sampled at a time (memory)")
     verb.add_argument("--device", default="cpu")
     verb.add_argument("--quiet", action="store_true")
@@ -225,6 +242,7 @@ def _add_receptive_field(sub: argparse._SubParsersAction[ArgumentParser]) -> Non
     verb.add_argument("--levels", type=int, default=4, help="levels per sub-pixel, for fresh models")
     verb.add_argument("--pixel", type=int, nargs=2, metavar=("ROW", "COL"), help="target pixel (default: the centre)")
     verb.add_argument("--channel", type=int, default=0, help="the target pixel's channel")
+    verb.add_argument("--order", help=ORDER_HELP + "; the past outlined is what comes before the pixel in it")
     verb.add_argument("--seed", type=int, default=0, help="seeds the fresh weights and the probe images")
     verb.add_argument("-o", "--output", default="receptive_field.png", help="PNG to write")
     verb.add_argument("--device", default="cpu")

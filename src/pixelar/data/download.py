@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,28 +33,44 @@ def cache_dir(root: str | Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """A file of a standard dataset: where it lives online and its SHA-256 (None if unpublished)."""
+    """A file of a standard dataset: where it lives online and its SHA-256 (None if unpublished).
+
+    With ``gunzipped`` the SHA-256 is that of the file's uncompressed content, so that a copy
+    compressed elsewhere (other gzip headers) still counts. ``elsewhere`` ends the messages
+    about a missing file with another way to get it.
+    """
 
     filename: str
     url: str
     sha256: str | None
+    gunzipped: bool = False
+    elsewhere: str = ""
 
 
-def sha256_of(path: str | Path) -> str:
+def sha256_of(path: str | Path, gunzip: bool = False) -> str:
+    """The SHA-256 of the file at ``path``, or with ``gunzip`` of its uncompressed content."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
+    try:
+        with gzip.open(path, "rb") if gunzip else open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise PixelarError(
+            f"{path} is a truncated or corrupt gzip file ({e}); delete it and download it again"
+        ) from None
     return digest.hexdigest()
 
 
-def verify(path: Path, expected: str | None) -> None:
+def verify(path: Path, expected: str | None, gunzip: bool = False) -> None:
+    """A :class:`PixelarError` unless the file (``gunzip``: its uncompressed content) has SHA-256 ``expected``."""
     if expected is None:
         return
-    actual = sha256_of(path)
+    actual = sha256_of(path, gunzip)
     if actual != expected:
+        content = "'s uncompressed content" if gunzip else ""
         raise PixelarError(
-            f"{path} has SHA-256 {actual[:16]}… but {expected[:16]}… was expected; delete it and download it again"
+            f"{path}{content} has SHA-256 {actual[:16]}… but {expected[:16]}… was expected; "
+            "delete it and download it again"
         )
 
 
@@ -65,17 +83,17 @@ def fetch(remote: RemoteFile, directory: Path, download: bool = True) -> Path:
     """
     path = directory / remote.filename
     if path.exists():
-        verify(path, remote.sha256)
+        verify(path, remote.sha256, remote.gunzipped)
         return path
     if not download or os.environ.get(OFFLINE_VAR, "") not in ("", "0"):
-        raise PixelarError(f"{path} is missing; download {remote.url} and put it there")
+        raise PixelarError(f"{path} is missing; download {remote.url} and put it there{remote.elsewhere}")
     try:
         atomic_write(path, lambda tmp: _download(remote, tmp))
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         reason = getattr(e, "reason", e)
         raise PixelarError(
             f"could not download {remote.url} ({reason}); with no network, download it elsewhere "
-            f"and put it at {path} (or set ${ENV_VAR} or data_dir)",
+            f"and put it at {path} (or set ${ENV_VAR} or data_dir){remote.elsewhere}",
             param="data_dir",
         ) from None
     return path
@@ -91,4 +109,4 @@ def _download(remote: RemoteFile, tmp: str) -> None:
             for chunk in iter(lambda: response.read(1 << 16), b""):
                 out.write(chunk)
                 bar.update(len(chunk))
-    verify(Path(tmp), remote.sha256)
+    verify(Path(tmp), remote.sha256, remote.gunzipped)

@@ -31,7 +31,7 @@ float64 and that its schedule respects its dependencies.
 from pixelar.incremental.column import ColumnSampler, OutputHeadAt, bias_at, per_pixel
 from pixelar.incremental.conv import IncrementalConv, Pointwise, conv_matrix, effective_weight
 from pixelar.incremental.protocols import Chooser, Observer, SampledModel, Stepper
-from pixelar.incremental.schedule import Front, step_index, wavefronts
+from pixelar.incremental.schedule import Front, order_fronts, step_index, wavefronts
 
 __all__ = [
     "Chooser",
@@ -46,6 +46,7 @@ __all__ = [
     "bias_at",
     "conv_matrix",
     "effective_weight",
+    "order_fronts",
     "per_pixel",
     "step_index",
     "wavefronts",

@@ -5,6 +5,7 @@ depend on no model class; :class:`~pixelar.models.base.AutoregressiveModel` impl
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import ClassVar, Protocol
 
 import torch
@@ -12,6 +13,7 @@ from torch import Tensor
 
 from pixelar.distributions import OutputDistribution
 from pixelar.incremental.schedule import Front
+from pixelar.orders import OrderSpec, PixelOrder
 
 # choose(logp, c, front): the values [n, count] of channel c at the front's pixels, given their
 # conditionals logp [n, K, count] (drawn when sampling; the image's own when encoding).
@@ -38,7 +40,7 @@ class Stepper(Protocol):
 class SampledModel(Protocol):
     """A model as the steppers and the sampling loop (:mod:`pixelar.sampling`) use it: its
     images' shape and levels, its output distribution, its teacher-forced forward pass, its
-    input checks, its fast stepper and its own loop (:meth:`autoregress`)."""
+    input checks, the order of its pixels, its fast stepper and its own loop (:meth:`autoregress`)."""
 
     model_name: ClassVar[str]
     has_compiled_sampler: ClassVar[bool]
@@ -69,6 +71,10 @@ class SampledModel(Protocol):
     def check_input(self, x: Tensor, cond: Tensor | None = None) -> None: ...
 
     def check_cond(self, cond: Tensor | None, batch: int) -> None: ...
+
+    def pixel_order(self, order: OrderSpec | None = None) -> PixelOrder: ...
+
+    def in_order(self, order: OrderSpec | None) -> AbstractContextManager[None]: ...
 
     def fast_stepper(self, batch: int, cond: Tensor | None) -> Stepper | None: ...
 

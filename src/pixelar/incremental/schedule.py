@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
+from pixelar.orders import PixelOrder
+
 
 @dataclass(frozen=True)
 class Front:
@@ -60,6 +62,14 @@ def wavefronts(height: int, width: int, shift: int) -> list[Front]:
         hi = min(height - 1, t // shift)
         fronts.append(Front(t, lo, t - shift * lo, hi - lo + 1, 1, shift))
     return fronts
+
+
+def order_fronts(order: PixelOrder) -> list[Front]:
+    """The schedule of one pixel per step in ``order``: front t holds the pixel generated t-th
+    (raster order gives :func:`wavefronts` with shift = width)."""
+    if order.is_raster:
+        return wavefronts(order.height, order.width, order.width)
+    return [Front(t, int(p) // order.width, int(p) % order.width) for t, p in enumerate(order.pixels.tolist())]
 
 
 def step_index(image_shape: tuple[int, int, int], shift: int) -> Tensor:

@@ -7,6 +7,7 @@
 from pixelar.models.base import AutoregressiveModel
 from pixelar.models.config import ModelConfig
 from pixelar.models.gated_pixelcnn import GatedPixelCNN
+from pixelar.models.lmconv import LocallyMaskedPixelCNN
 from pixelar.models.multiscale import MultiScalePixelRNN
 from pixelar.models.pixelcnn import PixelCNN
 from pixelar.models.pixelcnn_pp import PixelCNNPP
@@ -20,6 +21,7 @@ FAMILIES: tuple[type[AutoregressiveModel], ...] = (
     RowLSTM,
     DiagonalBiLSTM,
     MultiScalePixelRNN,
+    LocallyMaskedPixelCNN,
 )
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "AutoregressiveModel",
     "DiagonalBiLSTM",
     "GatedPixelCNN",
+    "LocallyMaskedPixelCNN",
     "ModelConfig",
     "MultiScalePixelRNN",
     "PixelCNN",

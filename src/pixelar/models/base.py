@@ -26,7 +26,7 @@ from pixelar.errors import PixelarError
 from pixelar.incremental.protocols import Chooser, Observer, Stepper
 from pixelar.layers.common import ClassBias
 from pixelar.models.config import ModelConfig
-from pixelar.orders import generation_order
+from pixelar.orders import OrderSpec, PixelOrder, make_order
 from pixelar.sampling import Method
 
 MAX_SIDE = 65535  # the largest image height or width a model is evaluated at (AutoregressiveModel.resize)
@@ -36,7 +36,8 @@ BlockOut = TypeVar("BlockOut")
 
 
 class AutoregressiveModel(nn.Module):
-    """p(x) = Π_i p(x_i | x_<i) over sub-pixels in raster order, channels R → G → B.
+    """p(x) = Π_i p(x_i | x_<i) over sub-pixels in raster order, channels R → G → B (or, for a
+    model that generates in any order, ``any_order``, in the order :meth:`pixel_order` gives).
 
     The generation index of sub-pixel (c, h, w) of a C×H×W image is (h·W + w)·C + c.
     Subclasses set :attr:`distribution` and implement :meth:`network`, which maps the scaled
@@ -48,11 +49,14 @@ class AutoregressiveModel(nn.Module):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     model_name: ClassVar[str] = ""
     distribution: OutputDistribution
+    # whether the model generates its pixels in any order (pixelar.orders), or in raster order only
+    any_order: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         self._activation_checkpointing = False
+        self._order: OrderSpec | None = None  # the order in_order() set; None: the default order
 
     # -- activation checkpointing -------------------------------------------------------
     @property
@@ -201,14 +205,54 @@ class AutoregressiveModel(nn.Module):
         """Integer sub-pixels [0, K) -> floats in [-1, 1] of the model's dtype."""
         return scale_levels(x, self.num_levels, self.dtype)
 
+    # -- the order of the pixels ---------------------------------------------------------
+    @property
+    def default_order(self) -> str:
+        """The name of the order the model generates in unless told otherwise: raster."""
+        return "raster"
+
+    def pixel_order(self, order: OrderSpec | None = None) -> PixelOrder:
+        """The order ``order`` names (:func:`pixelar.orders.make_order`) at the model's image
+        size; None: the one it generates in now (:meth:`in_order`'s, else :attr:`default_order`).
+        A raster-only model (``any_order`` False) refuses any other order in one line."""
+        _, height, width = self.image_shape
+        spec = order if order is not None else self._order if self._order is not None else self.default_order
+        resolved = make_order(spec, height, width)
+        if not self.any_order and not resolved.is_raster:
+            raise PixelarError(
+                f"model {self.model_name!r} generates in raster order only, not {resolved.name!r}; "
+                "a locally masked model (lmconv) generates in any order"
+            )
+        return resolved
+
+    @contextmanager
+    def in_order(self, order: OrderSpec | None) -> Iterator[None]:
+        """Run a block with the model generating in ``order`` (checked first; None: no change):
+        its forward pass and :meth:`generation_order` follow it, and so sampling, completion,
+        the dependency measurements and the codec (the order enters the model's fingerprint, so
+        a file coded in it decodes in it only)
+        Restores the model's order after."""
+        if order is None:
+            yield
+            return
+        self.pixel_order(order)
+        saved, self._order = self._order, order
+        try:
+            yield
+        finally:
+            self._order = saved
+
     # -- the network --------------------------------------------------------------------
     def network(self, x: Tensor, cond: Tensor | None) -> Tensor:
         """Scaled images [B, C, H, W] (and labels [B]) -> parameters [B, P, H, W]."""
         raise NotImplementedError
 
-    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """Distribution parameters [B, P, H, W] of every conditional, teacher-forced on x."""
+    def forward(self, x: Tensor, cond: Tensor | None = None, order: OrderSpec | None = None) -> Tensor:
+        """Distribution parameters [B, P, H, W] of every conditional, teacher-forced on x, in
+        ``order`` (None: the model's; a raster-only model refuses any but raster)."""
         self.check_input(x, cond)
+        if order is not None:
+            self.pixel_order(order)
         return self.network(self.scale(x), cond)
 
     # -- likelihood ---------------------------------------------------------------------
@@ -217,16 +261,18 @@ class AutoregressiveModel(nn.Module):
         x: Tensor,
         cond: Tensor | None = None,
         reduction: Literal["sum", "none"] = "sum",
+        order: OrderSpec | None = None,
     ) -> Tensor:
-        """Exact log-likelihood in nats: [B] (reduction="sum") or [B, C, H, W] ("none")."""
+        """Exact log-likelihood in nats: [B] (reduction="sum") or [B, C, H, W] ("none"), with the
+        sub-pixels in ``order`` (None: the model's own; see :meth:`pixel_order`)."""
         if reduction not in ("sum", "none"):
             raise PixelarError(f"reduction must be 'sum' or 'none', got {reduction!r}")
-        logp = self.distribution.log_prob(self(x, cond), x)
+        logp = self.distribution.log_prob(self(x, cond, order=order), x)
         return logp.flatten(1).sum(1) if reduction == "sum" else logp
 
-    def conditionals(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
-        """The full conditional table log p(x_i = k | x_<i): [B, C, K, H, W]."""
-        params = self(x, cond)
+    def conditionals(self, x: Tensor, cond: Tensor | None = None, order: OrderSpec | None = None) -> Tensor:
+        """The full conditional table log p(x_i = k | x_<i): [B, C, K, H, W], in ``order``."""
+        params = self(x, cond, order=order)
         return torch.stack([self.distribution.conditional(params, x, c) for c in range(self.image_shape[0])], dim=1)
 
     # -- sampling -----------------------------------------------------------------------
@@ -251,8 +297,9 @@ class AutoregressiveModel(nn.Module):
         return self.image_shape[2]
 
     def generation_order(self) -> Tensor:
-        """Generation index of every sub-pixel [C, H, W]: raster order, channels R → G → B."""
-        return generation_order(self.image_shape)
+        """Generation index of every sub-pixel [C, H, W] in the order the model generates in now
+        (:meth:`pixel_order`; raster unless it generates in any order), channels R → G → B."""
+        return self.pixel_order().generation_index(self.image_shape[0])
 
     def autoregress(
         self,
@@ -279,8 +326,10 @@ class AutoregressiveModel(nn.Module):
         method: Method = "auto",
         progress: bool = False,
         batch_size: int | None = None,
+        order: OrderSpec | None = None,
     ) -> Tensor:
-        """Draw n images [n, C, H, W] (long) sub-pixel by sub-pixel; see :func:`pixelar.sampling.sample`."""
+        """Draw n images [n, C, H, W] (long) sub-pixel by sub-pixel, in ``order`` (None: the
+        model's own); see :func:`pixelar.sampling.sample`."""
         return sampling.sample(
             self,
             n,
@@ -290,6 +339,7 @@ class AutoregressiveModel(nn.Module):
             method=method,
             progress=progress,
             batch_size=batch_size,
+            order=order,
         )
 
     # -- persistence --------------------------------------------------------------------

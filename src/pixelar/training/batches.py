@@ -34,28 +34,38 @@ def step_seed(seed: int, step: int, rank: int = 0) -> int:
 
 class StepBatches(torch.utils.data.Dataset[tuple[Tensor, Tensor | None]]):
     """Item ``step``: this process's part of the images (and labels) of that training step;
-    read by a :class:`torch.utils.data.DataLoader` (workers, prefetch, pinned memory)."""
+    read by a :class:`torch.utils.data.DataLoader` (workers, prefetch, pinned memory).
+
+    The images are those of the step's epoch (:meth:`pixelar.data.ImageDataset.epoch_images`):
+    a dynamically binarized dataset is drawn afresh every epoch, from the seed and the epoch."""
 
     def __init__(self, data: ImageDataset, batch_size: int, seed: int, ctx: distributed.Context, labels: bool) -> None:
-        self.images = data.images
+        self.data = data
         self.labels = data.labels if labels else None
         self.batch_size, self.seed, self.ctx = batch_size, seed, ctx
-        self._epoch: tuple[int, Tensor] | None = None
+        self._epoch: tuple[int, Tensor, Tensor] | None = None  # (epoch, permutation, images)
 
     def __len__(self) -> int:
         return 2**62  # any step; the sampler says which
 
-    def indices(self, step: int) -> Tensor:
-        """This process's part of ``batch_indices(len(images), batch_size, seed, step)``, in
-        ascending order (reads of a memory-mapped file in file order; the loss is a sum), with
-        each epoch's permutation drawn once."""
-        per_epoch = max(1, len(self.images) // self.batch_size)
+    def _drawn(self, step: int) -> tuple[int, Tensor, Tensor]:
+        """(batch within the epoch, the epoch's permutation, the epoch's images) of ``step``,
+        each epoch's drawn once."""
+        per_epoch = max(1, len(self.data) // self.batch_size)
         epoch, batch = divmod(step, per_epoch)
         if self._epoch is None or self._epoch[0] != epoch:
-            self._epoch = (epoch, epoch_permutation(len(self.images), self.seed, epoch))
-        order = self._epoch[1][batch * self.batch_size : (batch + 1) * self.batch_size]
-        return distributed.shard(order, self.ctx).sort().values
+            order = epoch_permutation(len(self.data), self.seed, epoch)
+            self._epoch = (epoch, order, self.data.epoch_images(self.seed, epoch))
+        return batch, self._epoch[1], self._epoch[2]
+
+    def indices(self, step: int) -> Tensor:
+        """This process's part of ``batch_indices(len(images), batch_size, seed, step)``, in
+        ascending order (reads of a memory-mapped file in file order; the loss is a sum)."""
+        batch, order, _ = self._drawn(step)
+        part = order[batch * self.batch_size : (batch + 1) * self.batch_size]
+        return distributed.shard(part, self.ctx).sort().values
 
     def __getitem__(self, step: int) -> tuple[Tensor, Tensor | None]:
         idx = self.indices(step)
-        return self.images[idx], None if self.labels is None else self.labels[idx]
+        images = self._drawn(step)[2]
+        return images[idx], None if self.labels is None else self.labels[idx]
