@@ -112,6 +112,8 @@ def complete(
     if known.shape not in (images.shape[1:], images.shape):
         raise PixelarError(f"the known mask has shape {tuple(known.shape)}, not {tuple(images.shape[1:])}")
     masks = known.expand(images.shape)
+    if N == 0:
+        raise PixelarError("there are no images to complete; pass at least one image")
     groups = _groups(masks) if order is None and model.any_order else [(masks[0], torch.arange(N))]
     if len(groups) > 1 and observe is not None:
         raise PixelarError("a completion can be watched with one mask for every image; pass one mask [C, H, W]")
