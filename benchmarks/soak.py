@@ -1,5 +1,6 @@
 """Soak tests: what must not fail when it is done again and again — distributed start + resume,
-a rank killed then resumed, codec round trips, concurrent requests to the web app. Prints
+a rank killed then resumed, codec round trips, codec files under 64 bytes (each decoded or
+refused in under a second), concurrent requests to the web app. Prints
 failures over attempts per part and writes benchmarks/results/soak.json. Not part of
 ``make test`` (it takes minutes to an hour): ``make soak`` runs the issue's sizes.
 
@@ -18,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from provenance import write_results
 
-PARTS = ("dist", "kill", "term", "codec", "web")
+PARTS = ("dist", "kill", "term", "codec", "small", "web")
 RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 
 
@@ -36,6 +37,10 @@ def run_part(part: str, a: argparse.Namespace) -> dict[str, Any]:
         import soak_codec
 
         return soak_codec.run(a.codec, seed=a.seed)
+    if part == "small":
+        import soak_codec_small
+
+        return soak_codec_small.run()
     import soak_web
 
     return soak_web.run(a.requests, clients=a.clients, seed=a.seed)
@@ -45,6 +50,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| part | attempts | failures | seconds | notes |", "|---|---|---|---|---|"]
     for r in rows:
         notes = []
+        if "slowest_cpu_seconds" in r:
+            notes.append(f"slowest file {r['slowest_cpu_seconds']:.2f} CPU s")
         if "refused" in r:
             notes.append(f"{r['refused']} refused (429/503)")
         if "rss_start_mb" in r:

@@ -91,6 +91,11 @@ def build(spec: Spec, seed: int) -> pixelar.models.AutoregressiveModel:
         hidden_channels=8,
         **spec.extra,
     ).to(spec.dtype)
+    return randomized(model, seed)
+
+
+def randomized(model: pixelar.models.AutoregressiveModel, seed: int) -> pixelar.models.AutoregressiveModel:
+    """``model`` in eval mode with weights drawn from N(0, 1.5²/fan_in) (biases N(0, 0.1²))."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for param in model.parameters():

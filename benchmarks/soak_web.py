@@ -16,8 +16,9 @@ Counting. Every request is answered exactly once, in one of three ways:
 
 * ok: a 2xx answer whose body passes its check;
 * refused: a documented refusal, 429 (past the rate limit: at most 2 requests a second from one
-  address, bursts of 20, which the 8 clients on 127.0.0.1 share) or 503 (busy), with a one-line
-  JSON error (and a 429 a ``Retry-After``). The client waits as told (at most 5 s) and sends the
+  address, bursts of 20, which the 8 clients on 127.0.0.1 share) or 503 (the model busy with
+  other requests for over 10 s), with a one-line JSON error and a ``Retry-After`` (whole seconds);
+  for sampling, before its stream starts. The client waits as told (at most 5 s) and sends the
   same request again: a refusal is counted, but it does not use up one of the ``requests``;
 * failed: anything else: another status, no answer (connection error, or none within 60 s), a
   malformed body. Each tracebacks the server logs, and a server that does not stop within 15 s
@@ -111,9 +112,9 @@ def refusal(reply: Reply) -> tuple[float | None, str | None]:
     if not message or message == "(empty body)" or "\n" in message:
         return None, f"a {reply.status} refusal without its one-line JSON error"
     retry = reply.headers.get("Retry-After") or reply.headers.get("retry-after")
-    if reply.status == 429 and not (retry and retry.isdigit()):
-        return None, f"a 429 refusal without a Retry-After of whole seconds ({retry!r})"
-    return (float(retry) if retry and retry.isdigit() else 1.0), None
+    if not (retry and retry.isdigit()):
+        return None, f"a {reply.status} refusal without a Retry-After of whole seconds ({retry!r})"
+    return float(retry), None
 
 
 def client(base: str, tally: Tally, seed: int, deadline: float, stop: threading.Event) -> None:

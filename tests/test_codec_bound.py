@@ -1,10 +1,12 @@
 """The decoder's work is bounded by what the payload carries (issue 28): a few bytes never buy
 hours of decoding, a naive stepper the encoder never uses is refused, a corrupted stream is
 noticed after about one row's work in a large image, and every file under 64 bytes is decoded or
-refused with bounded work, whatever it declares (pixelar.codec.schedule).
+refused with bounded work, whatever it declares, for every model family (pixelar.codec.schedule).
 
 Work is counted, not timed: the probability rows (sub-pixels) and the steps (calls for rows)
-the decoder asks for; a generous wall-time bound is a second check."""
+the decoder asks for, in the units of the model's stepper (a family's step_work); a generous
+wall-time bound is a second check. What a unit takes, per family, is measured by
+benchmarks/soak_codec_small.py."""
 
 from __future__ import annotations
 
@@ -17,11 +19,12 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helpers import tiny
+from helpers import MODELS, tiny
 from pixelar import portable as integer
-from pixelar.codec import coding, decode, decode_images, encode, images_digest, read_header
-from pixelar.codec.schedule import FREE, LARGE, RATE, STEP, budget
+from pixelar.codec import coding, decode, decode_images, encode, images_digest, read_header, schedule
+from pixelar.codec.schedule import FREE, LARGE, RATE, STEP, budget, fast_work, least_work
 from pixelar.errors import PixelarError
+from pixelar.models.base import MAX_SIDE
 from test_codec_fuzz import OPS, Case, decodes_to, head_length, mutate, split, without_fast_sampler
 
 FUZZ_MODEL = {"num_layers": 1, "hidden_channels": 4}  # the fuzz's models
@@ -96,7 +99,8 @@ def repacked(data: bytes, model, version: int | None = None, **changes) -> bytes
 @pytest.mark.parametrize("version", [5, 4])
 def test_a_27_byte_file_declaring_8192_by_8192_is_refused_before_any_model_work(version):
     """The issue's file: one 8192×8192 binary image (2^26 sub-pixels, the default limit) in 27
-    bytes. Its sub-pixels alone take more work than 16 payload bytes buy, in either format."""
+    bytes. Its sub-pixels alone (3 units each for a binary PixelCNN) take more work than 16
+    payload bytes buy, in either format."""
     model = binary_model()
     data = encode(model, [torch.randint(0, 2, (1, 3, 5), generator=torch.Generator().manual_seed(0))])
     hostile = repacked(data, model, version, sizes=[(8192, 8192)], own_size=False)
@@ -104,7 +108,7 @@ def test_a_27_byte_file_declaring_8192_by_8192_is_refused_before_any_model_work(
     zeros = hostile[: head_length(hostile)] + bytes(16)
     for file in (hostile, zeros):
         assert len(file) == 27 and read_header(file)[0].sizes == [(8192, 8192)]
-        refused_before_work(model, file, "takes at least 67108864 units of work, more than its payload of 16 byte")
+        refused_before_work(model, file, "takes at least 201326592 units of work, more than its payload of 16 byte")
 
 
 @pytest.mark.parametrize("version", [5, 4])
@@ -121,11 +125,11 @@ def test_a_naive_stepper_the_encoder_never_uses_is_refused(version):
 
 def test_naive_files_pay_for_their_full_passes():
     """For a model without a fast sampler the naive stepper is genuine, and each of its rows
-    costs ⌈H·W/16⌉ units: a 256×256 naive file needs a payload of megabytes."""
+    costs 2·H·W units: a 256×256 naive file needs a payload of megabytes."""
     model = without_fast_sampler(binary_model())
     data = encode(binary_model(), [torch.zeros(1, 256, 256, dtype=torch.long)])
     naive = repacked(data, model, method="naive")
-    refused_before_work(model, naive, f"takes at least {2**16 * 2**12} units of work")
+    refused_before_work(model, naive, f"takes at least {2**16 * 2**17} units of work")
 
 
 # -- a corrupted stream is noticed after about one row ------------------------------------------
@@ -144,12 +148,13 @@ def test_a_corrupted_first_row_is_refused_after_about_one_rows_work(tall):
     model, image, data = tall
     assert image.numel() >= LARGE and torch.equal(decode(model, data)[0], image)
     head = head_length(data)
-    one_row = 100 * (1 + STEP)  # E: the work of one row of the image, a step per sub-pixel
+    row, step = fast_work(model)
+    one_row = 100 * (row + step)  # E: the work of one row of the image, a step per sub-pixel
     for i in (0, 2, 5):  # a bit flipped in the bytes of the first row (about 1 bit per sub-pixel)
         corrupt = data[: head + i] + bytes([data[head + i] ^ 0x10]) + data[head + i + 1 :]
         with counting() as counts, pytest.raises(PixelarError, match="did not reproduce images 0–0"):
             decode_images(model, corrupt)
-        work = counts["rows"] + STEP * counts["steps"]
+        work = row * counts["rows"] + step * counts["steps"]
         assert work <= 2 * one_row and counts["rows"] < image.numel() // 50, (i, counts)
 
 
@@ -174,20 +179,21 @@ def test_format_4_files_still_decode():
 
 
 def test_blank_images_pad_their_payload_to_carry_their_work():
-    """A blank 256×256 image costs no bits under a confident model, but ~0.4 M units of work:
+    """A blank 256×256 image costs no bits under a confident model, but ~0.5 M units of work:
     the encoder appends the zero bytes that pay for it, and the file decodes; one byte less and
     decoding stops once its work passes what the payload buys. A blank 28×28 image needs none."""
     model = confident_model()
+    row, step = fast_work(model)
     blank = torch.zeros(1, 1, 256, 256, dtype=torch.long)
     data = encode(model, blank)
     payload = read_header(data)[1]
     with counting() as counts:
         assert torch.equal(decode(model, data), blank)
-    work = counts["rows"] + STEP * counts["steps"]
+    work = row * counts["rows"] + step * counts["steps"]
     assert budget(len(payload) - 1) < work <= budget(len(payload)) and payload.endswith(bytes(8))
     with counting() as counts, pytest.raises(PixelarError, match="took more work than its payload of"):
         decode(model, data[:-1])
-    assert counts["rows"] - counts["last"] + STEP * (counts["steps"] - 1) <= budget(len(payload) - 1)
+    assert row * (counts["rows"] - counts["last"]) + step * (counts["steps"] - 1) <= budget(len(payload) - 1)
     small = encode(model, torch.zeros(1, 1, 28, 28, dtype=torch.long))
     assert len(read_header(small)[1]) <= 4 and budget(0) == FREE
 
@@ -262,6 +268,50 @@ def test_every_file_under_64_bytes_is_decoded_or_refused_with_bounded_work(cases
         payload = len(read_header(mutant)[1])
         before_last = counts["rows"] - counts["last"] + STEP * (counts["steps"] - 1)
         assert before_last <= budget(payload) <= FREE + RATE * SMALL, (counts, mutant.hex())
+
+
+# -- every family: the largest images a file under 64 bytes admits --------------------------------
+
+
+def largest_file(model, data: bytes, count: int, width: int) -> bytes:
+    """A 63-byte file: ``data``'s header declaring ``count`` images ``width`` columns wide, of the
+    most rows its payload admits before decoding (at most MAX_SIDE), then zero bytes."""
+    one_row = least_work([(1, width)] * count, model.image_shape[0], read_header(data)[0].method, fast_work(model))
+    height, file = 1, b""
+    for _ in range(4):  # the header's length depends on the height, and the height on it
+        file = repacked(data, model, sizes=[(height, width)] * count, own_size=False)
+        height = min(MAX_SIDE, budget(SMALL - 1 - head_length(file)) // one_row)
+    assert read_header(file)[0].sizes[0] == (height, width)
+    return file[: head_length(file)] + bytes(SMALL - 1 - head_length(file))
+
+
+@pytest.mark.parametrize("family", MODELS)
+def test_the_largest_images_a_63_byte_file_admits_buy_every_family_bounded_work(family, monkeypatch):
+    """For every family's small model: 63-byte files declaring the largest images their payload
+    admits (1 or 64 images of one column, or one 256 columns wide), decoded as if every check
+    passed (an adversary may search for a payload whose checks pass; here none is due before
+    the budget runs out), are refused once their work, counted in the family's units, passes what
+    the payload buys: the work before the last step is within it. One row more is refused before
+    any model work. (What a unit takes per family: benchmarks/soak_codec_small.py.)"""
+    monkeypatch.setattr(schedule, "FIRST_CHECKED", 10**9)  # no intermediate check is due
+    model = tiny(family, (1, 4, 4), 2, seed=14).float()
+    row, step = fast_work(model)
+    assert (row, step) == (model.step_work[0] + 1, model.step_work[1]) and step >= STEP
+    data = encode(model, [torch.randint(0, 2, (1, 3, 5), generator=torch.Generator().manual_seed(4))])
+    for count, width in [(1, 1), (64, 1), (1, 256)]:
+        hostile = largest_file(model, data, count, width)
+        (height, _), payload = read_header(hostile)[0].sizes[0], len(read_header(hostile)[1])
+        assert len(hostile) == SMALL - 1 and least_work([(height, width)] * count, 1, "fast", (row, step)) <= budget(
+            payload
+        )
+        with counting() as counts, pytest.raises(PixelarError, match="took more work than its payload") as info:
+            decode_images(model, hostile)
+        before_last = row * (counts["rows"] - counts["last"]) + step * (counts["steps"] - 1)
+        assert before_last <= budget(payload) < before_last + row * counts["last"] + step, (count, width, counts)
+        assert "\n" not in str(info.value)
+        if height < MAX_SIDE:
+            taller = repacked(hostile, model, sizes=[(height + 1, width)] * count)
+            refused_before_work(model, taller, "takes at least")
 
 
 FORMAT_4_DIGEST = "b5ec2d7ff386c6ce9682d06cd0650df48577262baef3873a12821ebba12ec951"

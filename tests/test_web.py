@@ -816,11 +816,41 @@ def test_browser_shows_errors_for_bad_and_too_large_uploads(browser, tmp_path):
     assert driver.execute_script("return fetch('/api/info').then(r => r.status)") == 200  # the server goes on
 
 
-def test_a_busy_model_is_refused_after_a_short_wait(models, monkeypatch):
-    from pixelar.web import catalog as catalog_module
+def test_a_busy_model_is_refused_after_a_short_wait(models):
+    from pixelar.web.catalog import Catalog, ModelBusyError
 
-    monkeypatch.setattr(catalog_module, "BUSY_SECONDS", 0.05)
-    catalog = catalog_module.Catalog(models / "binary")
-    with catalog.use(None), pytest.raises(PixelarError, match="is busy with another request"):
+    catalog = Catalog(models / "binary", busy_seconds=0.05)
+    with catalog.use(None), pytest.raises(ModelBusyError, match="is busy with another request") as busy:
         with catalog.use(None):  # a second request while the first holds the model
             pass
+    assert isinstance(busy.value, PixelarError) and busy.value.retry_after == 1
+    with catalog.use(None):  # given back
+        pass
+
+
+def test_a_busy_model_is_a_503_with_retry_after_before_any_stream(models):
+    """A request that waits for a model longer than Limits.busy_seconds gets HTTP 503, a
+    Retry-After and a one-line error; sampling too, before its stream starts (no 200 with an
+    error event), with no sampler started."""
+    app = create_app(models, limits=Limits(rate=0, busy_seconds=0.05), frame_interval=0)
+    entry = app.state.catalog.entry("binary")
+    image = png(binary_image(5) * 255)
+    with TestClient(app) as client, app.state.catalog.use("binary"):  # another request holds the model
+        replies = [
+            client.get("/api/sample", params={"model": "binary", "n": 1}),
+            client.post("/api/bits", params={"model": "binary", "filename": "a.png"}, content=image),
+            client.post("/api/compress", params={"model": "binary", "filename": "a.png"}, content=image),
+        ]
+        for response in replies:
+            assert response.status_code == 503 and response.headers["retry-after"] == "1", response.text
+            assert error_of(response) == "the model 'binary' is busy with another request; try again in 1 s"
+            assert response.headers["content-type"] == "application/json"
+        assert not any(t.name == "pixelar-sample" for t in threading.enumerate())
+        assert client.get("/api/info").status_code == 200  # what needs no model is answered
+    assert not entry.lock.locked()
+    with TestClient(app) as client:  # given back: served again, and given back after the stream
+        assert [kind for kind, _ in events(client, model="binary", n=1)][-1] == "done"
+    deadline = time.monotonic() + 10
+    while entry.lock.locked() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not entry.lock.locked()

@@ -140,8 +140,9 @@ def _add_sampling_flags(verb: argparse.ArgumentParser, what: str) -> None:
         "--method",
         default="auto",
         choices=METHODS,
-        help="compiled: the fast sampler with each step's network one C kernel call (PixelCNN, Gated PixelCNN; on the CPU; built on "
-        "first use with the C compiler; faster at small batches)",
+        help="auto: fast where the model has it; naive: a whole forward pass per step (slow); compiled: the fast "
+        "sampler with each step's network one C kernel call (PixelCNN, Gated PixelCNN; on the CPU; built on first use "
+        "with the C compiler; faster at small batches)",
     )
     verb.add_argument("--label", type=int, help="class label for a conditional model")
     verb.add_argument("--order", help=ORDER_HELP)
@@ -185,7 +186,13 @@ def _add_compress(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb.add_argument("-o", "--output", default="images.pxz")
     verb.add_argument("--values", choices=["8bit", "levels"], help=VALUES_HELP)
     verb.add_argument("--label", type=int, help="class label for a conditional model")
-    verb.add_argument("--method", default="auto", choices=CODEC_METHODS)
+    verb.add_argument(
+        "--method",
+        default="auto",
+        choices=CODEC_METHODS,
+        help="naive is used only for a model without a fast sampler: one with it is always coded with the fast one "
+        "(format 5 refuses naive files for such a model)",
+    )
     verb.add_argument(
         "--portable",
         action="store_true",

@@ -16,7 +16,7 @@ from pixelar.codec.coding import _integer_network
 from pixelar.codec.fingerprint import model_fingerprint
 from pixelar.codec.format import MODEL_ID, Header, _chunk_check, _chunks
 from pixelar.codec.rangecoder import _constriction, _Stream
-from pixelar.codec.schedule import ChunkWork, padding
+from pixelar.codec.schedule import ChunkWork, fast_work, padding
 from pixelar.errors import PixelarError
 from pixelar.incremental import Front
 from pixelar.sampling import resolve_method
@@ -96,6 +96,7 @@ def encode(
             stop - start,
             (channels, *sizes[start]),
             method,
+            fast_work(model),
             prefix,
             None if header.labels is None else header.labels[start:stop],
         )

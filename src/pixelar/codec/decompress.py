@@ -24,7 +24,7 @@ from pixelar.codec.coding import _integer_network
 from pixelar.codec.fingerprint import model_fingerprint
 from pixelar.codec.format import MAX_SUBPIXELS, MODEL_ID, Header, _chunk_check, _chunks, read_header
 from pixelar.codec.rangecoder import _coder, _constriction, _family, _uniform, _words
-from pixelar.codec.schedule import FIRST_CHECKED, ChunkWork, budget, least_work
+from pixelar.codec.schedule import FIRST_CHECKED, ChunkWork, budget, fast_work, least_work
 from pixelar.errors import PixelarError
 from pixelar.incremental import Front
 
@@ -75,9 +75,10 @@ def _check_against_model(header: Header, model: AutoregressiveModel, fingerprint
         )
 
 
-def _check_work(header: Header, channels: int, payload_bytes: int) -> None:
+def _check_work(header: Header, model: AutoregressiveModel, payload_bytes: int) -> None:
     """Refuse a file whose sub-pixels alone take more decoding work than its payload buys."""
-    least, most = least_work(header.sizes, channels, header.method), budget(payload_bytes)
+    least = least_work(header.sizes, model.image_shape[0], header.method, fast_work(model))
+    most = budget(payload_bytes)
     if least > most:
         raise PixelarError(
             f"the compressed file is corrupt or truncated: decoding its {header.count} image(s) takes at least {least} "
@@ -100,7 +101,7 @@ def decode_images(model: AutoregressiveModel, data: bytes, max_subpixels: int = 
     fingerprint = model_fingerprint(model)
     header, payload = read_header(data, model.image_shape[1:])
     _check_against_model(header, model, fingerprint, max_subpixels)
-    _check_work(header, model.image_shape[0], len(payload))
+    _check_work(header, model, len(payload))
     prefix = data[: len(data) - len(payload)] + bytes.fromhex(fingerprint)
     network = _integer_network(model, header.method)
     decoder = _coder(constriction.stream.queue.RangeDecoder, _words(payload))
@@ -113,7 +114,7 @@ def decode_images(model: AutoregressiveModel, data: bytes, max_subpixels: int = 
         c_chunk = None if labels is None else torch.tensor(labels[start:stop], device=model.device)
         shape = (model.image_shape[0], height, width)
         span = None if labels is None else labels[start:stop]
-        tally = ChunkWork(header.version, stop - start, shape, header.method, prefix, span)
+        tally = ChunkWork(header.version, stop - start, shape, header.method, fast_work(model), prefix, span)
 
         def choose(
             probs: np.ndarray,

@@ -1,16 +1,20 @@
 """The decoder's work and what bounds it: the work of each coding step, the budget a payload
 buys, and the intermediate checks of a large chunk (format 5; see :mod:`pixelar.codec.format`).
 
-Work is counted in *units*, about the time the fast stepper takes per sub-pixel (a microsecond
-for a small PixelCNN on one CPU thread): a step costs its method's step units plus its rows'
-(sub-pixels') units (:func:`costs`). Encoder and decoder count the same steps, so they agree
-exactly.
+Work is counted in *units* of about a microsecond of one CPU thread (measured on the family's
+small models: ``benchmarks/soak_codec_small.py``): a step costs its stepper's step units plus
+its rows' (sub-pixels') units (:func:`costs`). What a fast step costs depends on the model: its
+family declares it (:attr:`~pixelar.models.base.AutoregressiveModel.step_work`, from 512 units a
+step for a PixelCNN to 2,048 and 128 a row for a PixelCNN++), and a row costs a unit more per
+:data:`LEVELS_PER_UNIT` levels (its probabilities). Encoder and decoder count the same steps
+with the same model, so they agree exactly.
 
 * The budget: decoding a payload of b bytes may take at most ``FREE + RATE·b`` units
   (:func:`budget`). The decoder refuses a file whose sub-pixels alone exceed it (before any
   model work, :func:`least_work`) and stops once its work passes it; the encoder appends zero
   bytes (which the decoder reads anyway) to a payload too short for its work (:func:`padding`).
-  So a file of a few bytes never buys more than about FREE + RATE·b units, whatever it declares.
+  So a file of a few bytes never buys more than about FREE + RATE·b units, whatever it declares:
+  under 64 bytes, well under a second for every family.
 * The intermediate checks (format 5): in a chunk of at least :data:`LARGE` sub-pixels, after the
   step whose work first reaches E, 2E, 4E, … units, where E = C·W·(n·row units + step units) is
   the work of one row of the chunk's n images coded a step per sub-pixel, one 16-bit check of
@@ -21,33 +25,47 @@ exactly.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-STEP = 256  # units a coding step costs besides its rows (a fast step takes ~0.15–0.3 ms)
-NAIVE_SHARE = 16  # the naive stepper's row costs H·W / NAIVE_SHARE units (a full pass per step)
-PORTABLE_ROW = 4  # units a row of the integer network costs (its float64 sums of products)
+if TYPE_CHECKING:
+    from pixelar.models.base import AutoregressiveModel
+
+STEP = 256  # units a naive step costs besides its rows
+LEVELS_PER_UNIT = 64  # a fast stepper's row costs a unit more per this many levels (its probabilities)
+NAIVE_PIXEL = 2  # the naive stepper's row costs this many units per pixel of its image (a full pass)
+PORTABLE_ROW, PORTABLE_STEP = 8, 1024  # units of a row and of a step of the integer network
 FREE = 2**17  # units of work any file may take
 RATE = 2**12  # units of work each payload byte buys
 LARGE = 2**16  # sub-pixels of a chunk from which it carries intermediate checks (format 5)
 FIRST_CHECKED = 5  # the first format with intermediate checks
 
 
-def costs(method: str, size: tuple[int, int]) -> tuple[int, int]:
-    """(units per row, units per step) of coding images of this size with ``method``: (1, STEP)
-    for the fast stepper; (⌈H·W / NAIVE_SHARE⌉, STEP) for the naive one, which runs the network
-    over the whole image for every step; (PORTABLE_ROW, 2·STEP) for the integer network."""
+def fast_work(model: AutoregressiveModel) -> tuple[int, int]:
+    """(units per row, units per step) of the model's fast stepper: its family's
+    :attr:`~pixelar.models.base.AutoregressiveModel.step_work`, each row ⌈K / LEVELS_PER_UNIT⌉
+    units more for the probabilities of its K levels."""
+    row, step = model.step_work
+    return row + -(-model.num_levels // LEVELS_PER_UNIT), step
+
+
+def costs(method: str, size: tuple[int, int], fast: tuple[int, int]) -> tuple[int, int]:
+    """(units per row, units per step) of coding images of this size with ``method``: ``fast``
+    (:func:`fast_work`) for the model's fast stepper; (NAIVE_PIXEL·H·W, STEP) for the naive
+    one, which runs the network over the whole image for every step; (PORTABLE_ROW,
+    PORTABLE_STEP) for the integer network."""
     height, width = size
     if method == "naive":
-        return -(-height * width // NAIVE_SHARE), STEP
+        return NAIVE_PIXEL * height * width, STEP
     if method == "portable":
-        return PORTABLE_ROW, 2 * STEP
-    return 1, STEP
+        return PORTABLE_ROW, PORTABLE_STEP
+    return fast
 
 
-def least_work(sizes: list[tuple[int, int]], channels: int, method: str) -> int:
+def least_work(sizes: list[tuple[int, int]], channels: int, method: str, fast: tuple[int, int]) -> int:
     """The fewest units decoding these images can take: their sub-pixels' rows (the steps add more)."""
-    return sum(channels * h * w * costs(method, (h, w))[0] for h, w in sizes)
+    return sum(channels * h * w * costs(method, (h, w), fast)[0] for h, w in sizes)
 
 
 def budget(payload_bytes: int) -> int:
@@ -72,13 +90,15 @@ class ChunkWork:
         count: int,
         shape: tuple[int, int, int],
         method: str,
+        fast: tuple[int, int],
         prefix: bytes,
         labels: list[int] | None,
     ) -> None:
-        """``count`` images of ``shape`` (C, H, W) coded by ``method`` in a file of format
+        """``count`` images of ``shape`` (C, H, W) coded by ``method`` (``fast``: the model's
+        :attr:`~pixelar.models.base.AutoregressiveModel.step_work`) in a file of format
         ``version``; ``prefix`` is the header bytes and the model's full fingerprint."""
         channels, height, width = shape
-        self.weight, self.step_cost = costs(method, (height, width))
+        self.weight, self.step_cost = costs(method, (height, width), fast)
         self.work = 0
         self.checked = version >= FIRST_CHECKED and count * channels * height * width >= LARGE
         self.next = channels * width * (count * self.weight + self.step_cost)  # E: see the module docstring

@@ -289,6 +289,11 @@ class AutoregressiveModel(nn.Module):
     # ``compile()``: see :mod:`pixelar.native`)
     has_compiled_sampler: ClassVar[bool] = False
 
+    # what a step of the fast stepper costs the codec's decoder, in its units of work (about a
+    # microsecond of one CPU thread for the family's small models; pixelar.codec.schedule):
+    # (units per row, that is per sub-pixel coded, besides its probabilities; units per step)
+    step_work: ClassVar[tuple[int, int]] = (0, 256)
+
     @property
     def wavefront_shift(self) -> int:
         """s such that pixel (h, w) may be sampled in the same step as (h − 1, w + s): the

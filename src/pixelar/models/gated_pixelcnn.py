@@ -153,6 +153,7 @@ class GatedPixelCNN(AutoregressiveModel):
     Config = GatedPixelCNNConfig
     config: GatedPixelCNNConfig
     has_compiled_sampler = True
+    step_work = (16, 768)  # the codec's units a fast step costs (AutoregressiveModel.step_work)
 
     def __init__(self, config: GatedPixelCNNConfig) -> None:
         super().__init__(config)

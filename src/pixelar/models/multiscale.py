@@ -72,6 +72,7 @@ class MultiScalePixelRNN(AutoregressiveModel):
 
     Config = MultiScaleConfig
     config: MultiScaleConfig
+    step_work = (12, 512)  # the codec's units a fast step costs (AutoregressiveModel.step_work)
 
     def __init__(self, config: MultiScaleConfig) -> None:
         super().__init__(config)

@@ -89,6 +89,7 @@ class PixelCNN(AutoregressiveModel):
     Config = PixelCNNConfig
     config: PixelCNNConfig
     has_compiled_sampler = True
+    step_work = (2, 512)  # the codec's units a fast step costs (AutoregressiveModel.step_work)
 
     def __init__(self, config: PixelCNNConfig) -> None:
         super().__init__(config)

@@ -97,6 +97,7 @@ class PixelCNNPP(AutoregressiveModel):
     model_name = "pixelcnn++"
 
     Config = PixelCNNPPConfig
+    step_work = (128, 2048)  # the codec's units a fast step costs (AutoregressiveModel.step_work)
 
     def __init__(self, config: PixelCNNPPConfig) -> None:
         super().__init__(config)

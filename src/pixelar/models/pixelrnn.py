@@ -98,6 +98,7 @@ class RowLSTM(PixelRNN):
     model_name = "row-lstm"
 
     layer_cls = RowLSTMLayer
+    step_work = (4, 1024)  # the codec's units a fast step costs (AutoregressiveModel.step_work)
 
 
 class DiagonalBiLSTM(PixelRNN):
@@ -106,6 +107,7 @@ class DiagonalBiLSTM(PixelRNN):
     model_name = "diagonal-bilstm"
 
     layer_cls = DiagonalBiLSTMLayer
+    step_work = (4, 1024)  # the codec's units a fast step costs (AutoregressiveModel.step_work)
 
 
 class ContextPixelRNN(PixelRNN):

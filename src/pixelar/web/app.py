@@ -3,7 +3,10 @@ show where an image costs bits, and compress and restore files. Here are its rou
 requests, writing responses); the work they ask of the models is :mod:`pixelar.web.work`.
 
 Endpoints (JSON errors ``{"error": "<one line>"}``: 400 for bad input, 413 for an upload over
-the size limit, 429 past the request rate, 500 with no details for a server fault):
+the size limit, 429 past the request rate and 503 for a model busy with another request for
+longer than a request waits (``Limits.busy_seconds``, 10 s), both with a ``Retry-After`` in
+whole seconds, 500 with no details for a server fault; a sampling stream is refused so before it
+starts):
 
 * ``GET /`` the page; ``GET /static/{common.js,canvas.js,app.js,style.css}`` its scripts and style.
 * ``GET /api/info`` the models served and the limits.
@@ -40,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from pixelar.errors import PixelarError
-from pixelar.web.catalog import Catalog
+from pixelar.web.catalog import Catalog, ModelBusyError
 from pixelar.web.limits import Limits, RateLimiter, UploadTooLargeError
 from pixelar.web.uploads import display_name
 from pixelar.web.work import Event, Work, check_label, one_line
@@ -87,8 +90,8 @@ def create_app(
 
     The app's temporary directory is ``app.state.workdir``; it is removed when the app shuts down.
     """
-    catalog = Catalog(models, device=device)
     limits = limits or Limits()
+    catalog = Catalog(models, device=device, busy_seconds=limits.busy_seconds)
     limiter = RateLimiter(limits.rate, limits.burst)
     tmp = tempfile.TemporaryDirectory(prefix="pixelar-web-")
     workdir = Path(tmp.name)
@@ -114,6 +117,8 @@ def create_app(
                 return await handler(request)
             except RateLimitError as e:
                 return _error(str(e), 429, {"Retry-After": str(math.ceil(e.wait))})
+            except ModelBusyError as e:
+                return _error(str(e), 503, {"Retry-After": str(e.retry_after)})
             except UploadTooLargeError as e:
                 return _error(str(e), 413)
             except PixelarError as e:
@@ -167,6 +172,7 @@ def create_app(
         label = q.integer("label", None, 0, 2**31 - 1)
         entry = catalog.entry(name)
         check_label(catalog.describe(entry.name)["num_classes"], label)  # before the stream starts
+        claim = await run_in_threadpool(catalog.claim, entry.name)  # a busy model too: 503, no stream
         frames: asyncio.Queue[Event | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         stop = threading.Event()
@@ -178,10 +184,12 @@ def create_app(
                 stop.set()
 
         def work_on() -> None:
-            work.sample(entry.name, n, temperature, seed, label, put, frames.qsize, stop.is_set)
+            work.sample(claim, n, temperature, seed, label, put, frames.qsize, stop.is_set)
+
+        # started now, not with the stream, so the model held is given back even if it never starts
+        threading.Thread(target=work_on, name="pixelar-sample", daemon=True).start()
 
         async def events() -> AsyncIterator[str]:
-            threading.Thread(target=work_on, name="pixelar-sample", daemon=True).start()
             try:
                 while (item := await frames.get()) is not None:
                     kind, data = item

@@ -3,6 +3,7 @@ loaded on first use and used by one request at a time."""
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,15 @@ from pixelar.training_config import is_run_dir
 BUSY_SECONDS = 10.0  # how long a request waits for a model another request is using (a worker thread each)
 
 
+class ModelBusyError(PixelarError):
+    """A model another request held for longer than a request waits (HTTP 503); ``retry_after``:
+    the whole seconds after which to try again."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass
 class Entry:
     """One servable model: where it lives and, once loaded, the model and its lock."""
@@ -35,8 +45,15 @@ class Entry:
 class Catalog:
     """The models under ``paths`` by name (see :func:`find_models`), loaded lazily on ``device``."""
 
-    def __init__(self, paths: str | Path | list[str | Path] | dict[str, str | Path], device: str = "cpu") -> None:
+    def __init__(
+        self,
+        paths: str | Path | list[str | Path] | dict[str, str | Path],
+        device: str = "cpu",
+        busy_seconds: float = BUSY_SECONDS,
+    ) -> None:
+        """``busy_seconds``: how long a request waits for a model another request is using."""
         self.device = device
+        self.busy_seconds = busy_seconds
         self.entries = {name: Entry(name, path) for name, path in find_models(paths).items()}
 
     @property
@@ -55,18 +72,23 @@ class Catalog:
             )
         return self.entries[name]
 
+    def claim(self, name: str | None) -> Claim:
+        """The model called ``name``, held for this caller alone from now until the returned
+        claim's block ends (:class:`Claim`); :class:`ModelBusyError` when another request holds it
+        for longer than ``busy_seconds``."""
+        entry = self.entry(name)
+        if not entry.lock.acquire(timeout=self.busy_seconds):
+            wait = max(1, math.ceil(self.busy_seconds))
+            raise ModelBusyError(
+                f"the model {entry.name!r} is busy with another request; try again in {wait} s", retry_after=wait
+            )
+        return Claim(entry, self.device)
+
     @contextmanager
     def use(self, name: str | None) -> Iterator[AutoregressiveModel]:
         """The model called ``name``, loaded if needed, held by this caller alone for the block."""
-        entry = self.entry(name)
-        if not entry.lock.acquire(timeout=BUSY_SECONDS):
-            raise PixelarError(f"the model {entry.name!r} is busy with another request; try again when it is done")
-        try:
-            if entry.model is None:
-                entry.model = load(entry.path, device=self.device)
-            yield entry.model
-        finally:
-            entry.lock.release()
+        with self.claim(name) as model:
+            yield model
 
     def describe(self, name: str) -> dict[str, Any]:
         """What the page shows about a model before it is used (read from its config, not loaded)."""
@@ -80,6 +102,26 @@ class Catalog:
             "num_levels": int(config.get("num_levels", defaults.num_levels)),
             "num_classes": int(config.get("num_classes", defaults.num_classes)),
         }
+
+
+class Claim:
+    """A model held for one caller: ``with claim as model:`` loads it if needed and gives it
+    back when the block ends (in any thread)."""
+
+    def __init__(self, entry: Entry, device: str) -> None:
+        self.entry, self.device = entry, device
+
+    def __enter__(self) -> AutoregressiveModel:
+        try:
+            if self.entry.model is None:
+                self.entry.model = load(self.entry.path, device=self.device)
+        except BaseException:
+            self.entry.lock.release()
+            raise
+        return self.entry.model
+
+    def __exit__(self, *exc: object) -> None:
+        self.entry.lock.release()
 
 
 def find_models(paths: str | Path | list[str | Path] | dict[str, str | Path]) -> dict[str, Path]:

@@ -26,6 +26,8 @@ class Limits:
         max_samples: the most images one request may generate or complete.
         rate: requests per second each client may make on average (0: no limit) ...
         burst: ... and at most this many at once.
+        busy_seconds: how long a request waits for a model another request is using (then
+            it is refused, HTTP 503).
     """
 
     max_upload_bytes: int = 2 * 2**20
@@ -34,6 +36,7 @@ class Limits:
     max_samples: int = 16
     rate: float = 2.0
     burst: int = 20
+    busy_seconds: float = 10.0
 
     def check_upload(self, size: int) -> None:
         """Refuse an upload of ``size`` bytes that is empty or over the limit (:class:`UploadTooLargeError`)."""

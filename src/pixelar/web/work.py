@@ -3,7 +3,8 @@ completing an uploaded image, the bits each of its pixels costs, compressing and
 files, and test images of a run's dataset, each answered as JSON-ready data.
 
 Every call blocks (the endpoints run it in a worker thread) and holds its model while it works
-(:meth:`pixelar.web.catalog.Catalog.use`); input errors are :class:`PixelarError` messages.
+(:meth:`pixelar.web.catalog.Catalog.use`; sampling is handed the model already held, so a busy
+model is refused before its stream starts); input errors are :class:`PixelarError` messages.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch import Tensor
 
 from pixelar.errors import PixelarError
 from pixelar.models.base import AutoregressiveModel
-from pixelar.web.catalog import Catalog
+from pixelar.web.catalog import Catalog, Claim
 from pixelar.web.limits import Limits
 from pixelar.web.pictures import frame_picture, picture, png_url
 from pixelar.web.uploads import display_name, read_upload
@@ -66,7 +67,7 @@ class Work:
 
     def sample(
         self,
-        name: str,
+        claim: Claim,
         n: int,
         temperature: float,
         seed: int | None,
@@ -75,12 +76,12 @@ class Work:
         queued: Callable[[], int],
         should_stop: Callable[[], bool],
     ) -> None:
-        """Sample ``n`` images of the model ``name``, handing ``put`` a ``frame`` event now and
-        then (while fewer than 4 are ``queued``: a client that stops reading does not pile frames
-        up), then one ``done`` or ``error`` event, and at last None; stops quietly once
-        ``should_stop`` says so."""
+        """Sample ``n`` images of the model ``claim`` holds (:meth:`Catalog.claim`, given back
+        here), handing ``put`` a ``frame`` event now and then (while fewer than 4 are ``queued``: a
+        client that stops reading does not pile frames up), then one ``done`` or ``error`` event,
+        and at last None; stops quietly once ``should_stop`` says so."""
         try:
-            with self.catalog.use(name) as model:
+            with claim as model:
                 cond = _labels(model, label, n)
                 levels = model.num_levels
 
