@@ -332,3 +332,13 @@ FORMAT_4 = (
     "b4ea997bd49962f6398d86558ae80cf2c524b4a6d3d552777743eaa1aaa5cc4bddc4e9ae9b8de0def254bd6975ca471a"
     "e300fe9be903658c32a73bb9ea1f67"
 )
+
+
+def test_every_built_in_family_declares_its_step_cost():
+    """A family left at the default cost lets a tiny file buy more than a second of its steps
+    (lmconv did: 2 s); benchmarks/soak_codec_small.py calibrates each family's cost."""
+    from pixelar.models import FAMILIES
+    from pixelar.models.base import AutoregressiveModel
+
+    defaults = [family.model_name for family in FAMILIES if family.step_work == AutoregressiveModel.step_work]
+    assert not defaults, f"{defaults} declare no step_work"

@@ -108,6 +108,7 @@ class LocallyMaskedPixelCNN(AutoregressiveModel):
     """
 
     model_name = "lmconv"
+    step_work = (4, 1024)  # the codec's units a fast step costs (AutoregressiveModel.step_work)
     any_order = True
 
     Config = LMConvConfig
