@@ -136,10 +136,11 @@ class Work:
     ) -> dict[str, Any]:
         """Completions of the uploaded image: of its bottom rows (all but ``keep_rows``, default
         half), or of the ``hidden`` pixels (a hole anywhere: :func:`~pixelar.web.uploads.hidden_mask`).
-        They are drawn in ``order`` (None: the model's own); a model that generates in any order
-        takes its known pixels first in it, so each completion is an exact draw from
-        p(hidden | known)."""
-        from pixelar.completion import complete, known_after_unknown, rows_mask
+        A model that generates in any order draws them with the known pixels first — in ``order``
+        with them moved to the front, or (None) in the order
+        :func:`~pixelar.completion.completion_order` chooses — so each completion is an exact
+        draw from p(hidden | known)."""
+        from pixelar.completion import complete, completion_order, known_after_unknown, rows_mask
         from pixelar.plotting import completion_grid
 
         if hidden is not None and keep_rows is not None:
@@ -152,8 +153,10 @@ class Work:
             if rows > H:
                 raise PixelarError(f"keep_rows must be at most the image height {H}, got {rows}")
             known = rows_mask(model.image_shape, rows) if hidden is None else hidden_mask(hidden, model.image_shape)
-            used = model.pixel_order(order)
-            used = known_first(used, known.all(0)) if model.any_order else used
+            if order is not None and model.any_order:  # the order picked, with the known pixels first
+                used = known_first(model.pixel_order(order), known.all(0))
+            else:  # the model's choice (completion_order); a raster-only model refuses any but raster
+                used = model.pixel_order(completion_order(model, known, order))
             cond = _labels(model, label, 1)
             out = complete(model, x, known, n=n, cond=cond, generator=seed, temperature=temperature, order=used)
             grid = completion_grid(x.cpu(), known, out.cpu(), model.num_levels)

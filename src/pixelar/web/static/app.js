@@ -25,6 +25,9 @@ function chooseModel(name) {
   for (let k = 0; k < m.num_classes; k++) select.add(new Option(String(k), String(k)));
   const order = $("order");
   order.innerHTML = "";
+  // "auto" sends no order: the model's own for sampling, and for completion the order the
+  // library chooses (one it was trained in that takes the known pixels first, if any)
+  if (m.orders.length > 1) order.add(new Option("auto", ""));
   for (const name of m.orders) order.add(new Option(name, name));
   order.disabled = m.orders.length < 2; // a raster-only model: raster alone
   const canvas = $("canvas");
@@ -121,7 +124,7 @@ function onEvent(block) {
     $("sample-image").dataset.done = "true";
   } else {
     setStatus("sample-status",
-      `sampling in ${$("order").value} order… ${Math.round(100 * payload.filled)}% of the sub-pixels drawn`);
+      `sampling in ${$("order").value || "the model's"} order… ${Math.round(100 * payload.filled)}% of the sub-pixels drawn`);
     delete $("sample-image").dataset.done;
   }
 }
