@@ -1,6 +1,6 @@
 """Orders: one locally masked PixelCNN trained over 8 orders against a raster PixelCNN.
 
-    python benchmarks/bench_orders.py [--steps 4000] [--num-layers 4] [--hidden-channels 16] [--threads 1]
+    python benchmarks/bench_orders.py [--steps 6000] [--num-layers 4] [--hidden-channels 16] [--threads 1]
 
 Trains, for the same number of optimisation steps (batch 32, Adam 1e-3, seed 0) on the bundled
 binarized digits, a raster PixelCNN (`pixelcnn`) and the same network with locally masked
@@ -11,14 +11,16 @@ whole test split it measures:
   trained in) and of the 8-order ensemble (log-mean-exp over the orders: the exact likelihood of
   their mixture), with the same weights; and the raster model's NLL;
 * completion: for each mask, the NLL of the hidden region of every test image (its pixels as
-  they are). The order-agnostic model completes in its order with the known pixels first, so its
-  number is the exact -log p(hidden | known). The raster model can only sample each hidden
-  sub-pixel given the sub-pixels before it in raster order (known or hidden); its number is the
-  sum of those raster conditionals over the hidden sub-pixels, the NLL of the distribution its
-  completions are drawn from (normalised over the hidden region, so comparable). With the top
-  rows known it is exact too; with the bottom half known it is -log p(top): the known bottom
-  never enters. The same lmconv weights in their own order (known pixels not moved first) are
-  measured beside them.
+  they are). The order-agnostic model completes in an order with the known pixels first
+  (pixelar.completion.completion_order: one of its training orders where one visits them first,
+  else its own with them moved to the front), so its number is the exact -log p(hidden | known).
+  The raster model can only sample each hidden sub-pixel given the sub-pixels before it in
+  raster order (known or hidden); its number is the sum of those raster conditionals over the
+  hidden sub-pixels, the NLL of the distribution its completions are drawn from (normalised over
+  the hidden region, so comparable). With the top rows known it is exact too; with the bottom
+  half known it is -log p(top): the known bottom never enters. The same lmconv weights are
+  measured beside them in their own order (known pixels not moved first) and in their own order
+  with the known pixels moved to the front.
 
 Draws completions of a few test digits by both models (bottom half and left half known) into
 benchmarks/results/orders_completions.png. Trained models are cached in runs/ by configuration
@@ -36,6 +38,7 @@ import harness
 from pixelar.completion import complete, completion_order, hidden_log_prob, known_after_unknown
 from pixelar.evaluation import S_CURVES, evaluate_orders
 from pixelar.figures import figure_image, new_figure
+from pixelar.orders import known_first
 from pixelar.plotting import save_image, tile, to_uint8
 
 PICTURED = ("bottom-half-known", "left-half-known")
@@ -88,12 +91,13 @@ def completion_rows(raster, agnostic, test, tasks: dict[str, torch.Tensor]) -> l
     """The NLL of the hidden region of every test image, per mask and model (see the docstring)."""
     C = raster.model.image_shape[0]
     rows = []
-    runs = [(raster, None, "raster only"), (agnostic, None, "known first"), (agnostic, "own", "own order")]
+    runs = [(raster, "raster only"), (agnostic, "own order"), (agnostic, "moved first"), (agnostic, "known first")]
     for mask_name, known_pixels in tasks.items():
         known = known_pixels[None].expand(C, *known_pixels.shape)
-        for trained, order, how in runs:
+        for trained, how in runs:
             model = trained.model
-            order = model.default_order if order == "own" else None
+            order = {"own order": model.pixel_order(), "moved first": known_first(model.pixel_order(), known_pixels)}
+            order = order.get(how)
             used = model.pixel_order(completion_order(model, known, order))
             logp = hidden_log_prob(model, test.images, known, order=order)
             rows.append(
@@ -154,7 +158,7 @@ def completion_picture(raster, agnostic, test, tasks, digits: int, draws: int, p
 
 def main(argv: list[str] | None = None) -> None:
     p = harness.parser(__doc__, "orders")
-    p.add_argument("--steps", type=int, default=4000, help="optimisation steps, the same for both models")
+    p.add_argument("--steps", type=int, default=6000, help="optimisation steps, the same for both models")
     p.add_argument("--num-layers", type=int, default=4)
     p.add_argument("--hidden-channels", type=int, default=16)
     p.add_argument("--test-images", type=int, default=0, help="test images measured (0: the whole split)")
