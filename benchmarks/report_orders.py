@@ -152,17 +152,25 @@ def claim_orders(res: Results) -> str | None:
     if not d or not gain:
         return None
     base, best, _, ens = gain
-    wins, losses = [], []
+    groups: dict[str, list[str]] = {"wins": [], "both exact": [], "moved": [], "trained": []}
     for mask, by in completions(d).items():
         if "raster only" in by and "known first" in by:
-            diff = by["raster only"]["nats"] - by["known first"]["nats"]
-            (wins if diff > 0 else losses).append(f"{mask} {sig(abs(diff), 3)}")
+            ours, theirs = by["known first"], by["raster only"]
+            diff = theirs["nats"] - ours["nats"]
+            kind = "wins" if diff > 0 else "both exact" if theirs["exact"] else "trained"
+            kind = "moved" if kind == "trained" and ours["order"].startswith("known-first") else kind
+            groups[kind].append(f"{mask} ({sig(abs(diff), 2)})")
     text = (
-        f"**Orders** ({_setup(d)}): one `lmconv` network's {ens['order']} scores {ens['nats']:.2f} nats on the test "
-        f"digits, {_below(ens['nats'], best['nats'])} its best single order; the raster-only model at the same "
-        f"budget: {base['nats']:.2f}."
+        f"**Orders** ({setting(d, 'num_layers')}×{setting(d, 'hidden_channels')}, {setting(d, 'steps')} steps each): "
+        f"one `lmconv` network's {ens['order']} scores {ens['nats']:.2f} nats on the test digits, "
+        f"{_below(ens['nats'], best['nats'])} its best single order; the raster-only model at the same budget: "
+        f"{base['nats']:.2f}."
     )
-    if wins:
-        text += f" Completing with the known pixels first beats the raster model's completion NLL on: {', '.join(wins)} nats"
-        text += f"; the raster model is better on: {', '.join(losses)} nats." if losses else "."
-    return text
+    parts = [
+        ("wins", "Completing with the known pixels first beats the raster model's completion NLL on {} nats"),
+        ("both exact", "the raster model is better where it sees every known pixel too: {}"),
+        ("trained", "it is better on {} although lmconv completed in a training order"),
+        ("moved", "and where no training order takes the known pixels first, on {}"),
+    ]
+    said = [template.format(", ".join(groups[kind])) for kind, template in parts if groups[kind]]
+    return text + (" " + "; ".join(said) + "." if said else "")

@@ -14,8 +14,9 @@ the size limit, 429 past the request rate, 500 with no details for a server faul
   order, or an ``error`` event.
 * ``POST /api/complete?model=&keep_rows=&hidden=&order=&n=&temperature=&label=&seed=&filename=``
   with an image as the body: completions of its bottom rows, or of the ``hidden`` pixels (a hole
-  anywhere, one bit per pixel in URL-safe base64: :func:`pixelar.web.uploads.hidden_mask`), in
-  ``order`` — with the known pixels first for a model that generates in any order.
+  anywhere, one bit per pixel in URL-safe base64: :func:`pixelar.web.uploads.hidden_mask`); a
+  model that generates in any order takes the known pixels first, in ``order`` moved to the
+  front or, without one, in the order :func:`pixelar.completion.completion_order` chooses.
 * ``POST /api/bits?model=&label=&filename=`` with an image (of any size up to the pixel limit):
   the bits each pixel costs under the model, and a heat map of them.
 * ``POST /api/compress?model=&label=&filename=`` with an image or ``.npy`` array: the ``.pxz``
