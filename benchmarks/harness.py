@@ -178,12 +178,17 @@ def cache_key(cfg: TrainConfig) -> str:
 
 def budget_config(model: str, model_args: dict, data: str, minutes: float, **kw: Any) -> TrainConfig:
     """A TrainConfig for a wall-clock budget: no intermediate evaluation, checkpoint or samples."""
+    return steps_config(model, model_args, data, 10**9, max_minutes=minutes, **kw)
+
+
+def steps_config(model: str, model_args: dict, data: str, steps: int, **kw: Any) -> TrainConfig:
+    """A TrainConfig for a budget in optimisation steps (deterministic for a seed and thread
+    count, unlike a wall-clock budget): no intermediate evaluation, checkpoint or samples."""
     return TrainConfig(
         model=model,
         model_args=dict(model_args),
         data=data,
-        steps=10**9,
-        max_minutes=minutes,
+        steps=steps,
         eval_every=0,
         checkpoint_every=0,
         num_samples=0,
@@ -210,7 +215,8 @@ def train_for_budget(cfg: TrainConfig, a: argparse.Namespace, tag: str) -> Train
         )
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    print(f"training {cfg.model} {json.dumps(cfg.model_args)} on {cfg.data} for {cfg.max_minutes:g} min", flush=True)
+    budget = f"{cfg.max_minutes:g} min" if cfg.max_minutes is not None else f"{cfg.steps} steps"
+    print(f"training {cfg.model} {json.dumps(cfg.model_args)} on {cfg.data} for {budget}", flush=True)
     trainer = Trainer(cfg, run_dir, progress=False)
     result = trainer.fit()
     date = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

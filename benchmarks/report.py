@@ -64,6 +64,7 @@ from report_claims import (
 )
 from report_codec import block_codec, block_codec_real
 from report_headline import block_headline
+from report_orders import block_orders
 from report_training import (
     block_compiled_sampling,
     block_distributed,
@@ -112,6 +113,7 @@ BLOCKS: dict[str, Callable[[Results], list[str]]] = {
     "learning": block_learning,
     "distributed": block_distributed,
     "imagenet-memory": block_imagenet_memory,
+    "orders": block_orders,
     "claims": block_claims,
     "headline": block_headline,
 }
@@ -134,7 +136,7 @@ def render_one(benchmark: str, path: Path) -> str:
     docs[benchmark] = normalise(benchmark, json.loads(Path(path).read_text()))
     block = {"demo": block_demo, "models": block_models, "sampling": block_sampling, "quality": block_quality}
     block |= {"conditional": block_conditional, "codec": block_codec, "versions": block_versions}
-    block |= {"codec_real": block_codec_real}
+    block |= {"codec_real": block_codec_real, "orders": block_orders}
     return "\n".join(block[benchmark](Results(docs, allow_mixed=True)))
 
 
@@ -163,6 +165,7 @@ PAGES: tuple[Page, ...] = (
     Page("docs/results/codec.md", ("codec", "codec-real")),
     Page("docs/results/training.md", ("training", "learning")),
     Page("docs/results/scale.md", ("distributed", "imagenet-memory")),
+    Page("docs/results/orders.md", ("orders",)),
 )
 
 MARKER = re.compile(r"<!-- results:(?P<name>[a-z0-9-]+):begin -->\n(?P<body>.*?)<!-- results:(?P=name):end -->", re.S)

@@ -42,6 +42,7 @@ COMMANDS = {
     "learning": "python benchmarks/bench_learning.py",
     "distributed": "python benchmarks/bench_distributed.py --settings 1x2,2x1",
     "imagenet_memory": "python benchmarks/bench_imagenet_memory.py",
+    "orders": "python benchmarks/bench_orders.py --threads 1",
 }
 TIMING_COLUMNS = [f"{kind}_{size}" for kind in ("train_img_s", "sample16_s") for size in SIZES]
 TIMING_CONFIG = ["num_layers", "hidden_channels", "train_batch", "train_steps", "sample_rows", "torch_threads"]

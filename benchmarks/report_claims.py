@@ -19,6 +19,7 @@ from report_base import (
     times,
 )
 from report_codec import codec_rows, model_label
+from report_orders import claim_orders
 from report_training import SAMPLED_MODELS, TRAINING_MODELS, TRAINING_TARGETS
 
 GATED_TARGET_NATS = 70.0  # issue 17: Gated PixelCNN 10 × 32 after 5 epochs of the peers' loop
@@ -246,6 +247,7 @@ def block_claims(res: Results) -> list[str]:
             claim_throughput,
             claim_compiled_sampling,
             claim_learning,
+            claim_orders,
         )
     ]
     out = ["What these show (computed from the results tables by `benchmarks/report.py`):", ""]

@@ -77,6 +77,27 @@ def test_known_first_completions_are_exact_draws_of_the_conditional():
     assert chisquare(counts, other * 8000 / other.sum()).pvalue < 1e-6  # the test has power
 
 
+def test_a_training_order_that_visits_the_known_pixels_first_is_preferred():
+    """Where one of the orders a model was trained over takes the known pixels first already, the
+    completion runs in it (an order the model learnt), not in its own with them moved first."""
+    model = tiny("lmconv", (1, 4, 4), 2, seed=4, orders=("snake", "column", "snake-br"))
+    bottom, left, hole = (torch.zeros(1, 4, 4, dtype=torch.bool) for _ in range(3))
+    bottom[:, 2:] = True
+    left[:, :, :1] = True
+    hole[:] = True
+    hole[:, 1:3, 1:3] = False
+    assert completion_order(model, bottom).name == "snake-br"
+    assert completion_order(model, left).name == "column"
+    assert completion_order(model, ~bottom).name == "snake"  # its own comes first where it will do
+    assert completion_order(model, hole).name == "known-first snake"  # none will: its own, known pixels first
+    with model.in_order("hilbert"):  # an order set by the caller is kept, the known pixels moved first
+        assert completion_order(model, bottom).name == "known-first hilbert"
+    x = torch.randint(0, 2, (3, 1, 4, 4), generator=torch.Generator().manual_seed(1))
+    expected = (model.log_prob(x, reduction="none", order="snake-br") * ~bottom).flatten(1).sum(1)
+    torch.testing.assert_close(hidden_log_prob(model, x, bottom).to(expected.dtype), expected)
+    assert known_first(make_order("column", 4, 4), left[0]).name == "column"  # already first: itself
+
+
 def test_known_first_order_and_fast_sampling():
     base = make_order("snake", 3, 3)
     known = torch.tensor([[False, True, False], [True, False, True], [False, False, True]])

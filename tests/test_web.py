@@ -28,6 +28,7 @@ from helpers import MODELS, tiny, tiny_train_config
 from pixelar.cli import main
 from pixelar.completion import complete, rows_mask
 from pixelar.errors import PixelarError
+from pixelar.orders import known_first
 from pixelar.sampling import sample
 from pixelar.web.catalog import find_models
 from pixelar.web.limits import Limits, RateLimiter
@@ -123,6 +124,8 @@ def test_a_directory_serves_every_model_in_it_and_info_describes_them(models, cl
         "image_shape": [3, 6, 6],
         "num_levels": 4,
         "num_classes": 0,
+        "any_order": False,
+        "orders": ["raster"],
     }
     assert described["cond"]["num_classes"] == 3 and described["run"]["image_shape"] == [1, 28, 28]
     assert info["limits"]["max_upload_bytes"] == 64 * 1024
@@ -490,6 +493,178 @@ def test_without_starlette_the_error_says_how_to_install_it(monkeypatch):
         importlib.import_module("pixelar.web.app")
 
 
+# -- orders: sampling in any order, holes anywhere ---------------------------------------------
+
+LM_ORDERS = ["snake", "snake-br"]
+
+
+@pytest.fixture(scope="module")
+def lm_dir(tmp_path_factory) -> Path:
+    """A saved binary 8×8 lmconv model trained (here: randomized) over two orders."""
+    path = tmp_path_factory.mktemp("lm") / "lm"
+    tiny("lmconv", image_shape=(1, 8, 8), num_levels=2, seed=3, orders=LM_ORDERS).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def orders_client(lm_dir, models):
+    app = create_app({"lm": lm_dir, "binary": models / "binary"}, limits=Limits(rate=0), frame_interval=0)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def hole_bits(hidden: np.ndarray) -> str:
+    """The ``hidden`` parameter of a hole (bool [H, W], True: hidden), as the page sends it."""
+    return base64.urlsafe_b64encode(np.packbits(hidden.flatten()).tobytes()).decode().rstrip("=")
+
+
+def centre_hole(size: int = 8) -> np.ndarray:
+    hidden = np.zeros((size, size), dtype=bool)
+    hidden[2:6, 3:7] = True
+    return hidden
+
+
+def test_info_lists_the_orders_each_model_generates_in(orders_client):
+    described = {m["name"]: m for m in orders_client.get("/api/info").json()["models"]}
+    lm, binary = described["lm"], described["binary"]
+    assert lm["any_order"] and lm["orders"][:2] == LM_ORDERS and {"raster", "hilbert", "random"} <= set(lm["orders"])
+    assert len(lm["orders"]) == len(set(lm["orders"]))
+    assert not binary["any_order"] and binary["orders"] == ["raster"]
+
+
+def test_watched_sampling_follows_the_order():
+    """Each frame shows exactly the first pixels of the order drawn."""
+    model = tiny("lmconv", image_shape=(1, 4, 4), num_levels=2, orders=["snake"])
+    frames: list[Frame] = []
+    out = watch_sample(model, 2, frames.append, generator=3, every=0, order="hilbert")
+    assert torch.equal(out, sample(model, 2, generator=3, order="hilbert"))
+    pixels = model.pixel_order("hilbert").pixels
+    for step, frame in enumerate(frames[:-1], start=1):
+        drawn = frame.drawn[0, 0].flatten()
+        assert drawn[pixels[:step]].all() and drawn.sum() == step
+    assert model.pixel_order().name == "snake"  # the order was the call's only
+
+
+def test_the_sample_stream_draws_in_the_order_chosen(orders_client, lm_dir):
+    got = events(orders_client, model="lm", n=2, seed=4, order="column")
+    assert got[-1][0] == "done" and got[-1][1]["order"] == "column"
+    expected = pixelar.load(lm_dir).sample(2, generator=4, order="column")
+    assert got[-1][1]["images"] == expected.tolist()
+    assert events(orders_client, model="lm", n=1, seed=4)[-1][1]["order"] == LM_ORDERS[0]  # the model's own
+
+
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"model": "binary", "order": "snake"}, "pixelcnn generates in raster order only; choose raster"),
+        ({"model": "lm", "order": "zigzag"}, "unknown order 'zigzag'"),
+        ({"model": "lm", "order": "random-x"}, "random"),
+    ],
+)
+def test_an_order_the_model_cannot_take_is_refused_before_sampling(orders_client, params, words):
+    response = orders_client.get("/api/sample", params=params)
+    assert response.status_code == 400 and words in error_of(response)
+
+
+def test_a_raster_model_samples_in_raster_when_asked(orders_client, models):
+    got = events(orders_client, model="binary", n=1, seed=2, order="raster")
+    assert got[-1][1]["order"] == "raster"
+    assert got[-1][1]["images"] == pixelar.load(models / "binary").sample(1, generator=2).tolist()
+
+
+def test_a_hole_anywhere_is_filled_with_the_known_pixels_first(orders_client, lm_dir):
+    image = binary_image(7)
+    hidden = centre_hole()
+    response = orders_client.post(
+        "/api/complete",
+        params={"model": "lm", "hidden": hole_bits(hidden), "n": 3, "seed": 6, "order": "hilbert"},
+        content=png(image * 255),
+    )
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["order"] == "known-first hilbert" and body["exact"] and body["keep_rows"] is None
+    assert body["hidden_pixels"] == int(hidden.sum())
+    completions = torch.tensor(body["completions"])  # [n, C, H, W]
+    assert (completions[:, 0][:, ~torch.from_numpy(hidden)] == torch.from_numpy(image)[~torch.from_numpy(hidden)]).all()
+    model = pixelar.load(lm_dir)
+    x = torch.from_numpy(image).long()[None, None]
+    known = torch.from_numpy(~hidden)[None]
+    order = known_first(model.pixel_order("hilbert"), known[0])
+    assert body["completions"] == complete(model, x, known, n=3, generator=6, order=order)[0].tolist()
+    default = orders_client.post(
+        "/api/complete", params={"model": "lm", "hidden": hole_bits(hidden), "n": 1}, content=png(image * 255)
+    ).json()
+    assert default["order"] == f"known-first {LM_ORDERS[0]}"  # the model's own order, known pixels first
+
+
+def test_a_raster_model_fills_a_hole_in_raster_order_and_says_it_is_not_exact(orders_client, models):
+    image = binary_image(8)
+    hidden = centre_hole()
+    response = orders_client.post(
+        "/api/complete",
+        params={"model": "binary", "hidden": hole_bits(hidden), "n": 2, "seed": 1},
+        content=png(image * 255),
+    )
+    body = response.json()
+    assert body["order"] == "raster" and not body["exact"] and body["hidden_pixels"] == 16
+    known = torch.from_numpy(~hidden)[None]
+    expected = complete(
+        pixelar.load(models / "binary"), torch.from_numpy(image).long()[None, None], known, n=2, generator=1
+    )
+    assert body["completions"] == expected[0].tolist()
+    kept = orders_client.post("/api/complete", params={"model": "lm", "keep_rows": 3, "n": 1}, content=png(image * 255))
+    assert kept.json()["keep_rows"] == 3 and kept.json()["order"] == LM_ORDERS[0]  # the top comes first in it
+    bottom = np.zeros((8, 8), dtype=bool)
+    bottom[:5] = True  # the top hidden: the model's other order, from the bottom right, visits the bottom first
+    chosen = orders_client.post(
+        "/api/complete", params={"model": "lm", "hidden": hole_bits(bottom), "n": 1}, content=png(image * 255)
+    )
+    assert chosen.json()["order"] == LM_ORDERS[1] and chosen.json()["exact"]
+
+
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"hidden": "AAAA"}, "hidden holds 3 bytes, not the 8 of one bit per pixel of a 8×8 image"),
+        ({"hidden": hole_bits(np.zeros((8, 8), dtype=bool))}, "the hole is empty"),
+        ({"hidden": "a"}, "packed bits in URL-safe base64"),
+        ({"hidden": hole_bits(centre_hole()), "keep_rows": 2}, "not both"),
+        ({"hidden": hole_bits(centre_hole()), "order": "hilbert", "model": "binary"}, "lmconv"),
+    ],
+)
+def test_a_bad_hole_or_order_gets_one_line(orders_client, params, words):
+    response = orders_client.post("/api/complete", params={"model": "lm", **params}, content=png(binary_image(0) * 255))
+    assert response.status_code == 400 and words in error_of(response)
+
+
+def test_requests_in_different_orders_on_one_model_never_mix_their_orders(lm_dir):
+    """The order a request sets on the model (in_order) is the model object's; the catalog's
+    lock keeps every other request off the model meanwhile, so requests running at once in
+    different orders draw what each would draw alone."""
+    from pixelar.web.catalog import Catalog
+    from pixelar.web.work import Work
+
+    work = Work(Catalog({"lm": lm_dir}), Limits(), Path(tempfile.mkdtemp()), frame_interval=0)
+    model = pixelar.load(lm_dir)
+    orders = ["raster", "hilbert", "column", "snake-br"] * 2
+    expected = [model.sample(2, generator=k, order=order).tolist() for k, order in enumerate(orders)]
+    got: dict[int, list] = {}
+
+    def run(k: int, order: str) -> None:
+        done: list = []
+        claim = work.catalog.claim("lm")  # as the endpoint does: the model held before the work
+        work.sample(claim, 2, 1.0, k, None, lambda e: done.append(e), lambda: 0, lambda: False, order)
+        got[k] = json.loads(next(data for kind, data in done[:-1] if kind == "done"))["images"]
+
+    threads = [threading.Thread(target=run, args=(k, order)) for k, order in enumerate(orders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [got[k] for k in range(len(orders))] == expected
+    assert work.catalog.entry("lm").model.pixel_order().name == LM_ORDERS[0]  # nothing left set
+
+
 # -- the command line --------------------------------------------------------------------------
 
 
@@ -547,7 +722,7 @@ def _browser_unavailable() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def browser(models):
+def browser(models, lm_dir):
     """(driver, page URL): headless Chromium on the app serving ``models`` in a background thread."""
     reason = _browser_unavailable()
     if reason:
@@ -567,7 +742,7 @@ def browser(models):
     ):
         options.add_argument(arg)
     app = create_app(
-        {"digits": models / "run", "binary": models / "binary"},
+        {"digits": models / "run", "binary": models / "binary", "any order": lm_dir},
         limits=Limits(max_upload_bytes=32 * 1024, rate=50, burst=200),
         frame_interval=0,
     )
@@ -814,6 +989,39 @@ def test_browser_shows_errors_for_bad_and_too_large_uploads(browser, tmp_path):
     assert _visible_text(driver, "complete-error") == "small.png is 10×10 but the model expects 28×28; resize it first"
     _shot(driver, "errors")
     assert driver.execute_script("return fetch('/api/info').then(r => r.status)") == 200  # the server goes on
+
+
+def test_browser_samples_in_the_order_picked_and_fills_a_hole_painted_anywhere(browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import Select
+
+    driver = _open(browser)
+    order = Select(driver.find_element("id", "order"))
+    assert [o.text for o in order.options] == ["raster"] and not driver.find_element("id", "order").is_enabled()
+    Select(driver.find_element("id", "model")).select_by_visible_text("any order")
+    names = [o.text for o in order.options]
+    assert names[:3] == ["auto", *LM_ORDERS] and "hilbert" in names and driver.find_element("id", "order").is_enabled()
+    order.select_by_visible_text("hilbert")
+    driver.find_element("id", "seed").send_keys("3")
+    driver.find_element("id", "generate").click()
+    _wait(driver, lambda d: d.find_element("id", "sample-image").get_attribute("data-done") == "true")
+    assert "drawn in hilbert order" in _visible_text(driver, "sample-status")
+    Select(driver.find_element("id", "tool")).select_by_value("hole")
+    canvas = driver.find_element("id", "canvas")
+    ActionChains(driver).move_to_element_with_offset(canvas, -40, -20).click_and_hold().move_by_offset(
+        80, 0
+    ).release().perform()
+    assert not driver.find_element("id", "keep-line").is_displayed()  # the hole is what is filled now
+    assert not _canvas_pixels(driver).any()  # the hole is painted over the image, not into it
+    driver.find_element("id", "complete-drawing").click()
+    _wait(driver, lambda d: "filled a hole of" in d.find_element("id", "complete-status").text)
+    status = _visible_text(driver, "complete-status")
+    assert "in known-first hilbert order (every known pixel first" in status, status
+    _shot(driver, "orders")
+    driver.find_element("id", "clear-hole").click()
+    assert driver.find_element("id", "keep-line").is_displayed()
+    driver.find_element("id", "complete-drawing").click()
+    _wait(driver, lambda d: "kept the top 4 rows" in d.find_element("id", "complete-status").text)
 
 
 def test_a_busy_model_is_refused_after_a_short_wait(models):

@@ -7,7 +7,10 @@ with the bottom half known, a raster model samples the top from p(top) and the k
 never enters it. A model that generates in any order completes in an order that visits the
 known pixels first (:func:`completion_order`; Jain, Abbeel & Pathak, UAI 2020), so
 every completion uses every known pixel, and :func:`hidden_log_prob` is then the exact
-conditional log-likelihood of the hidden region.
+conditional log-likelihood of the hidden region. Where one of the orders the model was trained
+over visits the known pixels first already (the bottom half known: an S-curve from the bottom),
+that order is taken: the model's conditionals there are those it learnt, while an order with the
+known pixels moved to the front may be one it never saw.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch
 from torch import Tensor
 
 from pixelar.errors import PixelarError
-from pixelar.orders import OrderSpec, known_first
+from pixelar.orders import OrderSpec, known_first, visits_first
 from pixelar.sampling import Method, Observer, as_generator, broadcast_labels, sample
 
 if TYPE_CHECKING:
@@ -49,11 +52,20 @@ def known_after_unknown(known: Tensor, index: Tensor | None = None) -> bool:
 
 def completion_order(model: AutoregressiveModel, known: Tensor, order: OrderSpec | None = None) -> OrderSpec | None:
     """The order a completion of images with the ``known`` mask [C, H, W] runs in: ``order`` when
-    given; for a model that generates in any order, its own with the fully known pixels moved to
-    the front (:func:`pixelar.orders.known_first`); else None (the model's own)."""
+    given; else None (the model's own) for a raster-only model. A model that generates in any
+    order takes the first order that visits every fully known pixel before the others among its
+    own (that of ``in_order``, else its default) and, when that is its default, the orders it was
+    trained over; failing that, its own with the fully known pixels moved to the front
+    (:func:`pixelar.orders.known_first`). Exact either way."""
     if order is not None or not model.any_order:
         return order
-    return known_first(model.pixel_order(), known.bool().all(0))
+    pixels = known.bool().all(0)
+    own = model.pixel_order()
+    trained = getattr(model.config, "orders", ()) if own.name == model.default_order else ()
+    for candidate in (own, *(model.pixel_order(name) for name in trained)):
+        if visits_first(candidate, pixels):
+            return candidate
+    return known_first(own, pixels)
 
 
 def hidden_log_prob(

@@ -20,6 +20,7 @@ from pixelar.orders.order import (
     check_permutation,
     known_first,
     make_order,
+    visits_first,
 )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "generation_order",
     "known_first",
     "make_order",
+    "visits_first",
 ]
 
 

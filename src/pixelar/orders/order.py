@@ -159,9 +159,18 @@ def batch_ranks(spec: OrderSpec | Sequence[OrderSpec], batch: int, height: int, 
 def known_first(base: PixelOrder, known: Tensor) -> PixelOrder:
     """``base`` with the ``known`` pixels (bool [H, W]) moved to the front, each group keeping its
     order in ``base``: completing the unknown pixels in this order samples each one given every
-    known pixel, an exact draw from p(unknown | known) (Jain, Abbeel & Pathak, UAI 2020: "globally coherent image completions")."""
+    known pixel, an exact draw from p(unknown | known) (Jain, Abbeel & Pathak, UAI 2020: "globally
+    coherent image completions"). ``base`` itself where it visits the known pixels first already."""
     if tuple(known.shape) != (base.height, base.width):
         raise PixelarError(f"the known pixels form a {tuple(known.shape)} mask, not ({base.height}, {base.width})")
+    if visits_first(base, known):
+        return base
     first = known.flatten().cpu()[base.pixels]
     pixels = torch.cat([base.pixels[first], base.pixels[~first]])
     return PixelOrder(f"known-first {base.name}", base.height, base.width, pixels)
+
+
+def visits_first(order: PixelOrder, known: Tensor) -> bool:
+    """Whether ``order`` visits every ``known`` pixel (bool [H, W]) before every other pixel."""
+    first = known.flatten().cpu()[order.pixels]
+    return not bool((first & ((~first).cumsum(0) > 0)).any())

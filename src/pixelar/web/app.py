@@ -9,13 +9,17 @@ whole seconds, 500 with no details for a server fault; a sampling stream is refu
 starts):
 
 * ``GET /`` the page; ``GET /static/{common.js,canvas.js,app.js,style.css}`` its scripts and style.
-* ``GET /api/info`` the models served and the limits.
-* ``GET /api/sample?model=&n=&temperature=&label=&seed=`` a stream of Server-Sent Events:
-  ``frame`` events (the images so far as a PNG data URL, and the fraction drawn) while
-  sampling, then one ``done`` event with the finished images (also as level indices), or an
-  ``error`` event.
-* ``POST /api/complete?model=&keep_rows=&n=&temperature=&label=&seed=&filename=`` with an image
-  as the body: completions of its bottom rows.
+* ``GET /api/info`` the models served (each with the orders it generates in) and the limits.
+* ``GET /api/sample?model=&n=&temperature=&label=&seed=&order=`` a stream of Server-Sent Events:
+  ``frame`` events (the images so far as a PNG data URL, the sub-pixels not drawn yet grey, and
+  the fraction drawn) while sampling in ``order`` (a name; raster only for a raster-only
+  model), then one ``done`` event with the finished images (also as level indices) and the
+  order, or an ``error`` event.
+* ``POST /api/complete?model=&keep_rows=&hidden=&order=&n=&temperature=&label=&seed=&filename=``
+  with an image as the body: completions of its bottom rows, or of the ``hidden`` pixels (a hole
+  anywhere, one bit per pixel in URL-safe base64: :func:`pixelar.web.uploads.hidden_mask`); a
+  model that generates in any order takes the known pixels first, in ``order`` moved to the
+  front or, without one, in the order :func:`pixelar.completion.completion_order` chooses.
 * ``POST /api/bits?model=&label=&filename=`` with an image (of any size up to the pixel limit):
   the bits each pixel costs under the model, and a heat map of them.
 * ``POST /api/compress?model=&label=&filename=`` with an image or ``.npy`` array: the ``.pxz``
@@ -46,7 +50,7 @@ from pixelar.errors import PixelarError
 from pixelar.web.catalog import Catalog, ModelBusyError
 from pixelar.web.limits import Limits, RateLimiter, UploadTooLargeError
 from pixelar.web.uploads import display_name
-from pixelar.web.work import Event, Work, check_label, one_line
+from pixelar.web.work import Event, Work, check_label, check_order, one_line
 
 try:
     from starlette.applications import Starlette
@@ -170,8 +174,11 @@ def create_app(
         temperature = q.number("temperature", 1.0, 0.05, 10.0)
         seed = q.integer("seed", None, 0, 2**63 - 1)
         label = q.integer("label", None, 0, 2**31 - 1)
+        order = q.text("order")
         entry = catalog.entry(name)
-        check_label(catalog.describe(entry.name)["num_classes"], label)  # before the stream starts
+        described = catalog.describe(entry.name)
+        check_label(described["num_classes"], label)  # before the stream starts
+        check_order(described, order)
         claim = await run_in_threadpool(catalog.claim, entry.name)  # a busy model too: 503, no stream
         frames: asyncio.Queue[Event | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
@@ -184,7 +191,7 @@ def create_app(
                 stop.set()
 
         def work_on() -> None:
-            work.sample(claim, n, temperature, seed, label, put, frames.qsize, stop.is_set)
+            work.sample(claim, n, temperature, seed, label, put, frames.qsize, stop.is_set, order)
 
         # started now, not with the stream, so the model held is given back even if it never starts
         threading.Thread(target=work_on, name="pixelar-sample", daemon=True).start()
@@ -207,10 +214,14 @@ def create_app(
         seed = q.integer("seed", None, 0, 2**63 - 1)
         label = q.integer("label", None, 0, 2**31 - 1)
         keep_rows = q.integer("keep_rows", None, 0, 65535)
+        order = q.text("order")
+        hidden = q.text("hidden", limits.max_image_pixels // 6 + 8)
         data = await body(request)
 
         return JSONResponse(
-            await run_in_threadpool(work.complete, name, data, filename, n, temperature, seed, label, keep_rows)
+            await run_in_threadpool(
+                work.complete, name, data, filename, n, temperature, seed, label, keep_rows, order, hidden
+            )
         )
 
     async def bits_upload(request: Request) -> Response:
@@ -288,9 +299,9 @@ class _Query:
     def __init__(self, request: Request) -> None:
         self.params = request.query_params
 
-    def text(self, name: str) -> str | None:
+    def text(self, name: str, max_length: int = 500) -> str | None:
         value = self.params.get(name)
-        return None if value is None or value == "" else value[:500]
+        return None if value is None or value == "" else value[:max_length]
 
     def integer(self, name: str, default: int | None, low: int, high: int) -> Any:
         raw = self.text(name)

@@ -16,7 +16,8 @@ from pixelar.data.base import ImageDataset
 from pixelar.errors import PixelarError
 from pixelar.loading import load
 from pixelar.models.base import AutoregressiveModel
-from pixelar.registry import ModelConfig
+from pixelar.orders import ORDER_NAMES
+from pixelar.registry import ModelConfig, get_entry
 from pixelar.training_config import is_run_dir
 
 BUSY_SECONDS = 10.0  # how long a request waits for a model another request is using (a worker thread each)
@@ -91,16 +92,23 @@ class Catalog:
             yield model
 
     def describe(self, name: str) -> dict[str, Any]:
-        """What the page shows about a model before it is used (read from its config, not loaded)."""
+        """What the page shows about a model before it is used (read from its config, not loaded):
+        its shape, levels, classes and the orders it generates in (``orders``: raster alone for a
+        raster-only model; else the orders it was trained over, its default first, then every
+        named order)."""
         entry = self.entry(name)
         model_name, config = read_model_config(entry.path)
         defaults = ModelConfig()
+        any_order = get_entry(model_name).cls.any_order
+        trained = [str(order) for order in config.get("orders", [])]
         return {
             "name": entry.name,
             "model": model_name,
             "image_shape": [int(s) for s in config.get("image_shape", defaults.image_shape)],
             "num_levels": int(config.get("num_levels", defaults.num_levels)),
             "num_classes": int(config.get("num_classes", defaults.num_classes)),
+            "any_order": any_order,
+            "orders": list(dict.fromkeys([*trained, *ORDER_NAMES])) if any_order else ["raster"],
         }
 
 

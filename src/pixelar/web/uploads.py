@@ -4,6 +4,8 @@ directory (a client's file name is never a path), which is removed right after."
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import math
 import re
@@ -12,6 +14,7 @@ import warnings
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
+import torch
 from PIL import Image
 from torch import Tensor
 
@@ -120,3 +123,21 @@ def read_upload(
             f"{what} holds {pixels} pixels, more than the limit of {max_pixels}; send fewer or smaller images"
         )
     return images
+
+
+def hidden_mask(text: str, image_shape: tuple[int, int, int]) -> Tensor:
+    """The known-sub-pixel mask [C, H, W] of a completion whose hole the page marked: ``text``
+    holds one bit per pixel (1: hidden), row by row, packed most significant bit first into
+    ceil(H·W / 8) bytes and written in URL-safe base64 (padding optional)."""
+    C, H, W = image_shape
+    size = math.ceil(H * W / 8)
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise PixelarError("hidden must be the hole's pixels as packed bits in URL-safe base64") from None
+    if len(raw) != size:
+        raise PixelarError(f"hidden holds {len(raw)} bytes, not the {size} of one bit per pixel of a {H}×{W} image")
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8))[: H * W].reshape(H, W).astype(bool)
+    if not bits.any():
+        raise PixelarError("the hole is empty: mark the pixels to fill in")
+    return torch.from_numpy(~bits)[None].expand(C, H, W).clone()

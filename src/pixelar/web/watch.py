@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from pixelar.errors import PixelarError
+from pixelar.orders import OrderSpec
 from pixelar.sampling import Front, Method, sample
 
 if TYPE_CHECKING:
@@ -48,8 +49,10 @@ def watch_sample(
     method: Method = "auto",
     every: float = 0.1,
     should_stop: Callable[[], bool] = lambda: False,
+    order: OrderSpec | None = None,
 ) -> Tensor:
-    """Draw n images [n, C, H, W] (long) with :func:`pixelar.sampling.sample`, calling
+    """Draw n images [n, C, H, W] (long) with :func:`pixelar.sampling.sample` (in ``order``:
+    the frames show the pixels filling in that order), calling
     ``on_frame`` with the images so far at most once every ``every`` seconds (0: after every
     step of the loop) and once at the end with the finished images. Raises :class:`SamplingStoppedError`
     as soon as ``should_stop()`` is true."""
@@ -69,6 +72,8 @@ def watch_sample(
             on_frame(Frame(x.detach().cpu().clone(), drawn.view(n, C, H, W).clone(), filled))
             last = time.monotonic()
 
-    x = sample(model, n, cond=cond, generator=generator, temperature=temperature, method=method, observe=observe)
+    x = sample(
+        model, n, cond=cond, generator=generator, temperature=temperature, method=method, observe=observe, order=order
+    )
     on_frame(Frame(x.cpu().clone(), torch.ones(n, C, H, W, dtype=torch.bool), 1.0, done=True))
     return x

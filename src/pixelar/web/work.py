@@ -1,10 +1,15 @@
-"""The work the web app's endpoints ask of the models it serves: sampling (as frame events),
-completing an uploaded image, the bits each of its pixels costs, compressing and restoring
-files, and test images of a run's dataset, each answered as JSON-ready data.
+"""The work the web app's endpoints ask of the models it serves: sampling (as frame events, in
+any order the model generates in), completing an uploaded image (its bottom rows, or a hole
+marked anywhere: with the known pixels first for a model that generates in any order), the bits
+each of its pixels costs, compressing and restoring files, and test images of a run's dataset,
+each answered as JSON-ready data.
 
 Every call blocks (the endpoints run it in a worker thread) and holds its model while it works
 (:meth:`pixelar.web.catalog.Catalog.use`; sampling is handed the model already held, so a busy
-model is refused before its stream starts); input errors are :class:`PixelarError` messages.
+model is refused before its stream starts): an order set on the model
+(:meth:`~pixelar.models.base.AutoregressiveModel.in_order`, which sampling and completion use)
+is the model object's, so no other request may use the model meanwhile. Input errors are
+:class:`PixelarError` messages.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from torch import Tensor
 
 from pixelar.errors import PixelarError
 from pixelar.models.base import AutoregressiveModel
+from pixelar.orders import known_first, make_order
 from pixelar.web.catalog import Catalog, Claim
 from pixelar.web.limits import Limits
 from pixelar.web.pictures import frame_picture, picture, png_url
-from pixelar.web.uploads import display_name, read_upload
+from pixelar.web.uploads import display_name, hidden_mask, read_upload
 from pixelar.web.watch import Frame, SamplingStoppedError, watch_sample
 
 log = logging.getLogger("pixelar.web")
@@ -75,20 +81,23 @@ class Work:
         put: Callable[[Event | None], None],
         queued: Callable[[], int],
         should_stop: Callable[[], bool],
+        order: str | None = None,
     ) -> None:
         """Sample ``n`` images of the model ``claim`` holds (:meth:`Catalog.claim`, given back
-        here), handing ``put`` a ``frame`` event now and then (while fewer than 4 are ``queued``: a
-        client that stops reading does not pile frames up), then one ``done`` or ``error`` event,
-        and at last None; stops quietly once ``should_stop`` says so."""
+        here) in ``order`` (None: its own), handing ``put`` a ``frame`` event now and then (while
+        fewer than 4 are ``queued``: a client that stops reading does not pile frames up), then one
+        ``done`` or ``error`` event, and at last None; stops quietly once ``should_stop`` says so."""
         try:
             with claim as model:
                 cond = _labels(model, label, n)
                 levels = model.num_levels
+                used = model.pixel_order(order).name
 
                 def on_frame(frame: Frame) -> None:
                     image = png_url(frame_picture(frame, levels))
                     if frame.done:
-                        put(("done", json.dumps({"image": image, "filled": 1.0, "images": frame.images.tolist()})))
+                        done = {"image": image, "filled": 1.0, "images": frame.images.tolist(), "order": used}
+                        put(("done", json.dumps(done)))
                     elif queued() < 4:  # a client that stops reading does not pile frames up
                         put(("frame", json.dumps({"image": image, "filled": round(frame.filled, 4)})))
 
@@ -101,6 +110,7 @@ class Work:
                     temperature=temperature,
                     every=self.frame_interval,
                     should_stop=should_stop,
+                    order=order,
                 )
         except SamplingStoppedError:
             pass
@@ -122,24 +132,41 @@ class Work:
         seed: int | None,
         label: int | None,
         keep_rows: int | None,
+        order: str | None = None,
+        hidden: str | None = None,
     ) -> dict[str, Any]:
-        """Completions of the uploaded image's bottom rows (all but ``keep_rows``, default half)."""
-        from pixelar.completion import complete, rows_mask
+        """Completions of the uploaded image: of its bottom rows (all but ``keep_rows``, default
+        half), or of the ``hidden`` pixels (a hole anywhere: :func:`~pixelar.web.uploads.hidden_mask`).
+        A model that generates in any order draws them with the known pixels first — in ``order``
+        with them moved to the front, or (None) in the order
+        :func:`~pixelar.completion.completion_order` chooses — so each completion is an exact
+        draw from p(hidden | known)."""
+        from pixelar.completion import complete, completion_order, known_after_unknown, rows_mask
         from pixelar.plotting import completion_grid
 
+        if hidden is not None and keep_rows is not None:
+            raise PixelarError("give keep_rows (the top rows kept) or hidden (a hole), not both")
         with self.catalog.use(name) as model:
-            _, H, W = model.image_shape
+            C, H, W = model.image_shape
             images = self.read_for(model, data, filename, 1, size=(H, W))
             x = torch.stack(images).to(model.device)
             rows = H // 2 if keep_rows is None else keep_rows
             if rows > H:
                 raise PixelarError(f"keep_rows must be at most the image height {H}, got {rows}")
-            known = rows_mask(model.image_shape, rows)
-            out = complete(model, x, known, n=n, cond=_labels(model, label, 1), generator=seed, temperature=temperature)
+            known = rows_mask(model.image_shape, rows) if hidden is None else hidden_mask(hidden, model.image_shape)
+            if order is not None and model.any_order:  # the order picked, with the known pixels first
+                used = known_first(model.pixel_order(order), known.all(0))
+            else:  # the model's choice (completion_order); a raster-only model refuses any but raster
+                used = model.pixel_order(completion_order(model, known, order))
+            cond = _labels(model, label, 1)
+            out = complete(model, x, known, n=n, cond=cond, generator=seed, temperature=temperature, order=used)
             grid = completion_grid(x.cpu(), known, out.cpu(), model.num_levels)
             return {
                 "image": png_url(grid),
-                "keep_rows": rows,
+                "keep_rows": rows if hidden is None else None,
+                "hidden_pixels": int((~known.all(0)).sum()),
+                "order": used.name,
+                "exact": not known_after_unknown(known, used.generation_index(C)),
                 "completions": out[0].tolist(),
             }
 
@@ -225,6 +252,19 @@ class Work:
             image = dataset.images[i].long()
             label = None if dataset.labels is None else int(dataset.labels[i])
             return {"image": png_url(picture(image, model.num_levels)), "label": label, "index": i}
+
+
+def check_order(described: dict[str, Any], order: str | None) -> None:
+    """Refuse, before any work, an order the model :meth:`~pixelar.web.catalog.Catalog.describe`
+    describes cannot generate in (one line)."""
+    if order is None:
+        return
+    _, H, W = described["image_shape"]
+    if not make_order(order, H, W).is_raster and not described["any_order"]:
+        raise PixelarError(
+            f"{described['model']} generates in raster order only; choose raster, or serve a model that "
+            "generates in any order (lmconv)"
+        )
 
 
 def check_label(num_classes: int, label: int | None) -> None:

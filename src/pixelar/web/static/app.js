@@ -23,6 +23,13 @@ function chooseModel(name) {
   const select = $("label");
   select.innerHTML = "";
   for (let k = 0; k < m.num_classes; k++) select.add(new Option(String(k), String(k)));
+  const order = $("order");
+  order.innerHTML = "";
+  // "auto" sends no order: the model's own for sampling, and for completion the order the
+  // library chooses (one it was trained in that takes the known pixels first, if any)
+  if (m.orders.length > 1) order.add(new Option("auto", ""));
+  for (const name of m.orders) order.add(new Option(name, name));
+  order.disabled = m.orders.length < 2; // a raster-only model: raster alone
   const canvas = $("canvas");
   canvas.width = W;
   canvas.height = H;
@@ -30,7 +37,7 @@ function chooseModel(name) {
   $("keep-rows").value = Math.floor(H / 2);
   $("brush-size").value = Math.max(1, Math.round(W / 14));
   clearCanvas();
-  showKeepLine();
+  clearHole();
 }
 
 async function loadInfo() {
@@ -66,6 +73,7 @@ async function generate() {
   setStatus("sample-status", "sampling…");
   const url = "/api/sample?" + query({
     n: $("sample-n").value, temperature: $("temperature").value, label: label(), seed: $("seed").value,
+    order: $("order").value,
   });
   try {
     const resp = await fetch(url, { signal: controller.signal });
@@ -112,10 +120,11 @@ function onEvent(block) {
   $("sample-image").src = payload.image;
   $("sample-progress").value = payload.filled;
   if (kind === "done") {
-    setStatus("sample-status", `done: ${payload.images.length} image(s)`);
+    setStatus("sample-status", `done: ${payload.images.length} image(s), drawn in ${payload.order} order`);
     $("sample-image").dataset.done = "true";
   } else {
-    setStatus("sample-status", `sampling… ${Math.round(100 * payload.filled)}% of the sub-pixels drawn`);
+    setStatus("sample-status",
+      `sampling in ${$("order").value || "the model's"} order… ${Math.round(100 * payload.filled)}% of the sub-pixels drawn`);
     delete $("sample-image").dataset.done;
   }
 }
@@ -156,15 +165,23 @@ async function runTask(section, statusId, busyText, task) {
   }
 }
 
-function complete(blob, filename) {
+// Completions of an image: of the pixels in `hidden` (the hole painted over the drawing, see
+// holeMask) when given, else of all but its top rows.
+function complete(blob, filename, hidden = null) {
   return runTask("complete", "complete-status", "completing…", async () => {
     const resp = await upload("/api/complete", blob, filename, {
-      keep_rows: $("keep-rows").value, n: $("complete-n").value, temperature: $("temperature").value,
+      ...(hidden ? { hidden } : { keep_rows: $("keep-rows").value }),
+      order: $("order").value, n: $("complete-n").value, temperature: $("temperature").value,
       label: label(), seed: $("seed").value,
     });
     const body = await resp.json();
     $("complete-image").src = body.image;
-    setStatus("complete-status", `kept the top ${body.keep_rows} rows; each row: the input, ${body.completions.length} completions, the original`);
+    const what = hidden ? `filled a hole of ${body.hidden_pixels} pixel(s)` : `kept the top ${body.keep_rows} rows`;
+    const how = body.exact
+      ? "every known pixel first: exact draws given all of them"
+      : "known pixels after the first unknown one are kept, but what is drawn before them does not see them";
+    setStatus("complete-status",
+      `${what} in ${body.order} order (${how}); each row: the input, ${body.completions.length} completions, the original`);
   });
 }
 
@@ -229,7 +246,7 @@ function onFile(id, action) {
 $("generate").addEventListener("click", generate);
 $("stop").addEventListener("click", () => state.sampling && state.sampling.abort());
 $("example").addEventListener("click", loadExample);
-$("complete-drawing").addEventListener("click", () => withDrawing(complete));
+$("complete-drawing").addEventListener("click", () => withDrawing((blob, name) => complete(blob, name, holeMask())));
 $("bits-drawing").addEventListener("click", () => withDrawing(bits));
 $("compress-drawing").addEventListener("click", () => withDrawing(compress));
 onFile("complete-file", complete);

@@ -1,5 +1,5 @@
-// The canvas of the page of `pixelar serve`: drawing on it, loading a test image into it, and
-// the snapshot of it that a request sends. Needs common.js.
+// The canvas of the page of `pixelar serve`: drawing on it, painting a hole over it, loading a
+// test image into it, and the snapshot of it (and of the hole) that a request sends. Needs common.js.
 "use strict";
 
 // The buttons that send what the canvas shows: disabled while a test image loads into it.
@@ -23,10 +23,22 @@ function clearCanvas() {
   ctx.fillRect(0, 0, canvas.width, canvas.height);
 }
 
+// The keep line marks the rows a completion keeps; hidden while a hole is painted (the hole is
+// what a completion fills then).
 function showKeepLine() {
   const H = $("canvas").height;
   const rows = Math.min(H, Math.max(0, Number($("keep-rows").value) || 0));
   $("keep-line").style.top = `${(100 * rows) / H}%`;
+  $("keep-line").hidden = holeMask() !== null;
+}
+
+// Clears the hole painted over the canvas (and sizes it as the canvas).
+function clearHole() {
+  const hole = $("hole");
+  hole.width = $("canvas").width;
+  hole.height = $("canvas").height;
+  hole.getContext("2d").clearRect(0, 0, hole.width, hole.height);
+  showKeepLine();
 }
 
 // -- drawing -------------------------------------------------------------------------------
@@ -41,12 +53,14 @@ function pixelAt(event) {
   ];
 }
 
-// A stroke of the brush from pixel `from` to pixel `to` (squares along the line, no gaps).
+// A stroke of the brush from pixel `from` to pixel `to` (squares along the line, no gaps): on
+// the image, or on the hole over it.
 function stroke(from, to) {
-  const ctx = $("canvas").getContext("2d");
+  const onHole = $("tool").value === "hole";
+  const ctx = $(onHole ? "hole" : "canvas").getContext("2d");
   const size = Math.max(1, Number($("brush-size").value) || 1);
   const half = Math.floor(size / 2);
-  ctx.fillStyle = $("brush").value;
+  ctx.fillStyle = onHole ? "#f00" : $("brush").value;
   const steps = Math.max(Math.abs(to[0] - from[0]), Math.abs(to[1] - from[1]), 1);
   for (let i = 0; i <= steps; i++) {
     const x = Math.round(from[0] + ((to[0] - from[0]) * i) / steps);
@@ -69,9 +83,10 @@ function setUpDrawing() {
     stroke(last, here);
     last = here;
   });
-  canvas.addEventListener("pointerup", () => { last = null; });
-  canvas.addEventListener("pointercancel", () => { last = null; });
+  canvas.addEventListener("pointerup", () => { last = null; showKeepLine(); });
+  canvas.addEventListener("pointercancel", () => { last = null; showKeepLine(); });
   $("clear").addEventListener("click", clearCanvas);
+  $("clear-hole").addEventListener("click", clearHole);
   $("keep-rows").addEventListener("input", showKeepLine);
 }
 
@@ -134,6 +149,26 @@ function drawingSnapshot() {
   ctx.putImageData(image, 0, 0);
   const base64 = canvas.toDataURL("image/png").split(",", 2)[1];
   return new Blob([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], { type: "image/png" });
+}
+
+// The hole painted over the canvas as the app's `hidden` parameter: one bit per pixel (1: in
+// the hole), row by row, most significant bit first, in URL-safe base64; null when it is empty.
+function holeMask() {
+  const hole = $("hole");
+  const px = hole.getContext("2d").getImageData(0, 0, hole.width, hole.height).data;
+  const count = hole.width * hole.height;
+  const bytes = new Uint8Array(Math.ceil(count / 8));
+  let any = false;
+  for (let i = 0; i < count; i++) {
+    if (px[4 * i + 3] > 0) {
+      bytes[i >> 3] |= 0x80 >> (i & 7);
+      any = true;
+    }
+  }
+  if (!any) return null;
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 // Hands `action` the snapshot of the drawing, at once: the request it sends carries the canvas
