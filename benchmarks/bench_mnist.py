@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 import harness
-from peers import PeerModels, bernoulli_nll, parameters
+from peers import PclucasModels, PeerModels, bernoulli_nll, parameters
 from pixelar import distributed
 from pixelar.data import ImageDataset, get_dataset
 from pixelar.errors import PixelarError
@@ -99,6 +99,11 @@ CONTENDERS: dict[str, Contender] = {
         "pixelcnn++", data="fashion-mnist", num_layers=1, hidden_channels=40, num_components=10, dropout=0.5,
         recipe={"ema": 0.999, "betas": [0.95, 0.9995]},
     ),
+    "pclucas-pixelcnn++": Contender(
+        "pclucas-pixelcnn++", "fashion-mnist", model_args={"nr_resnet": 1, "nr_filters": 40},
+        recipe={"lr": 2e-4, "batch_size": 64},
+        note="pclucas14's PixelCNN++ at 1 × 40 (theirs: 5 × 160), its lr and batch; its per-epoch decay 0.999995 omitted",
+    ),
 }  # fmt: skip
 
 
@@ -129,10 +134,18 @@ def pixelar_learner(c: Contender, run_dir: Path) -> Learner:
     return learner
 
 
-def peer_learner(c: Contender, peers: PeerModels) -> Learner:
+def peer_learner(c: Contender, checkout: str | None) -> Learner:
+    """A peer's network trained by its own recipe (Adam, the learning rate decayed per step as
+    its trainer does) on its own loss."""
     recipe = c.recipe or {}
-    build = {"pg-pixelcnn": peers.pixelcnn, "pg-gated-pixelcnn": peers.gated_pixelcnn}[c.kind]
-    net = build(**(c.model_args or {}))
+    if c.kind == "pclucas-pixelcnn++":
+        pclucas = PclucasModels(None)
+        net = pclucas.pixelcnn_pp(**(c.model_args or {}))
+        loss_of: Callable[[torch.Tensor], torch.Tensor] = lambda x: pclucas.nll(net, x)  # noqa: E731
+    else:
+        peers = PeerModels(checkout)
+        net = {"pg-pixelcnn": peers.pixelcnn, "pg-gated-pixelcnn": peers.gated_pixelcnn}[c.kind](**(c.model_args or {}))
+        loss_of = lambda x: bernoulli_nll(net(x.float()), x)  # noqa: E731
     optimizer = torch.optim.Adam(net.parameters(), lr=recipe["lr"])
     decay = float(recipe.get("lr_decay", 1.0))
     scheduler = torch.optim.lr_scheduler.MultiplicativeLR(optimizer, lambda _: decay)
@@ -140,7 +153,7 @@ def peer_learner(c: Contender, peers: PeerModels) -> Learner:
 
     def step(x: torch.Tensor, index: int) -> float:
         net.train()
-        loss = bernoulli_nll(net(x.float()), x).mean()
+        loss = loss_of(x).sum() / len(x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -149,7 +162,7 @@ def peer_learner(c: Contender, peers: PeerModels) -> Learner:
 
     def nll(x: torch.Tensor) -> torch.Tensor:
         net.eval()
-        return bernoulli_nll(net(x.float()), x)
+        return loss_of(x)
 
     learner.step, learner.nll, learner.parameters = step, nll, parameters(net)
     return learner
@@ -166,7 +179,7 @@ def test_nll(learner: Learner, data: ImageDataset, count: int) -> float:
 def run(name: str, c: Contender, a: argparse.Namespace, test: ImageDataset) -> dict[str, Any]:
     torch.manual_seed(0)
     run_dir = Path(a.runs) / f"mnist-{name}"
-    learner = pixelar_learner(c, run_dir) if c.kind == "pixelar" else peer_learner(c, PeerModels(a.peers))
+    learner = pixelar_learner(c, run_dir) if c.kind == "pixelar" else peer_learner(c, a.peers)
     train = get_dataset(c.data, "train", data_dir=a.data_dir, download=False)
     batch = int((c.recipe or {}).get("batch_size", 32))
     batches = StepBatches(train, batch, 0, distributed.Context(), labels=False)
@@ -216,7 +229,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--curve-minutes", type=float, default=2.5)
     p.add_argument("--curve-images", type=int, default=2000)
     p.add_argument("--test-images", type=int, default=0, help="test images scored at each budget (0: all)")
-    p.add_argument("--peers", help="a pytorch-generative checkout (default $PIXELAR_PEERS/pytorch-generative)")
+    p.add_argument(
+        "--peers",
+        help="a pytorch-generative checkout (default $PIXELAR_PEERS/pytorch-generative; pclucas14's: $PIXELAR_PEERS/pixel-cnn-pp)",
+    )
     p.add_argument("--data-dir", help="where `make data` put the datasets (default $PIXELAR_DATA_DIR)")
     quick = {"budgets": "0.1,0.2", "curve_minutes": 0.05, "curve_images": 100, "test_images": 200}
     a = harness.parse(p, "mnist", quick, argv)

@@ -1,5 +1,6 @@
 """The peer implementations, run from a checkout of their code (never copied into pixelar):
-pytorch-generative's PixelCNN and Gated PixelCNN (github.com/EugenHotaj/pytorch-generative).
+pytorch-generative's PixelCNN and Gated PixelCNN (github.com/EugenHotaj/pytorch-generative) and
+pclucas14's PixelCNN++ (github.com/pclucas14/pixel-cnn-pp).
 
     models = PeerModels(Path("~/src/pytorch-generative"))
     net = models.gated_pixelcnn()          # their module, their defaults but the sizes given
@@ -7,8 +8,10 @@ pytorch-generative's PixelCNN and Gated PixelCNN (github.com/EugenHotaj/pytorch-
 
 Only their network modules are imported: their package's ``__init__`` imports torchvision (for
 their datasets), which the benchmarks do not need, so the modules are loaded from their files
-under a stand-in package. Their checkout is found from ``--peers DIR`` or
-$PIXELAR_PEERS/pytorch-generative; without it the peers' rows say how to get it.
+under a stand-in package. pclucas14's modules import each other as top-level ``layers`` and
+``utils``; they are loaded under those names only while ``model.py`` is. The checkouts are found
+from ``--peers DIR`` (pytorch-generative's) and $PIXELAR_PEERS/{pytorch-generative,pixel-cnn-pp};
+without them the peers' rows say how to get them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import importlib.util
 import os
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -61,11 +65,7 @@ def _load(root: Path) -> dict[str, types.ModuleType]:
         sys.modules.setdefault(package, stand_in)
     for relative in MODULES:
         name = PACKAGE + "." + relative.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-        spec = importlib.util.spec_from_file_location(name, root / PACKAGE / relative)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        module = _module(name, root / PACKAGE / relative)
         parent, _, leaf = name.rpartition(".")
         setattr(sys.modules[parent], leaf, module)
         loaded[relative] = module
@@ -104,3 +104,62 @@ def peer_log_prob(net: nn.Module, x: Tensor) -> Tensor:
     """log p(x) per image under a peer network, from the binary images ``x`` [N, 1, H, W]."""
     with torch.no_grad():
         return -bernoulli_nll(net(x.float()), x)
+
+
+PCLUCAS_URL = "https://github.com/pclucas14/pixel-cnn-pp"
+
+
+class PclucasModels:
+    """pclucas14's PixelCNN++ built from its checkout (``root``, else $PIXELAR_PEERS/pixel-cnn-pp)."""
+
+    def __init__(self, root: str | Path | None) -> None:
+        if root is None and os.environ.get("PIXELAR_PEERS"):
+            root = Path(os.environ["PIXELAR_PEERS"]).expanduser() / "pixel-cnn-pp"
+        self.root = Path(root).expanduser() if root else None
+        if self.root is None or not (self.root / "model.py").is_file():
+            raise PixelarError(
+                f"no pixel-cnn-pp checkout at {self.root or '$PIXELAR_PEERS/pixel-cnn-pp'}; "
+                f"git clone {PCLUCAS_URL} into $PIXELAR_PEERS"
+            )
+        saved = {name: sys.modules.get(name) for name in ("utils", "layers")}
+        try:
+            self.utils = _module("utils", self.root / "utils.py", _runnable_here)
+            _module("layers", self.root / "layers.py")
+            self.model = _module("pclucas_model", self.root / "model.py")
+        finally:
+            for name, module in saved.items():
+                if module is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = module
+
+    def pixelcnn_pp(self, nr_resnet: int = 1, nr_filters: int = 40, nr_logistic_mix: int = 10) -> nn.Module:
+        """Their PixelCNN++ for one-channel images (their defaults: 5 × 160, 10 logistics)."""
+        return self.model.PixelCNN(nr_resnet, nr_filters, nr_logistic_mix, input_channels=1)
+
+    def nll(self, net: nn.Module, x: Tensor) -> Tensor:
+        """Their loss, the summed NLL in nats of the 8-bit images ``x`` [N, 1, H, W], as [1]."""
+        net.init_padding = None  # their forward caches a padding of the first batch's size
+        scaled = x.float() / 255 * 2 - 1  # their ToTensor and rescaling
+        return self.utils.discretized_mix_logistic_loss_1d(scaled, net(scaled)).reshape(1)
+
+
+def _runnable_here(text: str) -> str:
+    """pclucas14's utils.py, as it runs on a CPU under Python 3: its one Python 2 statement
+    (``print e``, in a helper never called here) as ``print(e)``, and the zeros its losses add
+    put on the images' device instead of always on CUDA. Nothing else changes."""
+    text = text.replace("print e\n", "print(e)\n")
+    return text.replace("torch.zeros(xs + [nr_mix]).cuda()", "torch.zeros(xs + [nr_mix], device=x.device)")
+
+
+def _module(name: str, path: Path, fix: Callable[[str], str] | None = None) -> types.ModuleType:
+    """The module in ``path`` loaded as ``name`` (its source first passed through ``fix``)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    if fix is None:
+        spec.loader.exec_module(module)
+    else:
+        exec(compile(fix(path.read_text()), str(path), "exec"), module.__dict__)
+    return module
