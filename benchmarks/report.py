@@ -64,6 +64,7 @@ from report_claims import (
 )
 from report_codec import block_codec, block_codec_real
 from report_headline import block_headline
+from report_mnist import block_standard
 from report_orders import block_orders
 from report_training import (
     block_compiled_sampling,
@@ -114,6 +115,7 @@ BLOCKS: dict[str, Callable[[Results], list[str]]] = {
     "distributed": block_distributed,
     "imagenet-memory": block_imagenet_memory,
     "orders": block_orders,
+    "standard": block_standard,
     "claims": block_claims,
     "headline": block_headline,
 }
@@ -156,7 +158,7 @@ class Page:
         return "../" * self.path.count("/")
 
 
-README = Page("README.md", ("headline",), section="Results")
+README = Page("README.md", ("headline", "standard"), section="Results")
 PAGES: tuple[Page, ...] = (
     README,
     Page("docs/results/index.md", ("claims",)),
