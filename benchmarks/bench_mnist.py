@@ -115,9 +115,15 @@ class Learner:
     parameters: int
 
 
-def pixelar_learner(c: Contender, run_dir: Path) -> Learner:
+def pixelar_learner(c: Contender, run_dir: Path, data_dir: str | None) -> Learner:
     config = TrainConfig(
-        model=c.model, model_args=dict(c.model_args or {}), data=c.data, steps=10**9, seed=0, **(c.recipe or {})
+        model=c.model,
+        model_args=dict(c.model_args or {}),
+        data=c.data,
+        data_dir=data_dir,
+        steps=10**9,
+        seed=0,
+        **(c.recipe or {}),
     )
     trainer = Trainer(config, run_dir, progress=False)
     learner = Learner()
@@ -129,7 +135,12 @@ def pixelar_learner(c: Contender, run_dir: Path) -> Learner:
         return loss
 
     learner.step = step
-    learner.nll = lambda x: -trainer.eval_model.log_prob(x)
+
+    def nll(x: torch.Tensor) -> torch.Tensor:
+        with trainer.eval_model.in_mode(training=False):  # dropout off, as the peers' net.eval()
+            return -trainer.eval_model.log_prob(x)
+
+    learner.nll = nll
     learner.parameters = sum(p.numel() for p in trainer.model.parameters())
     return learner
 
@@ -179,11 +190,11 @@ def test_nll(learner: Learner, data: ImageDataset, count: int) -> float:
 def run(name: str, c: Contender, a: argparse.Namespace, test: ImageDataset) -> dict[str, Any]:
     torch.manual_seed(0)
     run_dir = Path(a.runs) / f"mnist-{name}"
-    learner = pixelar_learner(c, run_dir) if c.kind == "pixelar" else peer_learner(c, a.peers)
+    learner = pixelar_learner(c, run_dir, a.data_dir) if c.kind == "pixelar" else peer_learner(c, a.peers)
     train = get_dataset(c.data, "train", data_dir=a.data_dir, download=False)
     batch = int((c.recipe or {}).get("batch_size", 32))
     batches = StepBatches(train, batch, 0, distributed.Context(), labels=False)
-    budgets = sorted(float(b) for b in a.budgets.split(","))
+    budgets = sorted({float(b) for b in a.budgets.split(",")})
     unit = "nats" if test.num_levels == 2 else "bits/dim"
     convert = (lambda v: v) if unit == "nats" else (lambda v: bits_per_dim(v, test.image_shape))
     curve: list[tuple[float, float]] = []
@@ -247,19 +258,21 @@ def main(argv: list[str] | None = None) -> None:
         test = get_dataset(a.data, "test", data_dir=a.data_dir, download=False)
     except PixelarError as e:
         raise SystemExit(f"error: {e}") from None
-    rows = []
+    published = [
+        {"contender": n, "data": d, "kind": "published", "nll": v, "source": s}
+        for d, n, v, s in PUBLISHED
+        if d == a.data
+    ]
+    rows: list[dict[str, Any]] = []
     for name in names:
         try:
             rows.append(run(name, CONTENDERS[name], a, test))
         except PixelarError as e:  # a peer without its checkout: say how to get it, run the rest
             print(f"{name}: skipped ({e})")
-        harness.emit(rows[-1] if rows and rows[-1]["contender"] == name else {"contender": name, "skipped": True})
-    rows += [
-        {"contender": n, "data": d, "kind": "published", "nll": v, "source": s}
-        for d, n, v, s in PUBLISHED
-        if d == a.data
-    ]
-    harness.write_results(a.out, "mnist", rows, ("contender", "data"), a)
+            continue
+        harness.emit(rows[-1])
+        harness.write_results(a.out, "mnist", rows + published, ("contender", "data"), a)  # after each: none lost
+    rows += published
     print("\n".join(table(rows)))
 
 

@@ -148,8 +148,18 @@ def _runnable_here(text: str) -> str:
     """pclucas14's utils.py, as it runs on a CPU under Python 3: its one Python 2 statement
     (``print e``, in a helper never called here) as ``print(e)``, and the zeros its losses add
     put on the images' device instead of always on CUDA. Nothing else changes."""
-    text = text.replace("print e\n", "print(e)\n")
-    return text.replace("torch.zeros(xs + [nr_mix]).cuda()", "torch.zeros(xs + [nr_mix], device=x.device)")
+    fixes = {
+        "print e\n": "print(e)\n",
+        "torch.zeros(xs + [nr_mix]).cuda()": "torch.zeros(xs + [nr_mix], device=x.device)",
+    }
+    if any(old not in text for old in fixes):
+        raise PixelarError(
+            "this pixel-cnn-pp checkout is not the one benchmarks/peers.py knows (its utils.py differs); "
+            "check out its commit 7cb4436 (2021-04-01) or adapt _runnable_here"
+        )
+    for old, new in fixes.items():
+        text = text.replace(old, new)
+    return text
 
 
 def _module(name: str, path: Path, fix: Callable[[str], str] | None = None) -> types.ModuleType:

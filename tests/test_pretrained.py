@@ -69,6 +69,9 @@ def test_cli_verbs_take_a_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.chdir(tmp_path)
     assert main(["sample", "digits-binary", "-n", "2", "-o", "s.png", "--quiet"]) == 0
     assert (tmp_path / "s.png").is_file()
+    assert main(["complete", "digits-binary", "--count", "1", "-n", "1", "-o", "c.png", "--quiet"]) == 0
+    assert main(["receptive-field", "--model", "digits-binary", "-o", "rf.png"]) == 0
+    assert (tmp_path / "c.png").is_file() and (tmp_path / "rf.png").is_file()
     assert main(["eval", "digits-binary", "--quiet"]) == 0
     assert "digits-binary/test" in capsys.readouterr().out
     assert main(["list", "pretrained"]) == 0

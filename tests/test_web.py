@@ -644,7 +644,7 @@ def test_requests_in_different_orders_on_one_model_never_mix_their_orders(lm_dir
     from pixelar.web.catalog import Catalog
     from pixelar.web.work import Work
 
-    work = Work(Catalog({"lm": lm_dir}), Limits(), Path(tempfile.mkdtemp()), frame_interval=0)
+    work = Work(Catalog({"lm": lm_dir}, busy_seconds=600), Limits(), Path(tempfile.mkdtemp()), frame_interval=0)
     model = pixelar.load(lm_dir)
     orders = ["raster", "hilbert", "column", "snake-br"] * 2
     expected = [model.sample(2, generator=k, order=order).tolist() for k, order in enumerate(orders)]

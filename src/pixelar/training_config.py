@@ -330,9 +330,10 @@ def run_data_source(
         image_size = image_size or trained.image_size
         tiles, levels = trained.tiles, trained.levels
     else:
-        try:
-            hint: TrainConfig | None = TrainConfig.from_json((Path(run) / CONFIG_FILE).read_text())
-        except (OSError, ValueError, TypeError):
+        try:  # how the run (or the pretrained model's, from its card) read its dataset
+            text = json.dumps(card["train_config"]) if card is not None else (Path(run) / CONFIG_FILE).read_text()
+            hint: TrainConfig | None = TrainConfig.from_json(text)
+        except (OSError, ValueError, TypeError, KeyError):
             hint = None
         if hint is not None and hint.data == data:
             data_dir = data_dir or hint.data_dir

@@ -33,7 +33,7 @@ from pixelar.imageio import read_image_list, read_images, read_mask, write_image
 from pixelar.models.base import AutoregressiveModel
 from pixelar.plotting import save_completion_grid, save_grid
 from pixelar.presets import PRESETS
-from pixelar.pretrained import list_pretrained
+from pixelar.pretrained import card_of, list_pretrained
 from pixelar.registry import list_models
 from pixelar.training import is_run_dir, run_data_source
 
@@ -111,7 +111,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     if args.input:
         images = read_images(args.input, channels, model.num_levels, args.values, size=(height, width))
     else:
-        if args.data is None and not is_run_dir(args.run):
+        if args.data is None and not is_run_dir(args.run) and card_of(args.run) is None:
             raise PixelarError(
                 f"pass --input IMAGE.png or --data NAME: {args.run} is a saved model, not a training run"
             )

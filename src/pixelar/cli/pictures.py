@@ -19,6 +19,7 @@ from pixelar.imageio import read_images
 from pixelar.loading import load
 from pixelar.models.base import AutoregressiveModel
 from pixelar.plotting import save_image
+from pixelar.pretrained import pretrained_dir
 from pixelar.receptive_field import ReceptiveField, randomize_weights, receptive_field, receptive_field_figure
 from pixelar.registry import create_model, list_models
 from pixelar.training import resolve_device
@@ -51,7 +52,7 @@ def _receptive_model(name: str, args: argparse.Namespace) -> tuple[str, Autoregr
         )
         randomize_weights(model, args.seed)
         return f"{name}, {args.num_layers} layers", model.to(resolve_device(args.device)), None
-    if Path(name).exists():
+    if Path(name).exists() or pretrained_dir(name) is not None:
         model = load(name, device=resolve_device(args.device))
         size = None if args.image_size is None else (args.image_size, args.image_size)
         return name, model, size

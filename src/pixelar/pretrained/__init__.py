@@ -17,7 +17,7 @@ from pixelar.errors import PixelarError
 ROOT = Path(__file__).resolve().parent
 CARD_FILE = "card.json"
 # What a card must say (see docs/guide/pretrained.md): the test NLL is checked against the model
-# by the tests (the bundled data) and by benchmarks/check_pretrained.py (the standard data).
+# by the tests (the bundled data) and by benchmarks/ship_pretrained.py --check (the standard data).
 CARD_FIELDS = ("name", "data", "split", "test_nll", "unit", "images", "recipe", "commit", "description")
 
 

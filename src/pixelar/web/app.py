@@ -194,7 +194,11 @@ def create_app(
             work.sample(claim, n, temperature, seed, label, put, frames.qsize, stop.is_set, order)
 
         # started now, not with the stream, so the model held is given back even if it never starts
-        threading.Thread(target=work_on, name="pixelar-sample", daemon=True).start()
+        try:
+            threading.Thread(target=work_on, name="pixelar-sample", daemon=True).start()
+        except BaseException:  # no thread (e.g. none left to start): the model is given back here
+            claim.__exit__(None, None, None)
+            raise
 
         async def events() -> AsyncIterator[str]:
             try:
