@@ -17,7 +17,7 @@ def _table(res: Results, name: str, d: Doc) -> list[str]:
     threads = d.config.get("torch_threads", "?")
     images = sorted({r["test_images"] for r in measured})
     caption = (
-        f"{DATASETS[name].capitalize()}: test NLL over {' / '.join(f'{n:,}' for n in images)} test images after each "
+        f"{DATASETS[name][0].upper()}{DATASETS[name][1:]}: test NLL over {' / '.join(f'{n:,}' for n in images)} test images after each "
         f"training budget (minutes of training steps, evaluation excluded; {threads} torch thread(s) on this "
         "machine), every contender trained in one loop on the same seeded batches; the published numbers are "
         "converged runs on GPUs, beside them:"
