@@ -27,18 +27,11 @@ from pixelar.errors import PixelarError
 from pixelar.models.base import MAX_SIDE
 from test_codec_fuzz import OPS, Case, decodes_to, head_length, mutate, split, without_fast_sampler
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread (conftest)
+
 FUZZ_MODEL = {"num_layers": 1, "hidden_channels": 4}  # the fuzz's models
 SMALL = 64  # bytes: every file under this is decoded or refused with bounded work
 WALL = 5.0  # seconds: a generous bound on what takes well under 1 s
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread, as the fuzz (fastest for tiny models, immune to a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @contextmanager

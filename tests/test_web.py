@@ -40,19 +40,12 @@ from starlette.testclient import TestClient
 
 from pixelar.web import BackgroundServer, create_app
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread (conftest)
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "runs" / "test-artifacts" / "web"
 
 
 # -- models and files ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on one thread: two threads gain nothing here and crawl on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
