@@ -26,19 +26,21 @@ def _losses(run_dir) -> list[float]:
     return [r["train_loss"] for r in recs if "train_loss" in r]
 
 
-@pytest.mark.parametrize("model,ema", [("pixelcnn", 0.0), ("pixelcnn++", 0.9), ("gated-pixelcnn", 0.0)])
-def test_resume_gives_the_same_loss_sequence(tmp_path, model, ema):
+@pytest.mark.parametrize(
+    "model,ema,perturb", [("pixelcnn", 0.0, 0.0), ("pixelcnn++", 0.9, 0.0), ("gated-pixelcnn", 0.0, 0.3)]
+)
+def test_resume_gives_the_same_loss_sequence(tmp_path, model, ema, perturb):
     args = {"num_layers": 1, "hidden_channels": 4}
     full = tmp_path / "full"
-    train(_config(model=model, model_args=args, ema=ema), full, progress=False)
+    train(_config(model=model, model_args=args, ema=ema, perturb=perturb), full, progress=False)
     part = tmp_path / "part"
-    train(_config(model=model, model_args=args, ema=ema, steps=3), part, progress=False)
+    train(_config(model=model, model_args=args, ema=ema, perturb=perturb, steps=3), part, progress=False)
     # Simulate a crash after the checkpoint: a stale metric that the resume must drop, and a
     # line cut short by the kill (which used to crash the resume with a JSONDecodeError).
     with open(part / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"step": 4, "train_loss": 123.0}) + "\n" + '{"step": 5, "train_lo')
     torch.manual_seed(12345)  # whatever the random state before resuming: each step seeds its own (dropout)
-    train(_config(model=model, model_args=args, ema=ema, steps=6), part, resume=True, progress=False)
+    train(_config(model=model, model_args=args, ema=ema, perturb=perturb, steps=6), part, resume=True, progress=False)
     assert _losses(full) == _losses(part) and len(_losses(full)) == 6
     a, b = pixelar.load(full), pixelar.load(part)
     for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items()):

@@ -57,6 +57,10 @@ class TrainConfig:
         eval_every: steps between test evaluations (0: only at the end); ``eval_images`` caps
             the test images used during training (0: the whole split).
         conditional: train a class-conditional model on the dataset's labels.
+        perturb: the rate μ at which each training pixel is replaced by uniform random values
+            (:func:`pixelar.data.perturb.perturbed`): the background model of the likelihood-ratio
+            score (Ren et al. 2019, e.g. 0.2); 0 trains on the images as they are. Evaluation
+            reads them as they are.
         ema: decay of an exponential moving average of the weights (Polyak averaging, e.g.
             0.9995 as in PixelCNN++), warmed up: at update t the decay is min(ema, (1 + t) / (10 + t));
             when > 0 the average is what evaluation, sampling and ``model/`` use. 0 disables it.
@@ -104,6 +108,7 @@ class TrainConfig:
     num_samples: int = 16
     conditional: bool = False
     ema: float = 0.0
+    perturb: float = 0.0
     seed: int = 0
     device: str = "cpu"
     compile: bool = False
@@ -205,6 +210,8 @@ class TrainConfig:
             fail("precision", "fp32 or bf16")
         if not (is_number(self.grad_clip) and self.grad_clip >= 0):
             fail("grad_clip", "a number >= 0 (0: no clipping)")
+        if not (is_number(self.perturb) and 0.0 <= self.perturb < 1.0):
+            fail("perturb", "in [0, 1) (the rate μ at which pixels are replaced by noise; 0: none)")
         if not (is_number(self.ema) and 0.0 <= self.ema < 1.0):
             fail("ema", "in [0, 1) (0 disables it)")
         for name in ("conditional", "compile", "activation_checkpointing"):

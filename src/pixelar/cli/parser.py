@@ -38,6 +38,10 @@ TRAIN_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "checkpoint_every": (int, "steps between checkpoints"),
     "num_samples": (int, "samples drawn into samples.png at the end (the first 16 into samples/ at every evaluation)"),
     "ema": (float, "Polyak averaging decay of the weights (e.g. 0.9995; 0 disables)"),
+    "perturb": (
+        float,
+        "replace each training pixel by noise with this probability (a likelihood-ratio background model, e.g. 0.2)",
+    ),
     "seed": (int, "random seed"),
     "device": (str, "cpu or cuda"),
     "compile": (bool, "compile the training step with torch.compile (faster steps after a minute of compiling)"),

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from pixelar import distributed
 from pixelar.checkpoint import atomic_write_text
 from pixelar.data import ImageDataset
+from pixelar.data.perturb import perturbed
 from pixelar.errors import PixelarError
 from pixelar.evaluation import evaluate
 from pixelar.metrics import in_unit
@@ -43,6 +44,7 @@ class Trainer(TrainerOutputs):
         batch_size = batch_size or len(x)
         self.model.train()
         self.model.check_input(x, cond)
+        x = perturbed(x, cfg.perturb, self.model.num_levels)  # a background model's noisy inputs
         scale = self.ctx.world / (batch_size * math.prod(self.model.image_shape))
         size = cfg.micro_batch or len(x)
         parts = [(x[i : i + size], None if cond is None else cond[i : i + size]) for i in range(0, len(x), size)]

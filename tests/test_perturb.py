@@ -1,0 +1,49 @@
+"""The background model's input perturbation (Ren et al. 2019): rate, uniformity, determinism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import tiny_train_config
+from pixelar.data.perturb import perturbed
+from pixelar.errors import PixelarError
+from pixelar.training import Trainer
+
+
+def test_rate_zero_is_the_identity_and_rate_near_one_replaces_almost_everything():
+    x = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    assert perturbed(x, 0.0, 256) is x
+    g = torch.Generator().manual_seed(0)
+    y = perturbed(torch.zeros(64, 1, 32, 32, dtype=torch.uint8), 0.999, 256, g)
+    counts = torch.bincount(y.flatten().long(), minlength=256).float()
+    assert counts.min() > 0.5 * counts.mean() and counts.max() < 1.5 * counts.mean()  # uniform over the levels
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3])
+def test_a_fraction_rate_of_pixels_is_replaced_with_all_their_channels(rate):
+    x = torch.zeros(64, 3, 32, 32, dtype=torch.uint8)
+    y = perturbed(x, rate, 2**8, torch.Generator().manual_seed(1))
+    changed = (y != x).any(1).float().mean().item()  # a replaced pixel keeps a channel's 0 with p 1/256 ** 3
+    assert abs(changed - rate) < 0.02
+    assert y.dtype == x.dtype and y.shape == x.shape
+
+
+def test_the_same_generator_seed_gives_the_same_perturbation_and_levels_are_respected():
+    x = torch.randint(0, 2, (4, 1, 8, 8), dtype=torch.uint8)
+    a = perturbed(x, 0.5, 2, torch.Generator().manual_seed(3))
+    b = perturbed(x, 0.5, 2, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and int(a.max()) <= 1
+
+
+def test_training_reads_perturbed_images_and_the_config_refuses_a_bad_rate(tmp_path):
+    with pytest.raises(PixelarError, match="perturb must be in"):
+        tiny_train_config(perturb=1.0).validate()
+    config = tiny_train_config(perturb=0.5)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    seen = []
+    trainer.objective = lambda x, cond: (seen.append(x.clone()), trainer.model.log_prob(x).neg())[1]
+    x = next(trainer.batches())[0]
+    torch.manual_seed(0)
+    trainer.train_step(x, None)
+    assert seen[0].shape == x.shape and (seen[0] != x).any()
