@@ -5,6 +5,7 @@ from pixelar.completion import complete
 from pixelar.errors import PixelarError
 from pixelar.loading import load
 from pixelar.metrics import bits_per_dim, nats_per_image
+from pixelar.ood import score
 from pixelar.pretrained import list_pretrained
 from pixelar.registry import ModelConfig, create_model, list_models, register_model
 
@@ -24,4 +25,5 @@ __all__ = [
     "load",
     "nats_per_image",
     "register_model",
+    "score",
 ]

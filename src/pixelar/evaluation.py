@@ -49,6 +49,26 @@ def evaluate(
     return nll
 
 
+def log_probs(
+    model: AutoregressiveModel,
+    images: Tensor,
+    cond: Tensor | None = None,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> Tensor:
+    """The exact log-likelihood in nats of each image [N] (float64) of ``images`` [N, C, H, W],
+    the model in eval mode (``cond``: the labels of a class-conditional model)."""
+    model.check_input(images, cond)
+    out = torch.empty(len(images), dtype=torch.float64)
+    with model.in_mode(training=False), torch.inference_mode():
+        starts = range(0, len(images), batch_size)
+        for start in tqdm(starts, desc="scoring", unit="batch", disable=not progress, leave=False):
+            x = images[start : start + batch_size].to(model.device)
+            c = None if cond is None else cond[start : start + batch_size].to(model.device)
+            out[start : start + len(x)] = model.log_prob(x, c).double().cpu()
+    return out
+
+
 @dataclass(frozen=True)
 class OrderEnsemble:
     """The NLL of one network in each of ``orders`` (``per_order``) and of their uniform mixture

@@ -208,6 +208,34 @@ def _bits(report: Report) -> str:
     return html_section("Bits per sub-pixel", text + '<div class="figures">' + "".join(figures) + "</div>")
 
 
+def _ood(report: Report) -> str:
+    """The run's out-of-distribution results, when `pixelar ood` wrote them into RUN_DIR/ood."""
+    from pixelar.ood.experiment import OOD_DIR, OOD_FIGURE, OOD_JSON
+
+    folder = report.run / OOD_DIR
+    try:
+        result = json.loads((folder / OOD_JSON).read_text())
+        rows = [
+            (name, *(f"{m[key]:.3f}" for key in ("auroc", "auprc", "fpr80"))) for name, m in result["metrics"].items()
+        ]
+        inside, outside, counts = result["in"], result["out"], result["images"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""  # no OOD results (or unreadable ones): no section
+    text = (
+        f"<p>In-distribution {html_escape(inside)} ({counts['in']:,} images) against {html_escape(outside)} "
+        f"({counts['out']:,}), scored by <code>pixelar ood</code>: how well each score tells them apart, the "
+        "out-of-distribution images the positive class (FPR80: in-distribution images flagged at 80% TPR).</p>"
+    )
+    figure = ""
+    if (folder / OOD_FIGURE).is_file():
+        _copy(folder / OOD_FIGURE, report.out / OOD_FIGURE)
+        figure = html_figure(OOD_FIGURE, "each score's histograms, in and out, and the ROC curves")
+    return html_section(
+        "Out-of-distribution scores",
+        text + html_table(rows, ("score", "AUROC", "AUPRC", "FPR80"), numeric=True) + figure,
+    )
+
+
 def _configuration(report: Report) -> str:
     rows = [(name, _value(value)) for name, value in dataclasses.asdict(report.config).items()]
     return html_section(f"Configuration ({CONFIG_FILE})", html_table(rows, values=True))
@@ -235,6 +263,7 @@ PARTS: tuple[Callable[[Report], str], ...] = (
     _samples,
     _completions,
     _bits,
+    _ood,
     _configuration,
     _environment,
 )  # the sections of the page, in order

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from pixelar.cli.commands import cmd_complete, cmd_compress, cmd_decompress, cmd_eval, cmd_list, cmd_sample
 from pixelar.cli.errors import run_command
+from pixelar.cli.ood import cmd_ood, cmd_score
 from pixelar.cli.parser import build_parser
 from pixelar.cli.pictures import cmd_bits, cmd_receptive_field
 from pixelar.cli.report import cmd_report
@@ -32,6 +33,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": cmd_serve,
     "receptive-field": cmd_receptive_field,
     "bits": cmd_bits,
+    "score": cmd_score,
+    "ood": cmd_ood,
 }
 
 

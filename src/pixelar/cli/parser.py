@@ -275,6 +275,49 @@ def _add_bits(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb.add_argument("--device", default="cpu")
 
 
+def _add_scoring_flags(verb: argparse.ArgumentParser) -> None:
+    """The models and scores of 'score' and 'ood'."""
+    verb.add_argument(
+        "run", metavar="RUN_OR_DIR", help="the in-distribution model: a run, saved model or pretrained name"
+    )
+    verb.add_argument("--background", metavar="RUN", help="background model for the likelihood ratio (train --perturb)")
+    verb.add_argument(
+        "--complexity", metavar="NAME[,NAME]", help="complexity-corrected scores by png, jxl and/or model (the codec's)"
+    )
+    verb.add_argument("--complexity-model", metavar="RUN", help="the codec's model for --complexity model (any size)")
+    verb.add_argument("--data-dir", help="where the datasets are (default $PIXELAR_DATA_DIR or the user cache dir)")
+    verb.add_argument("--batch-size", type=int, default=256, help="images scored at a time (memory)")
+    verb.add_argument("--device", default="cpu")
+    verb.add_argument("--quiet", action="store_true")
+
+
+def _add_score(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("score", help="per-image OOD scores: NLL, likelihood ratio, complexity-corrected, typicality")
+    _add_scoring_flags(verb)
+    verb.add_argument("images", nargs="+", help="image files or .npy arrays of the model's size")
+    verb.add_argument("--values", choices=["8bit", "levels"], help=VALUES_HELP)
+    verb.add_argument(
+        "--typicality", action="store_true", help="also the typicality statistic (entropy from the run's training data)"
+    )
+    verb.add_argument("--reference", type=int, default=1000, help="training images that estimate the entropy")
+    verb.add_argument("-o", "--output", help="CSV file of the scores, one row per image")
+
+
+def _add_ood(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
+    verb = sub.add_parser("ood", help="how well each score tells a dataset from the model's own: AUROC, AUPRC, figure")
+    _add_scoring_flags(verb)
+    verb.add_argument("--in-data", help="the in-distribution dataset (default: the run's)")
+    verb.add_argument("--out-data", required=True, help="the out-of-distribution dataset (or folder:PATH)")
+    verb.add_argument("--split", default="test", help="the split of both datasets scored")
+    verb.add_argument("--count", type=int, default=0, help="score the first COUNT images of each (0: all)")
+    verb.add_argument(
+        "--reference", type=int, default=2000, help="training images that estimate the entropy (0: no typicality)"
+    )
+    verb.add_argument(
+        "-o", "--output", metavar="DIR", help="folder for ood.json and ood.png (default RUN/ood or ./ood)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``pixelar`` parser; ``args.command`` names the verb (see :data:`pixelar.cli.COMMANDS`)."""
     parser = ArgumentParser(prog="pixelar", description="Pixel-level autoregressive image models.")
@@ -282,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_add_train, _add_eval, _add_sample, _add_complete, _add_compress, _add_decompress, _add_list):
         add(sub)
     _add_report(sub)
+    _add_score(sub)
+    _add_ood(sub)
     _add_serve(sub)
     _add_receptive_field(sub)
     _add_bits(sub)
