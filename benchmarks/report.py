@@ -65,6 +65,7 @@ from report_claims import (
 from report_codec import block_codec, block_codec_real
 from report_headline import block_headline
 from report_mnist import block_standard
+from report_ood import block_ood
 from report_orders import block_orders
 from report_training import (
     block_compiled_sampling,
@@ -116,6 +117,7 @@ BLOCKS: dict[str, Callable[[Results], list[str]]] = {
     "imagenet-memory": block_imagenet_memory,
     "orders": block_orders,
     "standard": block_standard,
+    "ood": block_ood,
     "claims": block_claims,
     "headline": block_headline,
 }
@@ -138,7 +140,7 @@ def render_one(benchmark: str, path: Path) -> str:
     docs[benchmark] = normalise(benchmark, json.loads(Path(path).read_text()))
     block = {"demo": block_demo, "models": block_models, "sampling": block_sampling, "quality": block_quality}
     block |= {"conditional": block_conditional, "codec": block_codec, "versions": block_versions}
-    block |= {"codec_real": block_codec_real, "orders": block_orders}
+    block |= {"codec_real": block_codec_real, "orders": block_orders, "ood": block_ood}
     return "\n".join(block[benchmark](Results(docs, allow_mixed=True)))
 
 
@@ -158,7 +160,7 @@ class Page:
         return "../" * self.path.count("/")
 
 
-README = Page("README.md", ("headline", "standard"), section="Results")
+README = Page("README.md", ("headline", "standard", "ood"), section="Results")
 PAGES: tuple[Page, ...] = (
     README,
     Page("docs/results/index.md", ("claims",)),

@@ -1,0 +1,149 @@
+"""Out-of-distribution detection with exact likelihoods: the published Fashion-MNIST → MNIST row.
+
+    python benchmarks/bench_ood.py --threads 1 [--pairs fashion-mnist:mnist,mnist:fashion-mnist,fashion-mnist:photos]
+        [--models pretrained | --train MINUTES] [--complexity-model RUN] [--count N] [--reference N]
+
+For each pair IN:OUT the in-distribution model (trained on IN's training split) scores the whole
+test split of IN and of OUT (``--count`` caps both) with every score of pixelar.ood:
+
+* the likelihood (Nalisnick et al. 2019: on Fashion-MNIST → MNIST it ranks MNIST *above* the
+  model's own test images);
+* the likelihood ratio against the background model (Ren et al. 2019), trained by the same recipe
+  on inputs perturbed at rate μ = 0.2;
+* the complexity-corrected score (Serrà et al. 2020) with PNG, JPEG XL and, given
+  ``--complexity-model``, pixelar's codec with that model;
+* typicality with M = 1 (Nalisnick et al. 2019b), the entropy estimated on ``--reference``
+  training images of IN.
+
+It reports AUROC, AUPRC and FPR at 80% TPR (OOD the positive class) for each, the mean bits/dim
+of both sets, and draws each pair's histograms and ROC curves (benchmarks/results/ood_IN_OUT.png).
+
+The models: with ``--models pretrained`` (the default) the shipped ``IN`` and ``IN-background``
+(`pixelar list pretrained`: each trained by `pixelar train --preset ...`, its card says for how
+long); with ``--train MINUTES`` the same presets are trained here for MINUTES each (cached in
+runs/ by configuration; one after the other). OUT "photos" is the bundled photos (photos32's test
+crops) in grey levels, centre-cropped to 28×28. The data: `make data` (MNIST, Fashion-MNIST).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+import harness
+import pixelar
+from pixelar.data import get_dataset
+from pixelar.data.base import ImageDataset
+from pixelar.ood import ood_experiment, save_ood_figure
+from pixelar.presets import get_preset
+from pixelar.pretrained import card_of
+
+PRESETS = {"fashion-mnist": "fashion-mnist-fast", "mnist": "mnist-8bit-fast"}  # IN -> its model's preset
+
+
+def photos() -> ImageDataset:
+    """The bundled photos' test crops (photos32) as grey 28×28 images: ITU-R 601 luma, the centre."""
+    rgb = get_dataset("photos32", "test").images.double()
+    grey = (0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]).round().clamp(0, 255).to(torch.uint8)
+    return ImageDataset(grey[:, None, 2:30, 2:30].contiguous(), None, 256, "photos/test")
+
+
+def out_set(name: str, count: int) -> ImageDataset:
+    data = photos() if name == "photos" else get_dataset(name, "test", download=False)
+    return data.subset(count)
+
+
+def trained(
+    inside: str, a
+) -> tuple[pixelar.models.AutoregressiveModel, pixelar.models.AutoregressiveModel, list[dict]]:
+    """The model and the background of ``inside``, with a row describing each."""
+    models, rows = [], []
+    for role, suffix in (("model", ""), ("background", "-background")):
+        if a.train is None:
+            name = f"{inside}{suffix}"
+            card = card_of(name)
+            if card is None:
+                raise SystemExit(f"error: no pretrained model {name}; pass --train MINUTES to train it here")
+            models.append(pixelar.load(name))
+            rows.append(
+                {
+                    "kind": "model",
+                    "in": inside,
+                    "role": role,
+                    "name": name,
+                    "test_nll": card["test_nll"],
+                    "unit": card["unit"],
+                    "description": card["description"],
+                    "recipe": card["recipe"],
+                    "card_commit": card["commit"],
+                }
+            )
+            continue
+        preset = get_preset(PRESETS[inside].replace("-fast", "-background") if suffix else PRESETS[inside])
+        settings = {k: v for k, v in preset.items() if k not in ("steps", "max_minutes", "eval_every", "eval_images")}
+        cfg = harness.budget_config(
+            settings.pop("model"), settings.pop("model_args"), settings.pop("data"), a.train, **settings
+        )
+        run = harness.train_for_budget(cfg, a, f"ood-{role}")
+        models.append(run.model)
+        rows.append({"kind": "model", "in": inside, "role": role, "name": str(run.run_dir), **run.row_fields()})
+    return models[0], models[1], rows
+
+
+def main() -> None:
+    p = harness.parser(__doc__, "ood")
+    p.add_argument("--pairs", default="fashion-mnist:mnist,mnist:fashion-mnist,fashion-mnist:photos")
+    p.add_argument("--train", type=float, default=None, metavar="MINUTES", help="train the models here instead")
+    p.add_argument("--complexity-model", default=None, help="a model for the codec's complexity (any size)")
+    p.add_argument("--count", type=int, default=0, help="test images of each set (0: all)")
+    p.add_argument("--reference", type=int, default=2000, help="training images that estimate the entropy")
+    a = harness.parse(p, "ood", {"count": 200, "reference": 200, "pairs": "fashion-mnist:mnist", "train": 0.2})
+    coder = None if a.complexity_model is None else pixelar.load(a.complexity_model)
+    complexity = ["png", "jxl"] + (["model"] if coder is not None else [])
+    rows: list[dict] = []
+    cache: dict[str, tuple] = {}
+    for pair in harness.each(a.pairs):
+        inside, outside = pair.split(":")
+        if inside not in cache:
+            cache[inside] = trained(inside, a)
+            rows += cache[inside][2]
+        model, background, _ = cache[inside]
+        in_set = get_dataset(inside, "test", download=False).subset(a.count)
+        reference = get_dataset(inside, "train", download=False).subset(a.reference)
+        with harness.Timer() as t:
+            result = ood_experiment(
+                model,
+                in_set,
+                out_set(outside, a.count),
+                background=background,
+                complexity=complexity,
+                complexity_model=coder,
+                reference=reference,
+                names=(inside, outside),
+            )
+        figure = Path(a.out).parent / f"ood_{inside}_{outside}.png".replace("-", "_")
+        save_ood_figure(result, figure)
+        summary = result.to_json()
+        row = {
+            "kind": "pair",
+            "in": inside,
+            "out": outside,
+            "images": summary["images"],
+            "bits_per_dim": summary["bits_per_dim"],
+            "entropy_nats": summary["entropy_nats"],
+            "complexity_model": a.complexity_model,
+            "figure": harness.relative(figure),
+            "seconds": round(t.seconds, 1),
+        }
+        harness.emit(row)
+        rows.append(row)
+        for name, metrics in result.metrics.items():
+            rows.append({"kind": "score", "in": inside, "out": outside, "score": name, **metrics})
+            harness.emit(rows[-1])
+        harness.write_results(a.out, "ood", rows, ("kind", "in", "out", "role", "score"), a)
+    harness.show(a.out, "ood")
+
+
+if __name__ == "__main__":
+    main()

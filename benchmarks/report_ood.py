@@ -1,0 +1,61 @@
+"""The out-of-distribution results (bench_ood.py): for each in → out pair, every score's AUROC,
+AUPRC and FPR at 80% TPR, the mean bits/dim of both sets, and the papers' figures beside."""
+
+from __future__ import annotations
+
+from report_base import Results, captioned, marked, missing
+
+# The published Fashion-MNIST → MNIST figures (AUROC, AUPRC, FPR80) with their sources. They are
+# quoted from the papers as this project knows them; no copy of the papers is reachable from
+# this machine, so they are not re-checked against the PDFs here.
+PUBLISHED = {
+    ("fashion-mnist", "mnist", "likelihood"): ("0.089 / 0.320 / 1.000", "Ren et al. 2019, PixelCNN++"),
+    ("fashion-mnist", "mnist", "likelihood ratio"): ("0.994 / 0.993 / 0.001", "Ren et al. 2019, PixelCNN++"),
+}
+MODELS = {"model": "model", "background": "background (perturbed inputs)"}
+
+
+def _models(rows: list[dict], inside: str) -> str:
+    parts = []
+    for r in rows:
+        if r["kind"] == "model" and r["in"] == inside:
+            if "description" in r:
+                what = f"`{r['name']}` ({r['description']}; test {r['test_nll']:.3f} {r['unit']})"
+            else:
+                what = f"trained here {r['train_minutes']:.0f} min, {r['steps']:,} steps"
+            parts.append(f"{MODELS[r['role']]}: {what}")
+    return "; ".join(parts)
+
+
+def block_ood(res: Results) -> list[str]:
+    d = res.docs["ood"]
+    if not d:
+        return missing("ood")
+    out: list[str] = []
+    for pair in (r for r in d.rows if r["kind"] == "pair"):
+        inside, outside = pair["in"], pair["out"]
+        scores = [r for r in d.rows if r["kind"] == "score" and r["in"] == inside and r["out"] == outside]
+        prov = res.prov("ood", [(d, r) for r in [pair, *scores]])
+        bpd = pair["bits_per_dim"]
+        caption = (
+            f"**{inside} in, {outside} out**: {pair['images']['in']:,} and {pair['images']['out']:,} test images. "
+            f"Mean test NLL under the {inside} model: {bpd['in']:.3f} bits/dim on {inside}, {bpd['out']:.3f} on "
+            f"{outside}. {_models(d.rows, inside)}. AUROC, AUPRC and FPR at 80% TPR of each score, the "
+            f"out-of-distribution images the positive class ([figure]({pair['figure']})):"
+        )
+        cells = []
+        for r in scores:
+            published, source = PUBLISHED.get((inside, outside, r["score"]), ("", ""))
+            cells.append(
+                [
+                    marked(r["score"], prov, r),
+                    f"{r['auroc']:.3f}",
+                    f"{r['auprc']:.3f}",
+                    f"{r['fpr80']:.3f}",
+                    published,
+                    source,
+                ]
+            )
+        header = ["score", "AUROC", "AUPRC", "FPR80", "published AUROC / AUPRC / FPR80", "source"]
+        out += [*captioned(caption, header, cells, prov), ""]
+    return out
