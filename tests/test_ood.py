@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 import pixelar
+import pixelar.imageio
 from helpers import tiny, tiny_train_config
 from pixelar.cli import main
 from pixelar.codec import encode, image_nll_bits
@@ -204,6 +205,13 @@ def test_cli_score_and_ood_end_to_end_and_the_report_shows_the_results(tmp_path,
     rows = list(csv.DictReader(out_csv.open()))
     assert [row["image"] for row in rows] == files and float(rows[0]["likelihood_ratio_nats"]) == 0.0
     assert {"nll_nats", "bits_per_dim", "complexity_png_bits", "corrected_png_bits"} <= set(rows[0])
+    coded = ["--complexity", "model", "--complexity-model", "digits-binary", "-o", str(out_csv), "--quiet"]
+    assert main(["score", str(run), files[0], *coded]) == 0
+    (row,) = csv.DictReader(out_csv.open())
+    image = pixelar.imageio.read_images(files[:1], 1, 2)
+    with torch.no_grad():
+        expected = -float(pixelar.load("digits-binary").log_prob(image)) / np.log(2)
+    assert float(row["complexity_model_bits"]) == pytest.approx(expected, rel=1e-5)
     command = ["ood", str(run), "--out-data", f"folder:{folder}", "--count", "20", "--reference", "20", "--quiet"]
     assert main([*command, "--complexity", "png"]) == 0
     printed = capsys.readouterr().out
