@@ -212,3 +212,8 @@ def test_bad_requests_get_one_line(client):
         response = client.post("/api/ood", params={"filename": "x.png", **params}, content=body)
         assert response.status_code == 400 and words in error_of(response)
 
+
+def test_the_page_has_the_panel(client):
+    page = client.get("/").text
+    assert 'id="ood"' in page and "<h2>OOD score</h2>" in page and 'id="ood-histogram"' in page
+    assert "/api/ood" in client.get("/static/app.js").text
