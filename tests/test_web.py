@@ -864,14 +864,14 @@ def slow_examples(monkeypatch):
     return seen
 
 
-CANVAS_READERS = ("complete-drawing", "bits-drawing", "compress-drawing")
+CANVAS_READERS = ("complete-drawing", "bits-drawing", "ood-drawing", "compress-drawing")
 
 
 def test_browser_never_completes_a_test_image_before_it_has_loaded(browser, slow_examples):
     driver = _open(browser)
     driver.find_element("id", "example").click()
     driver.find_element("id", "complete-drawing").click()  # at once, while the test image loads
-    assert [driver.find_element("id", b).is_enabled() for b in CANVAS_READERS] == [False] * 3
+    assert [driver.find_element("id", b).is_enabled() for b in CANVAS_READERS] == [False] * len(CANVAS_READERS)
     assert "loading a test image" in _visible_text(driver, "complete-status")
     _wait(driver, lambda d: all(d.find_element("id", b).is_enabled() for b in CANVAS_READERS))
     digit = slow_examples["examples"][0]
@@ -930,6 +930,45 @@ def test_browser_shows_a_bits_heat_map_of_an_upload(browser, tmp_path):
     assert driver.find_element("id", "bits-image").get_attribute("src").startswith("data:image/png")
     assert driver.find_element("id", "bits-summary").text.startswith("28×28: ")
     _shot(driver, "bits")
+
+
+def test_browser_scores_a_dropped_image_beside_the_training_images(browser, models):
+    from selenium.webdriver.support.ui import Select
+
+    from pixelar.data import get_dataset
+
+    driver = _open(browser)
+    x = get_dataset("digits-binary", "test").images[:1].long()
+    driver.execute_script(  # a PNG file dropped on the panel, as a drag from the desktop would
+        """const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+        const files = new DataTransfer();
+        files.items.add(new File([bytes], "digit.png", {type: "image/png"}));
+        document.getElementById("ood").dispatchEvent(
+          new DragEvent("drop", {dataTransfer: files, bubbles: true, cancelable: true}));""",
+        base64.b64encode(png(x[0, 0].numpy() * 255)).decode(),
+    )
+    _wait(driver, lambda d: "among 500 digits-binary training images" in d.find_element("id", "ood-percentile").text)
+    nll = float(-pixelar.load(models / "run").log_prob(x).detach()[0])
+    summary = _visible_text(driver, "ood-summary")
+    assert summary.startswith(f"NLL {nll:.2f} nats (") and "typicality" in summary, summary
+    histogram = driver.find_element("id", "ood-histogram")
+    assert histogram.is_displayed() and "of the bits/dim of 500" in histogram.get_attribute("aria-label")
+    red = driver.execute_script(  # the marker at the image's value
+        """const c = document.getElementById('ood-histogram');
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < px.length; i += 4) if (px[i] > 180 && px[i + 1] < 80 && px[i + 3] > 200) n++;
+        return n;"""
+    )
+    assert red > 50
+    Select(driver.find_element("id", "ood-score")).select_by_value("typicality_nats")
+    assert "of the typicality (nats) of 500" in histogram.get_attribute("aria-label")
+    _shot(driver, "ood")
+    Select(driver.find_element("id", "model")).select_by_visible_text("binary")  # a saved model: no data
+    driver.find_element("id", "ood-drawing").click()
+    _wait(driver, lambda d: "not a training run" in _visible_text(d, "ood-note"))
+    assert not histogram.is_displayed() and _visible_text(driver, "ood-percentile") == ""
+    assert "typicality" not in _visible_text(driver, "ood-summary")
 
 
 def test_browser_compresses_and_restores_a_file(browser, tmp_path):

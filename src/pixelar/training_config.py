@@ -285,14 +285,16 @@ class DataSource(NamedTuple):
     tiles: bool = False
     levels: int | None = None
 
-    def load(self, split: str, channels: int) -> ImageDataset:
-        """The ``split`` of this data, with ``channels`` channels (for a folder dataset)."""
+    def load(self, split: str, channels: int, download: bool = True) -> ImageDataset:
+        """The ``split`` of this data, with ``channels`` channels (for a folder dataset); with
+        ``download`` False a standard dataset missing from the data directory is an error."""
         from pixelar.data import get_dataset
 
         return get_dataset(
             self.data,
             split,
             self.data_dir,
+            download=download,
             image_size=self.image_size,
             channels=channels,
             tiles=self.tiles,

@@ -1,5 +1,6 @@
 """A local web app to see the models work: watch samples being drawn, complete drawings, see
-where an image costs bits, compress and restore files (``pixelar serve``).
+where an image costs bits, score it for being out of distribution, compress and restore files
+(``pixelar serve``).
 
 Needs the ``web`` extra (``pip install 'pixelar[web]'``: Starlette and uvicorn), imported only
 when the app is made or served::
@@ -9,11 +10,11 @@ when the app is made or served::
     serve("runs", port=8000)               # every run under runs/, at http://127.0.0.1:8000/
 
 Pieces: :mod:`~pixelar.web.app` (the endpoints), :mod:`~pixelar.web.work` (the work they
-ask of the models), :mod:`~pixelar.web.pictures` (images as PNG data URLs),
-:mod:`~pixelar.web.catalog` (the models served), :mod:`~pixelar.web.watch` (sampling that
-reports its frames), :mod:`~pixelar.web.uploads` (uploaded files as images),
-:mod:`~pixelar.web.limits` (upload sizes, request rates), :mod:`~pixelar.web.server` (running
-it); the page is in ``static/``.
+ask of the models), :mod:`~pixelar.web.ood` (OOD scores beside a model's training images),
+:mod:`~pixelar.web.pictures` (images as PNG data URLs), :mod:`~pixelar.web.catalog` (the
+models served), :mod:`~pixelar.web.watch` (sampling that reports its frames),
+:mod:`~pixelar.web.uploads` (uploaded files as images), :mod:`~pixelar.web.limits` (upload
+sizes, request rates), :mod:`~pixelar.web.server` (running it); the page is in ``static/``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The web app (an ASGI app, Starlette): one page to watch a model sample, complete drawings,
-show where an image costs bits, and compress and restore files. Here are its routes (reading
+show where an image costs bits, score an image for being out of distribution, and compress
+and restore files. Here are its routes (reading
 requests, writing responses); the work they ask of the models is :mod:`pixelar.web.work`.
 
 Endpoints (JSON errors ``{"error": "<one line>"}``: 400 for bad input, 413 for an upload over
@@ -22,6 +23,8 @@ starts):
   front or, without one, in the order :func:`pixelar.completion.completion_order` chooses.
 * ``POST /api/bits?model=&label=&filename=`` with an image (of any size up to the pixel limit):
   the bits each pixel costs under the model, and a heat map of them.
+* ``POST /api/ood?model=&label=&filename=`` with an image of the model's size: its OOD scores
+  beside their histograms over the model's training images (:mod:`pixelar.web.ood`).
 * ``POST /api/compress?model=&label=&filename=`` with an image or ``.npy`` array: the ``.pxz``
   file :func:`pixelar.codec.encode` writes (as ``pixelar compress`` does), as a download.
 * ``POST /api/decompress?model=&filename=`` with a ``.pxz`` file: its images.
@@ -49,6 +52,7 @@ from typing import Any
 from pixelar.errors import PixelarError
 from pixelar.web.catalog import Catalog, ModelBusyError
 from pixelar.web.limits import Limits, RateLimiter, UploadTooLargeError
+from pixelar.web.ood import REFERENCE_IMAGES, OODWork
 from pixelar.web.uploads import display_name
 from pixelar.web.work import Event, Work, check_label, check_order, one_line
 
@@ -86,11 +90,13 @@ def create_app(
     device: str = "cpu",
     limits: Limits | None = None,
     frame_interval: float = 0.1,
+    ood_images: int = REFERENCE_IMAGES,
 ) -> Starlette:
     """The web app serving ``models``: a run directory or saved model, a directory of them, a
     list of such paths, or a dict of display names to paths (see
     :func:`pixelar.web.catalog.find_models`). ``frame_interval``: the seconds between two
-    frames of a sampling stream (0: a frame after every step).
+    frames of a sampling stream (0: a frame after every step). ``ood_images``: how many of a
+    model's training images the OOD scores are compared with (computed once per model).
 
     The app's temporary directory is ``app.state.workdir``; it is removed when the app shuts down.
     """
@@ -100,6 +106,7 @@ def create_app(
     tmp = tempfile.TemporaryDirectory(prefix="pixelar-web-")
     workdir = Path(tmp.name)
     work = Work(catalog, limits, workdir, frame_interval)
+    ood = OODWork(work, ood_images)
 
     def guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         """The handler behind the rate limit, with every error as a one-line JSON message."""
@@ -236,6 +243,14 @@ def create_app(
 
         return JSONResponse(await run_in_threadpool(work.bits, name, data, filename, label))
 
+    async def ood_upload(request: Request) -> Response:
+        q = _Query(request)
+        name, filename = q.text("model"), q.text("filename")
+        label = q.integer("label", None, 0, 2**31 - 1)
+        data = await body(request)
+
+        return JSONResponse(await run_in_threadpool(ood.score, name, data, filename, label))
+
     async def compress_upload(request: Request) -> Response:
         q = _Query(request)
         name, filename = q.text("model"), q.text("filename")
@@ -282,6 +297,7 @@ def create_app(
         Route("/api/sample", guarded(sample_stream)),
         Route("/api/complete", guarded(complete_upload), methods=["POST"]),
         Route("/api/bits", guarded(bits_upload), methods=["POST"]),
+        Route("/api/ood", guarded(ood_upload), methods=["POST"]),
         Route("/api/compress", guarded(compress_upload), methods=["POST"]),
         Route("/api/decompress", guarded(decompress_upload), methods=["POST"]),
         Route("/api/example", guarded(example)),
@@ -290,6 +306,7 @@ def create_app(
     app.state.workdir = workdir
     app.state.catalog = catalog
     app.state.limits = limits
+    app.state.ood = ood
     app.state.tmp = tmp  # keeps the directory until the app is gone
     return app
 

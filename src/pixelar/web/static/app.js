@@ -196,6 +196,90 @@ function bits(blob, filename) {
   });
 }
 
+// -- OOD scores ----------------------------------------------------------------------------
+
+// The scores /api/ood gives: how each is named on the page, and its decimals.
+const OOD_SCORES = {
+  bits_per_dim: { name: "bits/dim", short: "bits/dim", digits: 4 },
+  corrected_png_bits: { name: "complexity-corrected (PNG) bits", short: "complexity-corrected", digits: 1 },
+  typicality_nats: { name: "typicality (nats)", short: "typicality", digits: 2 },
+};
+
+// A score as text; null is a score JSON cannot hold (an image of probability 0: infinite).
+function scoreText(value, digits) {
+  return value === null ? "∞" : value.toFixed(digits);
+}
+
+function ood(blob, filename) {
+  return runTask("ood", "ood-summary", "scoring… (the first time, with the model's training images)", async () => {
+    const resp = await upload("/api/ood", blob, filename, { label: label() });
+    state.ood = await resp.json();
+    showOod();
+  });
+}
+
+// The last scores: the numbers, the note of why there is no reference (the model's training
+// data could not be read), and the histogram of the score chosen over the training images with
+// the image's value marked, and its percentiles among them.
+function showOod() {
+  const body = state.ood;
+  if (!body) return;
+  const ref = body.reference;
+  setStatus("ood-summary",
+    `NLL ${scoreText(body.nll_nats, 2)} nats (${scoreText(body.bits_per_dim, 4)} bits/dim); ` +
+    `PNG ${body.png_bits} bits, complexity-corrected ${scoreText(body.corrected_png_bits, 1)} bits` +
+    (ref ? `; typicality ${scoreText(body.typicality_nats, 2)} nats (the training images' mean NLL: ${ref.entropy_nats.toFixed(2)})` : ""));
+  $("ood-note").textContent = body.note || "";
+  $("ood-note").hidden = !body.note;
+  $("ood-histogram").hidden = !ref;
+  if (!ref) {
+    setStatus("ood-percentile", "");
+    return;
+  }
+  const key = $("ood-score").value;
+  drawHistogram($("ood-histogram"), ref.scores[key], body[key], OOD_SCORES[key], ref);
+  const percentiles = Object.entries(ref.scores)
+    .map(([k, h]) => `${OOD_SCORES[k].short} ${h.percentile === null ? "?" : h.percentile}`).join(", ");
+  setStatus("ood-percentile",
+    `percentiles among ${ref.images} ${ref.data} training images (the share that scores lower): ${percentiles}`);
+}
+
+// A histogram (edges, counts) of a score over the reference on `canvas`, with a red line at
+// the image's `value` (at the right end when infinite); the axis spans both.
+function drawHistogram(canvas, hist, value, what, ref) {
+  const ctx = canvas.getContext("2d");
+  const [W, H, left, right, top, bottom] = [canvas.width, canvas.height, 12, 12, 20, 32];
+  const edges = hist.edges;
+  let [lo, hi] = [edges[0], edges[edges.length - 1]];
+  if (value !== null) [lo, hi] = [Math.min(lo, value), Math.max(hi, value)];
+  const pad = (hi - lo) * 0.03 || 0.5;
+  [lo, hi] = [lo - pad, hi + pad];
+  const x = (v) => left + ((v - lo) / (hi - lo)) * (W - left - right);
+  const base = H - bottom;
+  const most = Math.max(1, ...hist.counts);
+  ctx.clearRect(0, 0, W, H);
+  ctx.fillStyle = "#7a9cc6";
+  hist.counts.forEach((count, i) => {
+    const h = (count / most) * (base - top);
+    ctx.fillRect(x(edges[i]), base - h, Math.max(1, x(edges[i + 1]) - x(edges[i]) - 1), h);
+  });
+  ctx.fillStyle = "#999";
+  ctx.fillRect(left, base, W - left - right, 1);
+  ctx.font = "11px system-ui, sans-serif";
+  ctx.fillStyle = "#555";
+  ctx.textAlign = "center";
+  for (const edge of [edges[0], edges[edges.length - 1]]) ctx.fillText(scoreText(edge, what.digits), x(edge), base + 13);
+  ctx.fillText(`${what.name} of ${ref.images} ${ref.data} training images`, W / 2, H - 4);
+  const marker = value === null ? W - right : x(value);
+  ctx.fillStyle = "#d22";
+  ctx.fillRect(marker - 1, top - 6, 2, base - top + 6);
+  const onLeft = marker > W / 2;
+  ctx.textAlign = onLeft ? "right" : "left";
+  ctx.fillText(`this image: ${scoreText(value, what.digits)}`, marker + (onLeft ? -5 : 5), top - 8 + 10);
+  canvas.setAttribute("aria-label",
+    `histogram of the ${what.name} of ${ref.images} training images; this image's: ${scoreText(value, what.digits)}`);
+}
+
 function compress(blob, filename) {
   return runTask("compress", "compress-summary", "compressing…", async () => {
     const resp = await upload("/api/compress", blob, filename, { label: label() });
@@ -241,6 +325,22 @@ function onFile(id, action) {
   });
 }
 
+// A file dropped on the element `id` is handed to `action`, as one chosen would be.
+function onDrop(id, action) {
+  const box = $(id);
+  box.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    box.classList.add("dropping");
+  });
+  box.addEventListener("dragleave", () => box.classList.remove("dropping"));
+  box.addEventListener("drop", (e) => {
+    e.preventDefault();
+    box.classList.remove("dropping");
+    const file = e.dataTransfer && e.dataTransfer.files[0];
+    if (file) action(file, file.name);
+  });
+}
+
 // -- wiring --------------------------------------------------------------------------------
 
 $("generate").addEventListener("click", generate);
@@ -249,8 +349,12 @@ $("example").addEventListener("click", loadExample);
 $("complete-drawing").addEventListener("click", () => withDrawing((blob, name) => complete(blob, name, holeMask())));
 $("bits-drawing").addEventListener("click", () => withDrawing(bits));
 $("compress-drawing").addEventListener("click", () => withDrawing(compress));
+$("ood-drawing").addEventListener("click", () => withDrawing(ood));
+$("ood-score").addEventListener("change", showOod);
 onFile("complete-file", complete);
 onFile("bits-file", bits);
+onFile("ood-file", ood);
+onDrop("ood", ood);
 onFile("compress-file", compress);
 onFile("decompress-file", decompress);
 setUpDrawing();

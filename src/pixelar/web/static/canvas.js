@@ -3,7 +3,7 @@
 "use strict";
 
 // The buttons that send what the canvas shows: disabled while a test image loads into it.
-const CANVAS_READERS = ["complete-drawing", "bits-drawing", "compress-drawing"];
+const CANVAS_READERS = ["complete-drawing", "bits-drawing", "ood-drawing", "compress-drawing"];
 
 // Marks `load` as the test image loading into the canvas (null: none), which supersedes any
 // load before it, and disables the buttons that read the canvas until it is drawn.

@@ -6,8 +6,11 @@ const $ = (id) => document.getElementById(id);
 
 // The page's state: the models served and the limits (from /api/info), the model chosen, the
 // sampling stream running (its AbortController), the URL of the last .pxz file, the index of the
-// last test image asked for, and the test image loading into the canvas (null when none).
-const state = { models: [], limits: {}, model: null, sampling: null, pxzUrl: null, exampleIndex: -1, loading: null };
+// last test image asked for, the test image loading into the canvas (null when none), and the
+// last OOD scores (from /api/ood; null when none).
+const state = {
+  models: [], limits: {}, model: null, sampling: null, pxzUrl: null, exampleIndex: -1, loading: null, ood: null,
+};
 
 // -- messages ------------------------------------------------------------------------------
 
