@@ -149,7 +149,7 @@ def test_scores_of_a_dataset_and_of_its_tensor_agree(model, digits):
     "images,options,message",
     [
         (torch.zeros(2, 1, 16, 16, dtype=torch.uint8), {}, r"expects \[batch, 1, 28, 28\]"),
-        (torch.full((2, 1, 28, 28), 7, dtype=torch.uint8), {}, "levels"),
+        (torch.full((2, 1, 28, 28), 7, dtype=torch.uint8), {}, r"the model has 2 levels \[0, 2\); quantise"),
         (torch.zeros(0, 1, 28, 28, dtype=torch.uint8), {}, "no images to score"),
         (None, {"complexity": "gzip"}, "unknown complexity 'gzip'"),
         (None, {"complexity": "model"}, "pass complexity_model"),
@@ -234,3 +234,80 @@ def test_cli_refuses_bad_flags_in_one_line(flags, message, tmp_path, capsys):
     assert main(["score", "digits-binary", str(folder / "0.png"), *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_class_conditional_model_scores_the_marginal_over_its_classes(digits):
+    model = tiny("gated-pixelcnn", image_shape=(1, 28, 28), num_levels=2, num_classes=3)
+    x = digits.images[:4]
+    with torch.no_grad():
+        each = torch.stack([model.log_prob(x, torch.full((4,), y)) for y in range(3)]).double()
+    expected = -(each.logsumexp(0) - np.log(3))
+    scores = score(model, digits.subset(4))  # the dataset's labels are not read
+    assert torch.allclose(scores.nll, expected, rtol=1e-6)
+    given = score(model, x, cond=torch.tensor([0, 1, 2, 0]))
+    assert torch.allclose(given.nll, -each[[0, 1, 2, 0], range(4)], rtol=1e-6)
+
+
+def test_the_complexity_model_must_have_the_images_channels_and_levels(digits):
+    eight_bit = tiny("pixelcnn", image_shape=(1, 28, 28), num_levels=256)
+    with pytest.raises(PixelarError, match="of 256 levels, these have 1 channel") as error:
+        complexity_bits(digits.images[:2], 2, "model", eight_bit)
+    assert error.value.params == ("complexity_model",)
+
+
+def test_bad_sets_and_settings_of_the_experiment_get_one_line_errors(model, digits):
+    with pytest.raises(PixelarError, match="the set noise holds no images"):
+        ood_experiment(model, digits, torch.zeros(0, 1, 28, 28, dtype=torch.uint8), names=("digits", "noise"))
+    eight_bit = get_dataset("digits", "test").subset(5)
+    with pytest.raises(PixelarError, match="has 256 levels per sub-pixel but the model has 2"):
+        ood_experiment(model, digits, eight_bit)
+    with pytest.raises(PixelarError, match="typicality_batch must be >= 1"):
+        ood_experiment(model, digits, digits, typicality_batch=0)
+    for kwargs in ({"resamples": 0}, {"alpha": 2.0}, {"batch": 0}):
+        with pytest.raises(PixelarError, match="the threshold needs"):
+            typicality_threshold(torch.ones(10), 1.0, **{"batch": 1, **kwargs})
+    with pytest.raises(PixelarError, match="batch_size must be >= 1"):
+        score(model, digits, batch_size=0)
+
+
+def test_the_batched_typicality_test_is_measured_beside_the_per_image_one(model, digits):
+    noise = torch.randint(0, 2, (60, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    reference = get_dataset("digits-binary", "train").subset(100)
+    result = ood_experiment(model, digits, noise, reference=reference, typicality_batch=5, settings={"split": "test"})
+    assert "typicality (M=5)" in result.metrics and result.metrics["typicality (M=5)"]["auroc"] == 1.0
+    assert result.to_json()["settings"] == {"split": "test"}
+
+
+def test_cli_scores_npy_arrays_image_by_image_and_refuses_a_background_of_another_size(tmp_path, capsys):
+    arrays = tmp_path / "digits.npy"
+    np.save(arrays, get_dataset("digits-binary", "test").images[:3].numpy())
+    out_csv = tmp_path / "scores.csv"
+    assert main(["score", "digits-binary", str(arrays), "-o", str(out_csv), "--quiet"]) == 0
+    assert [row["image"] for row in csv.DictReader(out_csv.open())] == [f"{arrays}[{i}]" for i in range(3)]
+    small = tmp_path / "small"
+    tiny("pixelcnn", image_shape=(1, 16, 16), num_levels=2).save_pretrained(small)
+    capsys.readouterr()
+    assert main(["score", "digits-binary", str(arrays), "--background", str(small)]) == 2
+    err = capsys.readouterr().err
+    assert "the background model takes 1×16×16 images" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--out-data", "mnist", "--count", "-1"], "--count"),
+        (["--out-data", "mnist", "--typicality-batch", "0"], "--typicality-batch"),
+        (["--out-data", "no-such-data"], "unknown dataset 'no-such-data'"),
+    ],
+)
+def test_cli_ood_refuses_bad_flags_in_one_line(flags, message, capsys):
+    assert main(["ood", "digits-binary", *flags, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_cli_ood_with_a_saved_model_asks_for_in_data(tmp_path, capsys):
+    saved = tmp_path / "saved"
+    pixelar.load("digits-binary").save_pretrained(saved)
+    assert main(["ood", str(saved), "--out-data", "digits-binary", "--quiet"]) == 2
+    assert "pass --in-data NAME" in capsys.readouterr().err

@@ -47,3 +47,12 @@ def test_training_reads_perturbed_images_and_the_config_refuses_a_bad_rate(tmp_p
     torch.manual_seed(0)
     trainer.train_step(x, None)
     assert seen[0].shape == x.shape and (seen[0] != x).any()
+
+
+def test_evaluation_reads_the_test_images_as_they_are(tmp_path):
+    from pixelar.evaluation import evaluate
+
+    trainer = Trainer(tiny_train_config(perturb=0.9, eval_images=20), tmp_path / "run", progress=False)
+    data = trainer.test_data.subset(20)
+    torch.manual_seed(0)
+    assert trainer.evaluate(data) == evaluate(trainer.eval_model, data, batch_size=64).nats_per_image

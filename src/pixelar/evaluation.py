@@ -57,15 +57,24 @@ def log_probs(
     progress: bool = False,
 ) -> Tensor:
     """The exact log-likelihood in nats of each image [N] (float64) of ``images`` [N, C, H, W],
-    the model in eval mode (``cond``: the labels of a class-conditional model)."""
-    model.check_input(images, cond)
+    the model in eval mode. ``cond``: the labels of a class-conditional model; without them a
+    class-conditional model gives the marginal log p(x) = log (1/K) Σ_y p(x | y) over its K
+    classes (uniform, K times the work)."""
+    if batch_size < 1:
+        raise PixelarError(f"batch_size must be >= 1, got {batch_size}", param="batch_size")
+    classes = model.num_classes if cond is None else 0
+    model.check_input(images, cond if not classes else torch.zeros(len(images), dtype=torch.long))
     out = torch.empty(len(images), dtype=torch.float64)
     with model.in_mode(training=False), torch.inference_mode():
         starts = range(0, len(images), batch_size)
         for start in tqdm(starts, desc="scoring", unit="batch", disable=not progress, leave=False):
             x = images[start : start + batch_size].to(model.device)
-            c = None if cond is None else cond[start : start + batch_size].to(model.device)
-            out[start : start + len(x)] = model.log_prob(x, c).double().cpu()
+            if classes:
+                each = [model.log_prob(x, torch.full((len(x),), y, device=x.device)) for y in range(classes)]
+                logp = torch.stack(each).double().logsumexp(0) - math.log(classes)
+            else:
+                logp = model.log_prob(x, None if cond is None else cond[start : start + batch_size].to(model.device))
+            out[start : start + len(x)] = logp.double().cpu()
     return out
 
 

@@ -46,18 +46,23 @@ def _models(args: argparse.Namespace) -> tuple[AutoregressiveModel, dict[str, An
     return model, options
 
 
-def _reference(args: argparse.Namespace, model: AutoregressiveModel, data: str | None) -> torch.Tensor:
-    """--reference in-distribution training images of ``data`` (default: the run's)."""
-    source = run_data_source(args.run, model.image_shape, data, args.data_dir)
-    return source.load("train", model.image_shape[0]).subset(args.reference).images
-
-
-def _source(args: argparse.Namespace, model: AutoregressiveModel, data: str | None) -> DataSource:
-    """Where ``data`` is (default: the run's own); a folder of images is read at the model's levels."""
-    source = run_data_source(args.run, model.image_shape, data, args.data_dir)
+def _source(args: argparse.Namespace, model: AutoregressiveModel, data: str | None, flag: str) -> DataSource:
+    """Where ``data`` is (default: the run's own; ``flag`` names it); a folder of images is read at
+    the model's levels."""
+    try:
+        source = run_data_source(args.run, model.image_shape, data, args.data_dir)
+    except PixelarError as error:
+        if "data" not in error.params:
+            raise
+        raise PixelarError(f"{args.run} names no dataset: pass {flag} NAME (the data it was trained on)") from None
     if source.data.startswith("folder:") and source.levels is None and model.num_levels != 256:
         source = source._replace(levels=model.num_levels)
     return source
+
+
+def _reference(args: argparse.Namespace, model: AutoregressiveModel, source: DataSource) -> torch.Tensor:
+    """The first --reference training images of ``source``: what the typicality's entropy is estimated on."""
+    return source.load("train", model.image_shape[0]).subset(args.reference).images
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -66,20 +71,28 @@ def cmd_score(args: argparse.Namespace) -> int:
     check_output(args.output, "-o")
     model, options = _models(args)
     channels, height, width = model.image_shape
-    images = read_images(args.images, channels, model.num_levels, args.values, size=(height, width))
-    if len(images) == 0:
+    images, names = [], []
+    for path in args.images:
+        batch = read_images([path], channels, model.num_levels, args.values, size=(height, width))
+        images.append(batch)
+        names += (
+            [str(path)]
+            if len(batch) == 1 and not str(path).endswith(".npy")
+            else [f"{path}[{i}]" for i in range(len(batch))]
+        )
+    x = torch.cat(images)
+    if len(x) == 0:
         raise PixelarError(f"{', '.join(args.images)} hold(s) no images; nothing to score")
-    names = [str(path) for path in args.images] if len(images) == len(args.images) else None
     entropy = None
     if args.typicality:
-        entropy = estimate_entropy(model, _reference(args, model, None), args.batch_size, not args.quiet)
-    scores = score(model, images, entropy=entropy, **options)
+        source = _source(args, model, args.reference_data, "--reference-data")
+        entropy = estimate_entropy(model, _reference(args, model, source), args.batch_size, not args.quiet)
+    scores = score(model, x, entropy=entropy, **options)
     columns = scores.columns()
-    labels = names or [str(i) for i in range(len(images))]
-    for i, name in enumerate(labels):
+    for i, name in enumerate(names):
         print(f"{name}: " + ", ".join(f"{key} {float(values[i]):.4g}" for key, values in columns.items()))
     if args.output:
-        print(f"wrote {scores.write_csv(args.output, labels)}")
+        print(f"wrote {scores.write_csv(args.output, names)}")
     return 0
 
 
@@ -87,13 +100,31 @@ def cmd_ood(args: argparse.Namespace) -> int:
     at_least(args.batch_size, 1, "--batch-size")
     at_least(args.count, 0, "--count")
     at_least(args.reference, 0, "--reference")
+    at_least(args.typicality_batch, 1, "--typicality-batch")
     model, options = _models(args)
     channels = model.image_shape[0]
-    inside, outside = (_source(args, model, data) for data in (args.in_data, args.out_data))
+    inside, outside = _source(args, model, args.in_data, "--in-data"), _source(args, model, args.out_data, "--out-data")
     in_set = inside.load(args.split, channels).subset(args.count)
     out_set = outside.load(args.split, channels).subset(args.count)
-    reference = _reference(args, model, inside.data) if args.reference else None
-    result = ood_experiment(model, in_set, out_set, reference=reference, names=(inside.data, outside.data), **options)
+    reference = _reference(args, model, inside) if args.reference else None
+    settings = {
+        "model": args.run,
+        "split": args.split,
+        "count": args.count,
+        "reference": args.reference,
+        "background": args.background,
+        "complexity_model": args.complexity_model,
+    }
+    result = ood_experiment(
+        model,
+        in_set,
+        out_set,
+        reference=reference,
+        names=(inside.data, outside.data),
+        typicality_batch=args.typicality_batch,
+        settings=settings,
+        **options,
+    )
     print(f"in: {inside.data}/{args.split} ({len(in_set)} images), out: {outside.data}/{args.split} ({len(out_set)})")
     print(f"{'score':<24} {'AUROC':>7} {'AUPRC':>7} {'FPR80':>7}")
     for name, metrics in result.metrics.items():

@@ -284,7 +284,11 @@ def _add_scoring_flags(verb: argparse.ArgumentParser) -> None:
     verb.add_argument(
         "--complexity", metavar="NAME[,NAME]", help="complexity-corrected scores by png, jxl and/or model (the codec's)"
     )
-    verb.add_argument("--complexity-model", metavar="RUN", help="the codec's model for --complexity model (any size)")
+    verb.add_argument(
+        "--complexity-model",
+        metavar="RUN",
+        help="the codec's model for --complexity model: a general-purpose model of any size (the images' levels)",
+    )
     verb.add_argument("--data-dir", help="where the datasets are (default $PIXELAR_DATA_DIR or the user cache dir)")
     verb.add_argument("--batch-size", type=int, default=256, help="images scored at a time (memory)")
     verb.add_argument("--device", default="cpu")
@@ -300,6 +304,7 @@ def _add_score(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
         "--typicality", action="store_true", help="also the typicality statistic (entropy from the run's training data)"
     )
     verb.add_argument("--reference", type=int, default=1000, help="training images that estimate the entropy")
+    verb.add_argument("--reference-data", help="--typicality: the model's training data (default: the run's)")
     verb.add_argument("-o", "--output", help="CSV file of the scores, one row per image")
 
 
@@ -312,6 +317,9 @@ def _add_ood(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb.add_argument("--count", type=int, default=0, help="score the first COUNT images of each (0: all)")
     verb.add_argument(
         "--reference", type=int, default=2000, help="training images that estimate the entropy (0: no typicality)"
+    )
+    verb.add_argument(
+        "--typicality-batch", type=int, default=1, metavar="M", help="also the typicality test on batches of M images"
     )
     verb.add_argument(
         "-o", "--output", metavar="DIR", help="folder for ood.json and ood.png (default RUN/ood or ./ood)"

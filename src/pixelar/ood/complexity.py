@@ -6,21 +6,27 @@ Section 3) subtracts it from the model's code length."""
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from PIL import Image
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from pixelar.errors import PixelarError
+from pixelar.evaluation import log_probs
 from pixelar.imageio import to_8bit
 from pixelar.models.base import AutoregressiveModel
 
 COMPLEXITIES = {
     "png": "PNG at compression level 9 (Pillow; 1-bit PNG for 2-level images)",
     "jxl": "lossless JPEG XL at effort 9 (imagecodecs; pip install 'pixelar[ood]')",
-    "model": "pixelar's codec with a model (complexity_model, of any image size): each image's payload",
+    "model": (
+        "pixelar's codec with a model (complexity_model: any image size, the images' channels and levels): "
+        "each image's ideal code length, its NLL in bits (pixelar.encode's payload, less the file's overhead)"
+    ),
 }
 
 
@@ -61,14 +67,12 @@ def complexity_bits(
     """The code length in bits of each image [N] (float64) by ``method`` (a key of
     :data:`COMPLEXITIES`): ``images`` [N, C, H, W] hold level indices in [0, num_levels);
     ``model`` is the codec's model for method "model" (of the images' channels and levels)."""
-    import torch
-
     if method not in COMPLEXITIES:
         raise PixelarError(
             f"unknown complexity {method!r}; choose one of: {', '.join(COMPLEXITIES)}", param="complexity"
         )
     if method == "model":
-        return _codec_bits(images, model, progress)
+        return _codec_bits(images, num_levels, model, progress)
     if model is not None:
         raise PixelarError(f"complexity {method} uses no model: drop complexity_model", param="complexity_model")
     length = _png if method == "png" else _jxl_encoder()
@@ -77,23 +81,20 @@ def complexity_bits(
     return torch.tensor(sizes, dtype=torch.float64) * 8
 
 
-def _codec_bits(images: Tensor, model: AutoregressiveModel | None, progress: bool) -> Tensor:
-    """The size of each image's payload in pixelar's codec with ``model``: its NLL in bits, which
-    :func:`pixelar.encode` reaches to within a few bytes (the same for every image)."""
-    import math
-
-    from pixelar.evaluation import log_probs
-
+def _codec_bits(images: Tensor, num_levels: int, model: AutoregressiveModel | None, progress: bool) -> Tensor:
+    """Each image's ideal code length in pixelar's codec with ``model``: its NLL in bits, the size
+    of :func:`pixelar.encode`'s payload (a file adds its header, checks and padding; a class-
+    conditional model codes under the marginal over its classes)."""
     if model is None:
         raise PixelarError(
             "complexity model needs the codec's model: pass complexity_model (a pretrained name or run)",
             param="complexity_model",
         )
     channels, height, width = images.shape[1:]
-    if model.image_shape[0] != channels:
+    if model.image_shape[0] != channels or model.num_levels != num_levels:
         raise PixelarError(
-            f"the complexity model codes {model.image_shape[0]}-channel images, these have {channels}; "
-            "pass a complexity model of their channels",
+            f"the complexity model codes {model.image_shape[0]}-channel images of {model.num_levels} levels, these "
+            f"have {channels} channel(s) of {num_levels}: pass a complexity model of their channels and levels",
             param="complexity_model",
         )
     with model.at_size(height, width):  # the codec codes any size with the weights unchanged

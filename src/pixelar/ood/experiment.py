@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from pixelar.data.base import ImageDataset
 from pixelar.errors import PixelarError
 from pixelar.models.base import AutoregressiveModel
 from pixelar.ood.metrics import detection_metrics, roc_curve
-from pixelar.ood.scores import Scores, estimate_entropy, score
+from pixelar.ood.scores import Scores, estimate_entropy, score, typicality
 
 OOD_JSON, OOD_FIGURE = "ood.json", "ood.png"  # what `pixelar ood` writes (and `pixelar report` shows)
 OOD_DIR = "ood"  # where in a run directory
@@ -35,6 +35,7 @@ class OODResult:
     scores_out: Scores
     metrics: dict[str, dict[str, float]]
     entropy: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The metrics, the sets' names and sizes, and each score's mean over each set."""
@@ -51,6 +52,7 @@ class OODResult:
                 "out": float(self.scores_out.bits_per_dim.mean()),
             },
             "entropy_nats": self.entropy,
+            "settings": self.settings,
             "metrics": self.metrics,
             "means": means,
         }
@@ -65,12 +67,22 @@ def ood_experiment(
     complexity_model: AutoregressiveModel | None = None,
     reference: Tensor | ImageDataset | None = None,
     names: tuple[str, str] = ("in", "out"),
+    typicality_batch: int = 1,
     batch_size: int = 256,
     progress: bool = False,
+    settings: dict[str, Any] | None = None,
 ) -> OODResult:
     """Score ``inside`` and ``outside`` with every score :func:`pixelar.ood.score` gives (the
     typicality statistic when ``reference``, in-distribution images the test does not score, is
-    given to estimate the entropy from) and measure how well each tells them apart."""
+    given to estimate the entropy from) and measure how well each tells them apart. With
+    ``typicality_batch`` M > 1 the typicality test is also measured on batches of M consecutive
+    images of each set ("typicality (M=…)"), as Nalisnick et al. (2019b) apply it. ``settings``
+    (what was compared, for the record) go into the JSON."""
+    for data, name in ((inside, names[0]), (outside, names[1])):
+        if len(data) == 0:
+            raise PixelarError(f"the set {name} holds no images: pass a non-empty set")
+    if typicality_batch < 1:
+        raise PixelarError(f"typicality_batch must be >= 1, got {typicality_batch}", param="typicality_batch")
     entropy = None if reference is None else estimate_entropy(model, reference, batch_size, progress)
     options = dict(
         background=background,
@@ -87,7 +99,10 @@ def ood_experiment(
         name: detection_metrics(values.numpy(), out_scores[name].numpy())
         for name, values in scores_in.ood_scores().items()
     }
-    return OODResult(names[0], names[1], scores_in, scores_out, metrics, entropy)
+    if entropy is not None and typicality_batch > 1:
+        batched = [typicality(s.nll, entropy, typicality_batch).numpy() for s in (scores_in, scores_out)]
+        metrics[f"typicality (M={typicality_batch})"] = detection_metrics(*batched)
+    return OODResult(names[0], names[1], scores_in, scores_out, metrics, entropy, dict(settings or {}))
 
 
 def save_ood_result(result: OODResult, directory: str | Path) -> tuple[Path, Path]:

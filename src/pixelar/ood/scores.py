@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -88,8 +89,6 @@ class Scores:
         lines: list[list[str]] = [["image", *columns]]
         values = [column.tolist() for column in columns.values()]
         lines += [[name, *(f"{v[i]:.6f}" for v in values)] for i, name in enumerate(names)]
-        import io
-
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(lines)
         path = Path(path)
@@ -97,19 +96,21 @@ class Scores:
         return path
 
 
-def _images(images: Tensor | ImageDataset, model: AutoregressiveModel) -> tuple[Tensor, Tensor | None]:
+def _images(images: Tensor | ImageDataset, model: AutoregressiveModel, what: str = "images") -> Tensor:
+    """The image tensor of ``images``, checked against ``model`` (a dataset's labels are not read:
+    a class-conditional model scores the marginal over its classes)."""
     if isinstance(images, ImageDataset):
         images.check_compatible(model.image_shape, model.num_levels)
-        cond = images.labels if model.num_classes else None
-        if model.num_classes and cond is None:
-            raise PixelarError(f"the model is class-conditional but {images.name} has no labels")
-        return images.images, cond
+        images = images.images
     if not isinstance(images, Tensor):
         raise PixelarError(f"images must be a tensor [N, C, H, W] or an ImageDataset, not {type(images).__name__}")
-    return images, None
+    if len(images) == 0:
+        raise PixelarError(f"no {what} to score: pass at least one image")
+    return images
 
 
 def _check_background(model: AutoregressiveModel, background: AutoregressiveModel) -> None:
+    """A one-line error unless ``background`` takes the images ``model`` takes."""
     if background.image_shape != model.image_shape or background.num_levels != model.num_levels:
         C, H, W = background.image_shape
         c, h, w = model.image_shape
@@ -125,7 +126,7 @@ def score(
     model: AutoregressiveModel,
     images: Tensor | ImageDataset,
     background: AutoregressiveModel | None = None,
-    complexity: str | Sequence[str] = (),
+    complexity: str | Sequence[str] | None = (),
     complexity_model: AutoregressiveModel | None = None,
     entropy: float | None = None,
     cond: Tensor | None = None,
@@ -136,12 +137,10 @@ def score(
     ``model``: the NLL always; the likelihood ratio against ``background``; for each compressor
     in ``complexity`` ("png", "jxl", "model": pixelar's codec with ``complexity_model``) the
     corrected score; with ``entropy`` (the model's mean NLL in nats on in-distribution images,
-    e.g. :func:`estimate_entropy`) the typicality statistic."""
-    x, labels = _images(images, model)
-    cond = labels if cond is None else cond
-    if len(x) == 0:
-        raise PixelarError("no images to score: pass at least one image")
-    names = [complexity] if isinstance(complexity, str) else list(complexity)
+    e.g. :func:`estimate_entropy`) the typicality statistic. A class-conditional model scores
+    under ``cond`` when given, else the marginal over its classes (an OOD score is of p(x))."""
+    x = _images(images, model)
+    names = [complexity] if isinstance(complexity, str) else list(complexity or ())
     if background is not None:
         _check_background(model, background)
     if complexity_model is not None and "model" not in names:
@@ -149,7 +148,8 @@ def score(
     nll = -log_probs(model, x, cond, batch_size, progress)
     scores = Scores(nll, nll / (math.prod(model.image_shape) * math.log(2)))
     if background is not None:
-        scores.likelihood_ratio = -nll - log_probs(background, x, cond if background.num_classes else None, batch_size)
+        given = cond if background.num_classes else None
+        scores.likelihood_ratio = -nll - log_probs(background, x, given, batch_size)
     for name in names:
         bits = complexity_bits(x, model.num_levels, name, complexity_model if name == "model" else None, progress)
         scores.complexity[name] = bits
@@ -164,10 +164,8 @@ def estimate_entropy(
 ) -> float:
     """Ĥ: the model's mean NLL in nats over in-distribution ``images`` (the typicality test's
     estimate of the entropy of the model's distribution)."""
-    x, cond = _images(images, model)
-    if len(x) == 0:
-        raise PixelarError("no images to estimate the entropy from: pass in-distribution images")
-    return float(-log_probs(model, x, cond, batch_size, progress).mean())
+    x = _images(images, model, "in-distribution images")
+    return float(-log_probs(model, x, None, batch_size, progress).mean())
 
 
 def typicality(nll: Tensor, entropy: float, batch: int = 1) -> Tensor:
@@ -187,6 +185,10 @@ def typicality_threshold(
     statistic exceeds it is declared out of distribution."""
     if len(reference_nll) == 0:
         raise PixelarError("no in-distribution NLLs to bootstrap the threshold from")
+    if batch < 1 or resamples < 1 or not 0 < alpha < 1:
+        raise PixelarError(
+            f"the threshold needs batch >= 1, resamples >= 1 and alpha in (0, 1), got {batch}, {resamples}, {alpha}"
+        )
     generator = torch.Generator().manual_seed(seed)
     picks = torch.randint(0, len(reference_nll), (resamples, batch), generator=generator)
     statistic = (reference_nll.double()[picks].mean(1) - entropy).abs()
