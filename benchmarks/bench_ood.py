@@ -11,7 +11,9 @@ test split of IN and of OUT (``--count`` caps both) with every score of pixelar.
 * the likelihood ratio against the background model (Ren et al. 2019), trained by the same recipe
   on inputs perturbed at rate μ = 0.2;
 * the complexity-corrected score (Serrà et al. 2020) with PNG, JPEG XL and, given
-  ``--complexity-model``, pixelar's codec with that model;
+  ``--complexity-model RUN``, pixelar's codec with that model: a general-purpose one, e.g. a small
+  PixelCNN++ trained on grey 28×28 tiles of photos no pair uses (the libjxl-testdata photos:
+  ``apt-get download libjxl-testdata``), its train_config recorded with the results;
 * typicality with M = 1 (Nalisnick et al. 2019b), the entropy estimated on ``--reference``
   training images of IN.
 
@@ -27,6 +29,7 @@ crops) in grey levels, centre-cropped to 28×28. The data: `make data` (MNIST, F
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -52,6 +55,12 @@ def photos() -> ImageDataset:
 def out_set(name: str, count: int) -> ImageDataset:
     data = photos() if name == "photos" else get_dataset(name, "test", download=False)
     return data.subset(count)
+
+
+def complexity_config(run: str | None) -> dict | None:
+    """The training configuration of the codec's complexity model, when it is a run directory."""
+    path = Path(run or "") / "train_config.json"
+    return json.loads(path.read_text()) if run and path.is_file() else None
 
 
 def trained(
@@ -133,6 +142,7 @@ def main() -> None:
             "bits_per_dim": summary["bits_per_dim"],
             "entropy_nats": summary["entropy_nats"],
             "complexity_model": a.complexity_model,
+            "complexity_model_config": complexity_config(a.complexity_model),
             "figure": harness.relative(figure),
             "seconds": round(t.seconds, 1),
         }

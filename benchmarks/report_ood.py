@@ -27,6 +27,22 @@ def _models(rows: list[dict], inside: str) -> str:
     return "; ".join(parts)
 
 
+def _coder(pair: dict) -> str:
+    """What the codec's complexity model is, when the pair used one."""
+    cfg = pair.get("complexity_model_config")
+    if not cfg:
+        return ""
+    args = ", ".join(f"{k} {v}" for k, v in cfg["model_args"].items())
+    data = cfg["data"].rsplit("/", 1)[-1] if cfg["data"].startswith("folder:") else cfg["data"]
+    tiles = (
+        f" {cfg['image_size']}×{cfg['image_size']} tiles of the photos in {data}" if cfg.get("tiles") else f" {data}"
+    )
+    return (
+        f" Complexity (model): pixelar's codec with a {cfg['model']} ({args}) trained {cfg['steps']:,} steps on grey"
+        f"{tiles}, none of them in any pair."
+    )
+
+
 def block_ood(res: Results) -> list[str]:
     d = res.docs["ood"]
     if not d:
@@ -40,7 +56,7 @@ def block_ood(res: Results) -> list[str]:
         caption = (
             f"**{inside} in, {outside} out**: {pair['images']['in']:,} and {pair['images']['out']:,} test images. "
             f"Mean test NLL under the {inside} model: {bpd['in']:.3f} bits/dim on {inside}, {bpd['out']:.3f} on "
-            f"{outside}. {_models(d.rows, inside)}. AUROC, AUPRC and FPR at 80% TPR of each score, the "
+            f"{outside}. {_models(d.rows, inside)}.{_coder(pair)} AUROC, AUPRC and FPR at 80% TPR of each score, the "
             f"out-of-distribution images the positive class ([figure]({pair['figure']})):"
         )
         cells = []
