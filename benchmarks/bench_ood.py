@@ -1,7 +1,7 @@
 """Out-of-distribution detection with exact likelihoods: the published Fashion-MNIST → MNIST row.
 
-    python benchmarks/bench_ood.py --threads 1 [--pairs fashion-mnist:mnist,mnist:fashion-mnist,fashion-mnist:photos]
-        [--models pretrained | --train MINUTES] [--complexity-model RUN] [--count N] [--reference N]
+    python benchmarks/bench_ood.py --threads 1 [--pairs fashion-mnist:mnist,fashion-mnist:photos,mnist:fashion-mnist]
+        [--train MINUTES] [--complexity-model RUN] [--backgrounds LABEL=RUN,...] [--count N] [--reference N]
 
 For each pair IN:OUT the in-distribution model (trained on IN's training split) scores the whole
 test split of IN and of OUT (``--count`` caps both) with every score of pixelar.ood:
@@ -14,13 +14,14 @@ test split of IN and of OUT (``--count`` caps both) with every score of pixelar.
   ``--complexity-model RUN``, pixelar's codec with that model: a general-purpose one, e.g. a small
   PixelCNN++ trained on grey 28×28 tiles of photos no pair uses (the libjxl-testdata photos:
   ``apt-get download libjxl-testdata``), its train_config recorded with the results;
-* typicality with M = 1 (Nalisnick et al. 2019b), the entropy estimated on ``--reference``
-  training images of IN.
+* typicality with M = 1 and on batches of ``--typicality-batch`` M test images (Nalisnick et al.
+  2019b), the entropy estimated on ``--reference`` training images of IN;
+* with ``--backgrounds``, the likelihood ratio against each of more background models (ablations).
 
 It reports AUROC, AUPRC and FPR at 80% TPR (OOD the positive class) for each, the mean bits/dim
 of both sets, and draws each pair's histograms and ROC curves (benchmarks/results/ood_IN_OUT.png).
 
-The models: with ``--models pretrained`` (the default) the shipped ``IN`` and ``IN-background``
+The models: by default the shipped ``IN`` and ``IN-background``
 (`pixelar list pretrained`: each trained by `pixelar train --preset ...`, its card says for how
 long); with ``--train MINUTES`` the same presets are trained here for MINUTES each (cached in
 runs/ by configuration; one after the other). OUT "photos" is the bundled photos (photos32's test
@@ -38,7 +39,8 @@ import harness
 import pixelar
 from pixelar.data import get_dataset
 from pixelar.data.base import ImageDataset
-from pixelar.ood import ood_experiment, save_ood_figure
+from pixelar.evaluation import log_probs
+from pixelar.ood import detection_metrics, ood_experiment, save_ood_figure
 from pixelar.presets import get_preset
 from pixelar.pretrained import card_of
 
@@ -58,7 +60,7 @@ def out_set(name: str, count: int) -> ImageDataset:
 
 
 def complexity_config(run: str | None) -> dict | None:
-    """The training configuration of the codec's complexity model, when it is a run directory."""
+    """The training configuration of a model given as a run directory (else None)."""
     path = Path(run or "") / "train_config.json"
     return json.loads(path.read_text()) if run and path.is_file() else None
 
@@ -102,14 +104,22 @@ def trained(
 
 def main() -> None:
     p = harness.parser(__doc__, "ood")
-    p.add_argument("--pairs", default="fashion-mnist:mnist,mnist:fashion-mnist,fashion-mnist:photos")
+    p.add_argument("--pairs", default="fashion-mnist:mnist,fashion-mnist:photos")
+    p.add_argument("--typicality-batch", type=int, default=10, metavar="M", help="also the typicality test on batches")
     p.add_argument("--train", type=float, default=None, metavar="MINUTES", help="train the models here instead")
     p.add_argument("--complexity-model", default=None, help="a model for the codec's complexity (any size)")
+    p.add_argument(
+        "--backgrounds",
+        default="",
+        metavar="LABEL=RUN,...",
+        help="more background models: a likelihood-ratio row 'likelihood ratio (LABEL)' for each (ablations)",
+    )
     p.add_argument("--count", type=int, default=0, help="test images of each set (0: all)")
     p.add_argument("--reference", type=int, default=2000, help="training images that estimate the entropy")
     a = harness.parse(p, "ood", {"count": 200, "reference": 200, "pairs": "fashion-mnist:mnist", "train": 0.2})
     coder = None if a.complexity_model is None else pixelar.load(a.complexity_model)
     complexity = ["png", "jxl"] + (["model"] if coder is not None else [])
+    extra = {label: pixelar.load(run) for label, run in (item.split("=", 1) for item in harness.each(a.backgrounds))}
     rows: list[dict] = []
     cache: dict[str, tuple] = {}
     for pair in harness.each(a.pairs):
@@ -120,16 +130,18 @@ def main() -> None:
         model, background, _ = cache[inside]
         in_set = get_dataset(inside, "test", download=False).subset(a.count)
         reference = get_dataset(inside, "train", download=False).subset(a.reference)
+        outside_set = out_set(outside, a.count)
         with harness.Timer() as t:
             result = ood_experiment(
                 model,
                 in_set,
-                out_set(outside, a.count),
+                outside_set,
                 background=background,
                 complexity=complexity,
                 complexity_model=coder,
                 reference=reference,
                 names=(inside, outside),
+                typicality_batch=a.typicality_batch,
             )
         figure = Path(a.out).parent / f"ood_{inside}_{outside}.png".replace("-", "_")
         save_ood_figure(result, figure)
@@ -143,11 +155,20 @@ def main() -> None:
             "entropy_nats": summary["entropy_nats"],
             "complexity_model": a.complexity_model,
             "complexity_model_config": complexity_config(a.complexity_model),
+            "backgrounds": {
+                label: complexity_config(run) for label, run in (i.split("=", 1) for i in harness.each(a.backgrounds))
+            },
             "figure": harness.relative(figure),
             "seconds": round(t.seconds, 1),
         }
         harness.emit(row)
         rows.append(row)
+        for label, other in extra.items():  # the ablations: the same model against other backgrounds
+            ratios = [
+                -(-scores.nll - log_probs(other, data.images)).numpy()
+                for scores, data in ((result.scores_in, in_set), (result.scores_out, outside_set))
+            ]
+            result.metrics[f"likelihood ratio ({label})"] = detection_metrics(*ratios)
         for name, metrics in result.metrics.items():
             rows.append({"kind": "score", "in": inside, "out": outside, "score": name, **metrics})
             harness.emit(rows[-1])
