@@ -24,6 +24,9 @@ OOD_RECIPE: dict[str, Any] = {
     "eval_images": 1_000,
 }
 
+# What a background model changes in OOD_RECIPE (see fashion-mnist-background).
+BACKGROUND: dict[str, Any] = {"perturb": 0.2, "optimizer": "adamw", "weight_decay": 1.0, "max_minutes": 20}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # About 3 minutes on 2 idle CPU cores (~5 steps/s): a PixelCNN (6 residual blocks, h = 32) on
     # the bundled binary digits. A fixed number of steps, not a time budget, so the NLL it prints
@@ -75,12 +78,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     # h = 32, 5 logistic components, no dropout: it sees about 2 epochs), Adam 1e-3 after a 200-step
     # warm-up, batch 32, the weights' moving average evaluated; 60 minutes of training.
     "fashion-mnist-fast": OOD_RECIPE | {"data": "fashion-mnist"},
-    # The background model of the likelihood-ratio score (Ren et al. 2019) for fashion-mnist-fast:
-    # the same recipe on inputs whose pixels are replaced by noise at rate μ = 0.2.
-    "fashion-mnist-background": OOD_RECIPE | {"data": "fashion-mnist", "perturb": 0.2},
-    # The same two for 8-bit MNIST (pretrained "mnist" and "mnist-background").
+    # The background model of the likelihood-ratio score (Ren et al. 2019) for fashion-mnist-fast,
+    # shipped as pretrained "fashion-mnist-background": the same network on inputs whose pixels are
+    # replaced by noise at rate μ = 0.2, kept weak (Ren et al.'s L2 penalty, here AdamW's decoupled
+    # weight decay 1.0, and 20 minutes): benchmarks/bench_ood.py measures it against stronger ones.
+    "fashion-mnist-background": OOD_RECIPE | BACKGROUND | {"data": "fashion-mnist"},
+    # The same two for 8-bit MNIST (not trained yet).
     "mnist-8bit-fast": OOD_RECIPE | {"data": "mnist"},
-    "mnist-8bit-background": OOD_RECIPE | {"data": "mnist", "perturb": 0.2},
+    "mnist-8bit-background": OOD_RECIPE | BACKGROUND | {"data": "mnist"},
     # PixelRNN paper, Table 4 (81.30 nats): 15 masked layers (7×7 A + 14 blocks); width *unsure*.
     "pixelcnn-mnist": {
         "model": "pixelcnn",
