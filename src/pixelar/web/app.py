@@ -235,21 +235,19 @@ def create_app(
             )
         )
 
-    async def bits_upload(request: Request) -> Response:
+    async def image_upload(request: Request, handler: Callable[..., Any]) -> Response:
+        """``handler(model, data, filename, label)`` on one uploaded image, in a worker thread."""
         q = _Query(request)
         name, filename = q.text("model"), q.text("filename")
         label = q.integer("label", None, 0, 2**31 - 1)
         data = await body(request)
+        return JSONResponse(await run_in_threadpool(handler, name, data, filename, label))
 
-        return JSONResponse(await run_in_threadpool(work.bits, name, data, filename, label))
+    async def bits_upload(request: Request) -> Response:
+        return await image_upload(request, work.bits)
 
     async def ood_upload(request: Request) -> Response:
-        q = _Query(request)
-        name, filename = q.text("model"), q.text("filename")
-        label = q.integer("label", None, 0, 2**31 - 1)
-        data = await body(request)
-
-        return JSONResponse(await run_in_threadpool(ood.score, name, data, filename, label))
+        return await image_upload(request, ood.score)
 
     async def compress_upload(request: Request) -> Response:
         q = _Query(request)
