@@ -13,6 +13,7 @@ from pathlib import Path
 from pixelar.data.base import ImageDataset, dynamically_binarized
 from pixelar.data.bundled import load_digits, load_photo_patches
 from pixelar.data.cifar import load_cifar10
+from pixelar.data.documents import load_ccitt_pages, read_bilevel, write_bilevel
 from pixelar.data.download import cache_dir
 from pixelar.data.folder import load_folder
 from pixelar.data.imagenet import load_imagenet
@@ -115,4 +116,14 @@ def get_dataset(
     raise PixelarError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
 
 
-__all__ = ["DATASETS", "DATASET_PARAMS", "ImageDataset", "cache_dir", "get_dataset", "list_datasets"]
+__all__ = [
+    "DATASETS",
+    "DATASET_PARAMS",
+    "ImageDataset",
+    "cache_dir",
+    "get_dataset",
+    "list_datasets",
+    "load_ccitt_pages",
+    "read_bilevel",
+    "write_bilevel",
+]
