@@ -7,20 +7,27 @@ can be reached:
   files uncompressed;
 - Fashion-MNIST from Debian: ``apt-get download dataset-fashion-mnist`` and ``dpkg-deb -x``,
   whose ``usr/share/datasets/fashion-mnist/`` holds the four IDX files gzipped (Debian rewrote
-  their gzip headers; the content is the official one).
+  their gzip headers; the content is the official one);
+- the eight CCITT fax test pages (``ccitt``) from Debian: ``apt-get download jbigkit-testdata
+  jbigkit-bin libjbig0`` and ``dpkg-deb -x``; each ``ccittN.jbg`` of jbigkit-testdata is checked
+  by its SHA-256, decoded by jbigkit's ``jbgtopbm`` to ``ccittN.pbm`` in the ``ccitt/`` folder,
+  and jbigkit's tools (``pbmtojbg``, the reference JBIG encoder, and ``jbgtopbm``) are kept with
+  their ``libjbig.so.0`` under ``ccitt/jbigkit/bin`` and ``ccitt/jbigkit/lib``, for the JBIG
+  baseline of ``benchmarks/document_baselines.py``.
 
-Each file is checked by the SHA-256 of its uncompressed content (``pixelar.data.mnist``)
+Each IDX file is checked by the SHA-256 of its uncompressed content (``pixelar.data.mnist``)
 before it goes, under its standard name, into the ``mnist/`` or ``fashion-mnist/`` folder of
 the data directory (--data-dir, else $PIXELAR_DATA_DIR, else pixelar's cache directory); then
 both splits of each set are loaded as pixelar will load them. A set that already loads is left
 as it is. The packages are fetched into a temporary directory, removed afterwards.
 
-    python benchmarks/fetch_data.py [--data-dir DIR] [--sets mnist,fashion-mnist]
+    python benchmarks/fetch_data.py [--data-dir DIR] [--sets mnist,fashion-mnist,ccitt]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -31,6 +38,7 @@ from pathlib import Path
 
 from pixelar.checkpoint import atomic_write
 from pixelar.data import cache_dir, get_dataset
+from pixelar.data.documents import ccitt_dir, load_ccitt_pages
 from pixelar.data.download import sha256_of
 from pixelar.data.mnist import FASHION_MNIST_URL, IDX_SETS, STEMS
 from pixelar.errors import PixelarError
@@ -40,10 +48,12 @@ DEBIAN_PACKAGE = "dataset-fashion-mnist"
 TIMEOUT_S = 900
 
 
-def run(command: list[str], cwd: Path, fix: str) -> str:
-    """Run ``command`` in ``cwd``; its standard output, or a one-line error ending with ``fix``."""
+def run(command: list[str], cwd: Path, fix: str, env: dict[str, str] | None = None) -> str:
+    """Run ``command`` in ``cwd`` (with ``env`` added to the environment); its standard output,
+    or a one-line error ending with ``fix``."""
     try:
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S)
+        environment = {**os.environ, **env} if env else None
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S, env=environment)
     except subprocess.TimeoutExpired:
         raise PixelarError(f"`{' '.join(command)}` took over {TIMEOUT_S} s; {fix}") from None
     if done.returncode != 0:
@@ -87,13 +97,20 @@ def from_debian(work: Path) -> dict[str, Path]:
         fix=f"run `make data` on Debian or Ubuntu, or put the four .gz files of {FASHION_MNIST_URL} into the "
         "fashion-mnist folder of the data directory yourself",
     )
-    run(["apt-get", "download", DEBIAN_PACKAGE], work, "run `apt-get update` (as root) and `make data` again")
-    packages = sorted(work.glob(f"{DEBIAN_PACKAGE}_*.deb"))
-    if not packages:
-        raise PixelarError(f"`apt-get download {DEBIAN_PACKAGE}` wrote no .deb in {work}; run `make data` again")
-    run(["dpkg-deb", "-x", str(packages[0]), "root"], work, f"{packages[0].name} may be damaged; run `make data` again")
-    folder = work / "root" / "usr" / "share" / "datasets" / "fashion-mnist"
+    folder = debian_packages(work, [DEBIAN_PACKAGE], "make data") / "usr" / "share" / "datasets" / "fashion-mnist"
     return {key: folder / f"{stem}.gz" for key, stem in STEMS.items()}
+
+
+def debian_packages(work: Path, packages: list[str], again: str) -> Path:
+    """Download the Debian ``packages`` into ``work`` and unpack them all into ``work/root``;
+    that folder. ``again`` is the command a failure's message tells the user to run again."""
+    run(["apt-get", "download", *packages], work, f"run `apt-get update` (as root) and `{again}` again")
+    for package in packages:
+        found = sorted(work.glob(f"{package}_*.deb"))
+        if not found:
+            raise PixelarError(f"`apt-get download {package}` wrote no .deb in {work}; run `{again}` again")
+        run(["dpkg-deb", "-x", str(found[0]), "root"], work, f"{found[0].name} may be damaged; run `{again}` again")
+    return work / "root"
 
 
 SOURCES: dict[str, tuple[str, Callable[[Path], dict[str, Path]]]] = {
@@ -133,8 +150,99 @@ def place(name: str, files: dict[str, Path], directory: Path) -> None:
         (directory / other).unlink(missing_ok=True)
 
 
+# -- the CCITT fax test pages --------------------------------------------------------------------
+CCITT_PACKAGES = ["jbigkit-testdata", "jbigkit-bin", "libjbig0"]
+CCITT_AGAIN = "python benchmarks/fetch_data.py --sets ccitt"
+# SHA-256 of ccitt1.jbg … ccitt8.jbg in jbigkit-testdata (usr/share/jbigkit-testdata/)
+CCITT_SHA256 = [
+    "93159675c3bb72b5baf8f4cc50a6d5bdc4c7636d00b3df35d103fdbfb94df3d0",
+    "4a228c2c9ce68f0eced024218d8974bf6b28759ed23efa883827b7b9d2eddff8",
+    "282a6acf9f7b354920665b3f622c7a8a24c9f6f6d5cbba1b26996871972f1a37",
+    "e4eec46656b7e3949819200bc5c5393f6fc7c92b7c5ccb1ae8bd41e0130a9e2f",
+    "601c65798210409d7affde011f08681b1d24874f19d3808355c3062fab9a416a",
+    "a074accefbe45a9d9f4768df2bb595c9927a5f79d9546d044a278555d952319a",
+    "0d6e4c8aeb8ccc04463b5edd74e59a759525ccbc767712ea9cdbaefdaf5ddec1",
+    "45a19ab97f4ca29fe7fe02c75308d0fe6f01cc486352127aa9ab8f6a9578e675",
+]
+JBIGKIT_TOOLS = ("pbmtojbg", "jbgtopbm")
+JBIGKIT_LIB = "libjbig.so.0"
+
+
+def jbigkit_dir(root: Path) -> Path:
+    """Where jbigkit's tools are kept: ``ccitt/jbigkit`` (``bin/``, ``lib/``) in the data directory ``root``."""
+    return ccitt_dir(root) / "jbigkit"
+
+
+def jbigkit(tool: str, folder: Path) -> tuple[list[str], dict[str, str]]:
+    """The command of jbigkit's ``tool`` under ``folder`` (``bin/``, ``lib/``) and the environment
+    it needs (LD_LIBRARY_PATH to its libjbig.so.0), for :func:`run`."""
+    return [str(folder / "bin" / tool)], {"LD_LIBRARY_PATH": str(folder / "lib")}
+
+
+def ccitt_loads(root: Path) -> str | None:
+    """What the CCITT set in ``root`` holds, if its pages load and its jbigkit tools are there; else None."""
+    try:
+        pages = load_ccitt_pages(root)
+    except PixelarError:
+        return None
+    tools = jbigkit_dir(root)
+    if (
+        not all((tools / "bin" / tool).is_file() for tool in JBIGKIT_TOOLS)
+        or not (tools / "lib" / JBIGKIT_LIB).is_file()
+    ):
+        return None
+    return f"{len(pages)} pages {'×'.join(map(str, pages[0].shape))}, jbigkit in {tools}"
+
+
+def fetch_ccitt(root: Path) -> str:
+    """Put the eight CCITT pages and jbigkit's tools into ``root`` unless they are there; what happened."""
+    folder = ccitt_dir(root)
+    held = ccitt_loads(root)
+    if held is not None:
+        return f"ccitt: already in {folder} ({held})"
+    need("apt-get", "dpkg-deb", fix="run it on Debian or Ubuntu, where jbigkit's packages are")
+    with tempfile.TemporaryDirectory(prefix="pixelar-ccitt-") as work:
+        unpacked = debian_packages(Path(work), CCITT_PACKAGES, CCITT_AGAIN)
+        libs = sorted(unpacked.glob(f"usr/lib/*/{JBIGKIT_LIB}"))
+        if not libs:
+            raise PixelarError(f"libjbig0 has no usr/lib/*/{JBIGKIT_LIB}; run `{CCITT_AGAIN}` again")
+        tools = Path(work) / "jbigkit"
+        for tool in JBIGKIT_TOOLS:
+            (tools / "bin").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(unpacked / "usr" / "bin" / tool, tools / "bin" / tool)
+        (tools / "lib").mkdir()
+        shutil.copy2(libs[0], tools / "lib" / JBIGKIT_LIB)
+        decoded = []
+        for page, expected in enumerate(CCITT_SHA256, start=1):
+            jbg = unpacked / "usr" / "share" / "jbigkit-testdata" / f"ccitt{page}.jbg"
+            if not jbg.is_file() or sha256_of(jbg) != expected:
+                why = "is missing" if not jbg.is_file() else f"has SHA-256 {sha256_of(jbg)[:16]}…, not {expected[:16]}…"
+                raise PixelarError(f"ccitt{page}.jbg of jbigkit-testdata {why}; run `{CCITT_AGAIN}` again")
+            pbm = Path(work) / f"ccitt{page}.pbm"
+            command, env = jbigkit("jbgtopbm", tools)
+            run([*command, str(jbg), str(pbm)], Path(work), f"run `{CCITT_AGAIN}` again", env)
+            decoded.append(pbm)
+        for pbm in decoded:
+            atomic_write(folder / pbm.name, lambda tmp, pbm=pbm: shutil.copyfile(pbm, tmp))
+        for path in sorted(tools.rglob("*")):
+            if path.is_file():
+                target = jbigkit_dir(root) / path.relative_to(tools)
+                atomic_write(target, lambda tmp, path=path: shutil.copyfile(path, tmp))
+                target.chmod(0o755)
+    held = ccitt_loads(root)
+    if held is None:
+        load_ccitt_pages(root)  # say why, through the loader's own error
+        raise PixelarError(f"jbigkit's tools did not reach {jbigkit_dir(root)}; run `{CCITT_AGAIN}` again")
+    return f"ccitt: from Debian {', '.join(CCITT_PACKAGES)} into {folder} ({held})"
+
+
+SETS = [*SOURCES, "ccitt"]
+
+
 def fetch(name: str, root: Path) -> str:
     """Put set ``name`` into ``root`` unless it loads already; the line that says what happened."""
+    if name == "ccitt":
+        return fetch_ccitt(root)
     shapes = loads(name, root)
     if shapes is not None:
         return f"{name}: already in {root / name} ({shapes})"
@@ -151,12 +259,14 @@ def fetch(name: str, root: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=None, help="the data directory (default $PIXELAR_DATA_DIR, else the cache)")
-    p.add_argument("--sets", default=",".join(SOURCES), help=f"comma-separated, of: {', '.join(SOURCES)}")
+    p.add_argument(
+        "--sets", default=",".join(SOURCES), help=f"comma-separated, of: {', '.join(SETS)} (default: all but ccitt)"
+    )
     a = p.parse_args(argv)
     names = [name.strip() for name in a.sets.split(",") if name.strip()]
-    unknown = [name for name in names if name not in SOURCES]
+    unknown = [name for name in names if name not in SETS]
     if unknown:
-        p.error(f"unknown set(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}")
+        p.error(f"unknown set(s) {', '.join(unknown)}; choose from {', '.join(SETS)}")
     root = cache_dir(a.data_dir)
     try:
         for name in names:
