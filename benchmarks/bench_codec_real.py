@@ -99,10 +99,10 @@ def webp(image: np.ndarray) -> int:
     return len(buf.getvalue())
 
 
-def jxl(image: np.ndarray) -> int:
+def jxl(image: np.ndarray, effort: int = 10) -> int:
     import imagecodecs
 
-    data = imagecodecs.jpegxl_encode(image, lossless=True, effort=10)
+    data = imagecodecs.jpegxl_encode(image, lossless=True, effort=effort)
     assert np.array_equal(imagecodecs.jpegxl_decode(data).reshape(image.shape), image), "JPEG XL round trip failed"
     return len(data)
 
