@@ -154,6 +154,15 @@ def cmd_complete(args: argparse.Namespace) -> int:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
+    from pixelar.cli.pages import compress_pages, page_model
+    from pixelar.codec.pages import is_template_model
+
+    if args.run is not None and Path(args.run).is_file():  # `compress a.png b.png`: no model given
+        args.images, args.run = [args.run, *args.images], None
+    check_output(args.output, "-o")
+    model = page_model(args.run, args.device)
+    if is_template_model(model):
+        return compress_pages(args, model)
     model = model_for_files(args)
     images = read_image_list(args.images, model.image_shape[0], model.num_levels, args.values)
     cond = given_label(args, model, len(images))
@@ -174,11 +183,20 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise PixelarError(f"{out} is a file; pass a directory for the images with -o")
-    model = load_model(args)
     try:
         data = Path(args.file).read_bytes()
     except OSError as e:
         raise PixelarError(f"cannot read {args.file} ({e.strerror})") from None
+    from pixelar.cli.pages import decompress_pages
+    from pixelar.codec.pages import is_page_file
+
+    if is_page_file(data):
+        return decompress_pages(args, data)
+    if args.run is None:
+        raise PixelarError(
+            f"{args.file} is no page file: pass the model it was compressed with, `pixelar decompress RUN {args.file}`"
+        )
+    model = load_model(args)
     max_subpixels = MAX_SUBPIXELS if args.max_subpixels is None else args.max_subpixels
     at_least(max_subpixels, 1, "--max-subpixels")
     images = decode_images(model, data, max_subpixels)

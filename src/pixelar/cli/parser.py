@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from pixelar.codec.pages import DEFAULT_STRIPE
 from pixelar.sampling import METHODS
 
 # The TrainConfig settings that 'pixelar train' takes as flags of the same name: (type, help);
@@ -184,8 +185,13 @@ def _add_complete(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
 
 
 def _add_compress(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
-    verb = sub.add_parser("compress", help="losslessly compress images with a trained model")
-    verb.add_argument("run", metavar="RUN_OR_DIR")
+    verb = sub.add_parser(
+        "compress",
+        help="losslessly compress images with a trained model (black-and-white pages: no model needed)",
+    )
+    verb.add_argument(
+        "run", metavar="RUN_OR_DIR", nargs="?", help="the model (default: the shipped page model, for bilevel pages)"
+    )
     verb.add_argument("images", nargs="+", help="image files of any size, or .npy arrays of level indices [N, C, H, W]")
     verb.add_argument("-o", "--output", default="images.pxz")
     verb.add_argument("--values", choices=["8bit", "levels"], help=VALUES_HELP)
@@ -202,12 +208,17 @@ def _add_compress(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
         action="store_true",
         help="code with an integer network, so the file decodes on any machine (PixelCNN; slower)",
     )
+    verb.add_argument(
+        "--stripe", type=int, default=DEFAULT_STRIPE, help="page codec: rows per independently decoded stripe"
+    )
     verb.add_argument("--device", default="cpu")
 
 
 def _add_decompress(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
     verb = sub.add_parser("decompress", help="restore images compressed with 'pixelar compress'")
-    verb.add_argument("run", metavar="RUN_OR_DIR")
+    verb.add_argument(
+        "run", metavar="RUN_OR_DIR", nargs="?", help="the model (a page file names the shipped page model itself)"
+    )
     verb.add_argument("file", help="a .pxz file")
     verb.add_argument("-o", "--output", default="decompressed", help="directory for the PNG images")
     verb.add_argument("--npy", action="store_true", help="also write images.npy with the integer images")

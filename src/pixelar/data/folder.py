@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from pixelar.data.base import ImageDataset
 from pixelar.errors import PixelarError
 
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pbm", ".pgm", ".ppm", ".pnm"}
 
 
 def load_image(path: str | Path, size: int | None, channels: int) -> np.ndarray:

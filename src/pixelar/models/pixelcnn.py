@@ -43,11 +43,16 @@ class PixelCNNConfig(ModelConfig):
         hidden_channels: h; the residual stream carries 2h features.
         distribution: "auto" (Bernoulli when num_levels = 2, else a K-way softmax),
             "categorical" or "bernoulli".
+        input_kernel: k, odd, of the k×k mask-A input convolution (the paper's 7). With
+            num_layers = 0 the network reads only this causal template: k//2 rows above, k
+            wide, and k//2 pixels to the left (a learned JBIG template, see
+            :mod:`pixelar.codec.pages`).
     """
 
     num_layers: int = 4
     hidden_channels: int = 16
     distribution: str = "auto"
+    input_kernel: int = 7
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -55,6 +60,8 @@ class PixelCNNConfig(ModelConfig):
             raise PixelarError(
                 "num_layers must be >= 0 and hidden_channels >= 1", param=("num_layers", "hidden_channels")
             )
+        if self.input_kernel < 3 or self.input_kernel % 2 == 0:
+            raise PixelarError(f"input_kernel must be odd and >= 3, got {self.input_kernel}", param="input_kernel")
 
 
 class ResidualBlock(nn.Module):
@@ -96,7 +103,7 @@ class PixelCNN(AutoregressiveModel):
         C = config.image_shape[0]
         features = config.hidden_channels
         self.distribution = make_distribution(config.distribution, C, config.num_levels)
-        self.input_conv = MaskedConv2d(C, 2 * features, 7, "A", C)
+        self.input_conv = MaskedConv2d(C, 2 * features, config.input_kernel, "A", C)
         self.blocks = nn.ModuleList(ResidualBlock(features, C) for _ in range(config.num_layers))
         self.head = OutputHead(2 * features, C, self.distribution)
         self.add_class_biases(config.num_layers + 1, 2 * features)
@@ -113,7 +120,7 @@ class PixelCNN(AutoregressiveModel):
         """The blind spot bounds how far right the row above is read: a centred masked k×k
         convolution reaches k//2 columns right in each row above and none in the current row,
         so the conditionals at (h, w) read row h − j only up to column w + j·r, r the largest
-        k//2 (3, the 7×7 input layer), however deep the network. Pixel (h, w) can therefore be
+        k//2 (3 for the paper's 7×7 input layer), however deep the network. Pixel (h, w) can therefore be
         sampled with (h − 1, w + r + 1): ⌈W / (r + 1)⌉ pixels per step instead of one."""
         reach = max(m.kernel_size[1] // 2 for m in self.modules() if isinstance(m, MaskedConv2d))
         return min(reach + 1, self.image_shape[2])

@@ -1,0 +1,280 @@
+/* The page coder's probabilities: a template PixelCNN (num_layers = 0) in the integer arithmetic
+ * of pixelar/portable.py, then an exact adaptive stage, for a bilevel page coded in horizontal
+ * stripes. Every value is an integer, so the probabilities are the same on every machine.
+ *
+ * Coding order: step t = (row r, column c) of every stripe, r-major; at each step every stripe
+ * whose height exceeds r codes its pixel (s * stripe + r, c), stripes in order. A stripe's
+ * context starts fresh: the template reads the rows above the stripe as the convolution's zero
+ * padding, as at the page's top. At each step all stripes are predicted first, then all are
+ * updated with their bits (so the decoder can decode a step's bits together).
+ *
+ * Per pixel: the network's logit l (1/256 nat) from the template (cached by the template's
+ * bits where the whole template lies inside the stripe); two adaptive probabilities, one per
+ * context of the JBIG-like 16-pixel neighbourhood, one per (l bucket, 4 nearest pixels); and a
+ * logistic mixer of their stretches (weights per 2 nearest pixels) whose output p (16 bits) codes
+ * the pixel. Adaptive probabilities start at 1/2 and move by 1/(n + 1.5) of the error, n their
+ * count capped at LIMIT; the mixer starts as the network alone (weight 1) and learns online.
+ *
+ * Built and loaded by pixelar/native/build.py; called through ctypes by pixelar/codec/pages.py.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NIN 4           /* mixer inputs: network, template counts, calibration counts, bias */
+#define SETS 4          /* mixer weight sets, by the west and north pixels */
+#define CTX_BITS 16     /* the count model's neighbourhood */
+#define BUCKETS 48      /* calibration: network logit buckets */
+#define LIMIT_A 255     /* count caps */
+#define LIMIT_B 1023
+#define LOGIT_MAX 3071  /* stretch domain: |logit| <= 12 nat in 1/256 nat */
+#define CACHE_BITS 21
+
+struct net {
+    int taps, hidden;
+    const int32_t *dy, *dx;       /* template offsets, dy <= 0 */
+    const int64_t *w1, *o1;       /* [taps, hidden], [hidden] */
+    const int32_t *s1;            /* [hidden] right shifts (negative: left) */
+    const int64_t *w2, *o2;       /* [hidden, hidden] (row = input), [hidden] */
+    const int32_t *s2;
+    const int64_t *w3;            /* [hidden] */
+    int64_t o3;
+    int32_t s3;
+    int64_t limit;                /* activations clamped to +-limit */
+    const int32_t *squash;        /* [2 * LOGIT_MAX + 1]: logit -> p (16 bits, 1..65535) */
+    const int16_t *stretch;       /* [65536]: p -> logit */
+    const int32_t *reciprocal;    /* [LIMIT_B + 1]: 65536 / (n + 1.5) */
+    int adapt;                    /* 0: the network alone */
+};
+
+struct slot { uint64_t k0, k1; int32_t value; };
+
+struct coder {
+    struct net net;
+    int height, width, stripe, stripes;
+    uint8_t *page;                 /* [height, width] 0/1, pixels coded so far */
+    uint16_t *pa, *pb;             /* adaptive probabilities */
+    uint16_t *na, *nb;             /* their counts */
+    int32_t weights[SETS][NIN];    /* mixer, 16.16 */
+    int32_t *inputs;               /* [stripes, NIN] of the last prediction */
+    int32_t *where;                /* [stripes, 4]: context a, context b, set, p */
+    struct slot *cache;
+    int64_t step, steps;           /* next step; stripe * width */
+};
+
+static int64_t shift(int64_t v, int32_t s) {
+    if (s <= 0) return v * ((int64_t)1 << -s);
+    return v >= 0 ? v >> s : -((-v + ((int64_t)1 << s) - 1) >> s); /* floor */
+}
+
+static int64_t clamp64(int64_t v, int64_t m) { return v > m ? m : (v < -m ? -m : v); }
+
+static int pixel(const struct coder *k, int top, int y, int x) {
+    /* the first layer's input at (y, x): +-1 inside the stripe, 0 outside */
+    if (y < top || x < 0 || x >= k->width) return 0;
+    return 2 * k->page[(int64_t)y * k->width + x] - 1;
+}
+
+static int32_t network(const struct coder *k, int top, int y, int x) {
+    const struct net *n = &k->net;
+    int64_t h1[512], acc;
+    for (int f = 0; f < n->hidden; f++) h1[f] = n->o1[f];
+    for (int t = 0; t < n->taps; t++) {
+        int v = pixel(k, top, y + n->dy[t], x + n->dx[t]);
+        if (!v) continue;
+        const int64_t *w = n->w1 + (int64_t)t * n->hidden;
+        if (v > 0) for (int f = 0; f < n->hidden; f++) h1[f] += w[f];
+        else for (int f = 0; f < n->hidden; f++) h1[f] -= w[f];
+    }
+    for (int f = 0; f < n->hidden; f++) {
+        int64_t a = clamp64(shift(h1[f], n->s1[f]), n->limit);
+        h1[f] = a > 0 ? a : 0;
+    }
+    int64_t out = n->o3;
+    for (int g = 0; g < n->hidden; g++) {
+        acc = n->o2[g];
+        for (int f = 0; f < n->hidden; f++) acc += h1[f] * n->w2[(int64_t)f * n->hidden + g];
+        acc = clamp64(shift(acc, n->s2[g]), n->limit);
+        if (acc > 0) out += acc * n->w3[g];
+    }
+    return (int32_t)clamp64(shift(out, n->s3), n->limit);
+}
+
+static int inside(const struct coder *k, int top, int y, int x) {
+    const struct net *n = &k->net;
+    for (int t = 0; t < n->taps; t++) {
+        int yy = y + n->dy[t], xx = x + n->dx[t];
+        if (yy < top || xx < 0 || xx >= k->width) return 0;
+    }
+    return 1;
+}
+
+static int32_t cached_network(struct coder *k, int top, int y, int x) {
+    if (!k->cache || !inside(k, top, y, x)) return network(k, top, y, x);
+    const struct net *n = &k->net;
+    uint64_t k0 = 0, k1 = (uint64_t)1 << 63; /* the top bit marks a used slot */
+    for (int t = 0; t < n->taps; t++) {
+        uint64_t b = k->page[(int64_t)(y + n->dy[t]) * k->width + x + n->dx[t]];
+        if (t < 64) k0 |= b << t; else k1 |= b << (t - 64);
+    }
+    uint64_t h = (k0 ^ (k1 * 0x9E3779B97F4A7C15ull)) * 0xD6E8FEB86659FD93ull;
+    uint64_t mask = ((uint64_t)1 << CACHE_BITS) - 1;
+    for (uint64_t i = h >> (64 - CACHE_BITS), probe = 0; probe < 8; probe++, i = (i + 1) & mask) {
+        struct slot *s = &k->cache[i];
+        if (s->k1 == 0) {
+            s->k0 = k0; s->k1 = k1; s->value = network(k, top, y, x);
+            return s->value;
+        }
+        if (s->k0 == k0 && s->k1 == k1) return s->value;
+    }
+    return network(k, top, y, x);
+}
+
+static int near(const struct coder *k, int top, int y, int x) {
+    return pixel(k, top, y, x) > 0;
+}
+
+static int32_t squash(const struct net *n, int64_t l) {
+    return n->squash[clamp64(l, LOGIT_MAX) + LOGIT_MAX];
+}
+
+/* The probability (16 bits) that the pixel of stripe s at (r, c) is black; keeps what the
+ * update needs. */
+static int32_t predict(struct coder *k, int s, int r, int c) {
+    int top = s * k->stripe, y = top + r;
+    int32_t l = (int32_t)clamp64(cached_network(k, top, y, c), LOGIT_MAX);
+    int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * 4;
+    if (!k->net.adapt) {
+        at[3] = squash(&k->net, l);
+        return at[3];
+    }
+    /* JBIG-like neighbourhood: 2 rows above (5 + 7 pixels) and 4 to the left */
+    int a = 0;
+    static const int8_t ay[16] = {-2, -2, -2, -2, -2, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0};
+    static const int8_t ax[16] = {-2, -1, 0, 1, 2, -3, -2, -1, 0, 1, 2, 3, -4, -3, -2, -1};
+    for (int i = 0; i < CTX_BITS; i++) a = (a << 1) | near(k, top, y + ay[i], c + ax[i]);
+    int w = near(k, top, y, c - 1), nn = near(k, top, y - 1, c);
+    int bucket = (l + LOGIT_MAX) * BUCKETS / (2 * LOGIT_MAX + 1);
+    int b = (bucket * 4 + w * 2 + nn) * 4 + near(k, top, y - 1, c - 1) * 2 + near(k, top, y - 1, c + 1);
+    int set = w * 2 + nn;
+    in[0] = l;
+    in[1] = k->net.stretch[k->pa[a]];
+    in[2] = k->net.stretch[k->pb[b]];
+    in[3] = 256;
+    int64_t dot = 0;
+    for (int i = 0; i < NIN; i++) dot += (int64_t)k->weights[set][i] * in[i];
+    at[0] = a; at[1] = b; at[2] = set; at[3] = squash(&k->net, shift(dot, 16));
+    return at[3];
+}
+
+static void adapt(uint16_t *p, uint16_t *n, int limit, const int32_t *reciprocal, int bit) {
+    int64_t target = bit ? 65535 : 0, q = *p;
+    q += shift((target - q) * reciprocal[*n], 16);
+    *p = (uint16_t)(q < 32 ? 32 : (q > 65503 ? 65503 : q));
+    if (*n < limit) (*n)++;
+}
+
+static void update(struct coder *k, int s, int r, int c, int bit) {
+    k->page[(int64_t)(s * k->stripe + r) * k->width + c] = (uint8_t)bit;
+    if (!k->net.adapt) return;
+    int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * 4;
+    int64_t err = (bit ? 65536 : 0) - at[3];
+    int32_t *w = k->weights[at[2]];
+    for (int i = 0; i < NIN; i++) w[i] += (int32_t)shift(in[i] * err, 18);
+    adapt(k->pa + at[0], k->na + at[0], LIMIT_A, k->net.reciprocal, bit);
+    adapt(k->pb + at[1], k->nb + at[1], LIMIT_B, k->net.reciprocal, bit);
+}
+
+static int rows_of(const struct coder *k, int s) {
+    int rest = k->height - s * k->stripe;
+    return rest < k->stripe ? rest : k->stripe;
+}
+
+void *pages_new(const struct net *net, int height, int width, int stripe, int cache) {
+    struct coder *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    k->net = *net;
+    k->height = height; k->width = width; k->stripe = stripe;
+    k->stripes = (height + stripe - 1) / stripe;
+    k->steps = (int64_t)stripe * width;
+    k->page = calloc((size_t)height * width, 1);
+    k->pa = malloc(sizeof(uint16_t) << CTX_BITS);
+    k->na = calloc((size_t)1 << CTX_BITS, sizeof(uint16_t));
+    k->pb = malloc(sizeof(uint16_t) * BUCKETS * 16);
+    k->nb = calloc(BUCKETS * 16, sizeof(uint16_t));
+    k->inputs = calloc((size_t)k->stripes * NIN, sizeof(int32_t));
+    k->where = calloc((size_t)k->stripes * 4, sizeof(int32_t));
+    k->cache = cache ? calloc((size_t)1 << CACHE_BITS, sizeof(struct slot)) : NULL;
+    if (!k->page || !k->pa || !k->na || !k->pb || !k->nb || !k->inputs || !k->where || (cache && !k->cache)) {
+        free(k->page); free(k->pa); free(k->na); free(k->pb); free(k->nb);
+        free(k->inputs); free(k->where); free(k->cache); free(k);
+        return NULL;
+    }
+    for (int i = 0; i < 1 << CTX_BITS; i++) k->pa[i] = 32768;
+    for (int i = 0; i < BUCKETS * 16; i++) k->pb[i] = 32768;
+    for (int s = 0; s < SETS; s++) k->weights[s][0] = 65536;
+    return k;
+}
+
+void pages_free(void *handle) {
+    struct coder *k = handle;
+    if (!k) return;
+    free(k->page); free(k->pa); free(k->na); free(k->pb); free(k->nb);
+    free(k->inputs); free(k->where); free(k->cache); free(k);
+}
+
+/* Predict step t's pixels into p (16-bit probabilities, one per active stripe); returns how many. */
+static int predict_step(struct coder *k, int64_t t, int32_t *p) {
+    int r = (int)(t / k->width), c = (int)(t % k->width), n = 0;
+    for (int s = 0; s < k->stripes; s++)
+        if (r < rows_of(k, s)) p[n++] = predict(k, s, r, c);
+    return n;
+}
+
+static void update_step(struct coder *k, int64_t t, const int32_t *bits) {
+    int r = (int)(t / k->width), c = (int)(t % k->width), n = 0;
+    for (int s = 0; s < k->stripes; s++)
+        if (r < rows_of(k, s)) update(k, s, r, c, bits[n++]);
+}
+
+/* Encoding: every probability, in coding order, from the whole page (0/1, [height, width]).
+ * bits receives the pixels in coding order. Returns the number of pixels. */
+int64_t pages_encode(void *handle, const uint8_t *page, int32_t *p, int32_t *bits) {
+    struct coder *k = handle;
+    int64_t done = 0;
+    for (int64_t t = 0; t < k->steps; t++) {
+        int r = (int)(t / k->width), c = (int)(t % k->width);
+        int n = predict_step(k, t, p + done);
+        for (int s = 0, i = 0; s < k->stripes; s++)
+            if (r < rows_of(k, s)) bits[done + i++] = page[(int64_t)(s * k->stripe + r) * k->width + c];
+        update_step(k, t, bits + done);
+        done += n;
+    }
+    return done;
+}
+
+/* Decoding, one step per call: first the previous step's bits (none at step 0), then this
+ * step's probabilities into p. Returns how many (0 after the last step). */
+int pages_decode_step(void *handle, const int32_t *bits, int32_t *p) {
+    struct coder *k = handle;
+    if (k->step > 0) update_step(k, k->step - 1, bits);
+    if (k->step >= k->steps) return 0;
+    return predict_step(k, k->step++, p);
+}
+
+/* The page decoded so far ([height, width], 0/1). */
+void pages_page(void *handle, uint8_t *out) {
+    struct coder *k = handle;
+    memcpy(out, k->page, (size_t)k->height * k->width);
+}
+
+/* The network's logit (1/256 nat, unclamped to the stretch domain) at every pixel of a whole
+ * page ([height, width], 0/1), teacher-forced, each stripe's context fresh. */
+void pages_logits(void *handle, const uint8_t *page, int32_t *out) {
+    struct coder *k = handle;
+    memcpy(k->page, page, (size_t)k->height * k->width);
+    for (int y = 0; y < k->height; y++)
+        for (int x = 0; x < k->width; x++)
+            out[(int64_t)y * k->width + x] = cached_network(k, y / k->stripe * k->stripe, y, x);
+}
