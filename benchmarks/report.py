@@ -63,6 +63,7 @@ from report_claims import (
     claim_training,
 )
 from report_codec import block_codec, block_codec_real
+from report_documents import block_documents, block_documents_headline
 from report_headline import block_headline
 from report_mnist import block_standard
 from report_ood import block_ood, block_ood_headline
@@ -119,6 +120,8 @@ BLOCKS: dict[str, Callable[[Results], list[str]]] = {
     "standard": block_standard,
     "ood": block_ood_headline,
     "ood-full": block_ood,
+    "documents": block_documents_headline,
+    "documents-full": block_documents,
     "claims": block_claims,
     "headline": block_headline,
 }
@@ -141,7 +144,7 @@ def render_one(benchmark: str, path: Path) -> str:
     docs[benchmark] = normalise(benchmark, json.loads(Path(path).read_text()))
     block = {"demo": block_demo, "models": block_models, "sampling": block_sampling, "quality": block_quality}
     block |= {"conditional": block_conditional, "codec": block_codec, "versions": block_versions}
-    block |= {"codec_real": block_codec_real, "orders": block_orders, "ood": block_ood}
+    block |= {"codec_real": block_codec_real, "orders": block_orders, "ood": block_ood, "documents": block_documents}
     return "\n".join(block[benchmark](Results(docs, allow_mixed=True)))
 
 
@@ -161,13 +164,13 @@ class Page:
         return "../" * self.path.count("/")
 
 
-README = Page("README.md", ("headline", "standard", "ood"), section="Results")
+README = Page("README.md", ("headline", "standard", "ood", "documents"), section="Results")
 PAGES: tuple[Page, ...] = (
     README,
     Page("docs/results/index.md", ("claims",)),
     Page("docs/results/models.md", ("demo", "models", "drift", "quality", "conditional")),
     Page("docs/results/sampling.md", ("sampling", "sampling-paper", "versions", "compiled-sampling")),
-    Page("docs/results/codec.md", ("codec", "codec-real")),
+    Page("docs/results/codec.md", ("codec", "codec-real", "documents-full")),
     Page("docs/results/training.md", ("training", "learning")),
     Page("docs/results/scale.md", ("distributed", "imagenet-memory")),
     Page("docs/results/orders.md", ("orders",)),

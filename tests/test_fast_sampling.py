@@ -172,3 +172,13 @@ def test_naive_runs_the_network_once_per_pixel_where_the_distribution_carries_th
 
 def test_one_channel_models_need_one_pass_per_pixel_anyway():
     assert params_per_pixel(tiny("pixelcnn", (1, 3, 3), 2))
+
+
+@pytest.mark.parametrize("kernel", [3, 9])
+@pytest.mark.parametrize("num_layers", [0, 2])
+def test_pixelcnn_input_kernel_any_odd_size_samples_exactly(kernel, num_layers):
+    """input_kernel changes the template and the wavefront's reach; the fast sampler follows."""
+    model = tiny("pixelcnn", (1, 7, 12), 2, seed=4, num_layers=num_layers, input_kernel=kernel)
+    assert model.wavefront_shift == min(kernel // 2 + 1, 12)
+    naive = model.sample(4, generator=3, method="naive")
+    assert torch.equal(naive, model.sample(4, generator=3, method="fast"))

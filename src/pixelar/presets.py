@@ -86,6 +86,26 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The same two for 8-bit MNIST (not trained yet).
     "mnist-8bit-fast": OOD_RECIPE | {"data": "mnist"},
     "mnist-8bit-background": OOD_RECIPE | BACKGROUND | {"data": "mnist"},
+    # The page codec's template model (pixelar.codec.pages), shipped as pretrained "ccitt-pages":
+    # a PixelCNN with no residual blocks whose 15×15 mask-A template (7 rows above, 7 pixels left)
+    # feeds a 64-wide MLP, trained on the 128×128 tiles of bilevel pages. `data` is the folder of
+    # the pages: `pixelar train --preset ccitt-pages --data folder:DATA/ccitt` (the CCITT pages:
+    # python benchmarks/fetch_data.py --sets ccitt); about 15 minutes on one CPU thread.
+    "ccitt-pages": {
+        "model": "pixelcnn",
+        "model_args": {"num_layers": 0, "hidden_channels": 32, "input_kernel": 15},
+        "data": "folder:ccitt",
+        "tiles": True,
+        "image_size": 128,
+        "levels": 2,
+        "channels": 1,
+        "batch_size": 16,
+        "steps": 1_000,
+        "lr": 0.002,
+        "eval_every": 0,
+        "num_samples": 0,
+        "checkpoint_every": 500,
+    },
     # PixelRNN paper, Table 4 (81.30 nats): 15 masked layers (7×7 A + 14 blocks); width *unsure*.
     "pixelcnn-mnist": {
         "model": "pixelcnn",

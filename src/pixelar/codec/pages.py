@@ -44,7 +44,7 @@ PAGE_VERSION = 1
 FLAG_ADAPT = 1
 ID_SIZE = 8
 CHECK_BYTES = 4
-DEFAULT_STRIPE = 128  # rows per stripe (benchmarks/bench_documents.py measures the cost of others)
+DEFAULT_STRIPE = 256  # rows per stripe (benchmarks/bench_documents.py measures the cost of others)
 MAX_PIXELS = 2**27  # a file claiming more is refused before any work
 MAX_SIDE = 2**16
 DEFAULT_PAGE_MODEL = "ccitt-pages"  # the shipped page model (pixelar.pretrained)
@@ -212,7 +212,7 @@ def decompress_page(model: AutoregressiveModel, data: bytes, progress: bool = Fa
     with tqdm(total=header.height * width, unit="px", unit_scale=True, disable=not progress, desc="decoding") as bar:
         step = 0
         while len(p := kernel.step(bits)):
-            bits = np.ascontiguousarray(_coder(decoder.decode, family, p / ONE), dtype=np.int32)
+            bits = _coder(decoder.decode, family, p)
             step += 1
             if step % width == 0:
                 bar.update(width * kernel.stripes)

@@ -9,11 +9,14 @@
  * updated with their bits (so the decoder can decode a step's bits together).
  *
  * Per pixel: the network's logit l (1/256 nat) from the template (cached by the template's
- * bits where the whole template lies inside the stripe); two adaptive probabilities, one per
- * context of the JBIG-like 16-pixel neighbourhood, one per (l bucket, 4 nearest pixels); and a
- * logistic mixer of their stretches (weights per 2 nearest pixels) whose output p (16 bits) codes
- * the pixel. Adaptive probabilities start at 1/2 and move by 1/(n + 1.5) of the error, n their
- * count capped at LIMIT; the mixer starts as the network alone (weight 1) and learns online.
+ * bits where the whole template lies inside the stripe); four adaptive probabilities, one per
+ * context of: the JBIG-like 16-pixel neighbourhood (2 rows above, 4 pixels left); (l's bucket,
+ * the 4 nearest pixels), which recalibrates the network on the page; a 31-pixel and a 54-pixel
+ * neighbourhood (3 and 4 rows above), hashed into 2^22 entries; and a logistic mixer of l and
+ * the four stretches (context-mixing as in PAQ; one weight set per value of the 4 nearest
+ * pixels) whose output p (16 bits) codes the pixel. Adaptive probabilities start at 1/2 and move
+ * by 1/(n + 1.5) of the error, n their count capped at a limit; the mixer starts as the network
+ * alone (weight 1) and learns online at a rate of 2^-15 (per unit of input × error).
  *
  * Built and loaded by pixelar/native/build.py; called through ctypes by pixelar/codec/pages.py.
  */
@@ -22,14 +25,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NIN 4           /* mixer inputs: network, template counts, calibration counts, bias */
-#define SETS 4          /* mixer weight sets, by the west and north pixels */
+#define NIN 6           /* mixer inputs: network, four count models, bias */
+#define SETS 16         /* mixer weight sets, by the 4 nearest pixels */
 #define CTX_BITS 16     /* the count model's neighbourhood */
 #define BUCKETS 48      /* calibration: network logit buckets */
 #define LIMIT_A 255     /* count caps */
 #define LIMIT_B 1023
 #define LOGIT_MAX 3071  /* stretch domain: |logit| <= 12 nat in 1/256 nat */
 #define CACHE_BITS 21
+#define HASH_BITS 22     /* the wide count model's table */
+#define LIMIT_C 255
 
 struct net {
     int taps, hidden;
@@ -56,9 +61,12 @@ struct coder {
     uint8_t *page;                 /* [height, width] 0/1, pixels coded so far */
     uint16_t *pa, *pb;             /* adaptive probabilities */
     uint16_t *na, *nb;             /* their counts */
+    uint16_t *pc, *nc;             /* the wide count model */
+    uint16_t *pd, *nd;             /* the widest */
     int32_t weights[SETS][NIN];    /* mixer, 16.16 */
     int32_t *inputs;               /* [stripes, NIN] of the last prediction */
-    int32_t *where;                /* [stripes, 4]: context a, context b, set, p */
+    int32_t *scratch;              /* [stripes]: a step's probabilities */
+    int32_t *where;                /* [stripes, 6]: context a, context b, set, p, contexts c, d */
     struct slot *cache;
     int64_t step, steps;           /* next step; stripe * width */
 };
@@ -144,7 +152,7 @@ static int32_t squash(const struct net *n, int64_t l) {
 static int32_t predict(struct coder *k, int s, int r, int c) {
     int top = s * k->stripe, y = top + r;
     int32_t l = (int32_t)clamp64(cached_network(k, top, y, c), LOGIT_MAX);
-    int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * 4;
+    int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * 6;
     if (!k->net.adapt) {
         at[3] = squash(&k->net, l);
         return at[3];
@@ -157,11 +165,28 @@ static int32_t predict(struct coder *k, int s, int r, int c) {
     int w = near(k, top, y, c - 1), nn = near(k, top, y - 1, c);
     int bucket = (l + LOGIT_MAX) * BUCKETS / (2 * LOGIT_MAX + 1);
     int b = (bucket * 4 + w * 2 + nn) * 4 + near(k, top, y - 1, c - 1) * 2 + near(k, top, y - 1, c + 1);
-    int set = w * 2 + nn;
+    int set = (w * 2 + nn) * 4 + near(k, top, y - 1, c - 1) * 2 + near(k, top, y - 1, c + 1);
     in[0] = l;
     in[1] = k->net.stretch[k->pa[a]];
     in[2] = k->net.stretch[k->pb[b]];
-    in[3] = 256;
+    uint32_t wide = 0;
+    for (int dx = -5; dx <= 5; dx++) wide = (wide << 1) | near(k, top, y - 1, c + dx);
+    for (int dx = -4; dx <= 4; dx++) wide = (wide << 1) | near(k, top, y - 2, c + dx);
+    for (int dx = -2; dx <= 2; dx++) wide = (wide << 1) | near(k, top, y - 3, c + dx);
+    for (int dx = -6; dx <= -1; dx++) wide = (wide << 1) | near(k, top, y, c + dx);
+    uint32_t hc = (uint32_t)(((uint64_t)wide * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
+    at[4] = (int32_t)hc;
+    in[3] = k->net.stretch[k->pc[hc]];
+    uint64_t widest = 0;
+    for (int dx = -7; dx <= 7; dx++) widest = (widest << 1) | near(k, top, y - 1, c + dx);
+    for (int dx = -6; dx <= 6; dx++) widest = (widest << 1) | near(k, top, y - 2, c + dx);
+    for (int dx = -5; dx <= 5; dx++) widest = (widest << 1) | near(k, top, y - 3, c + dx);
+    for (int dx = -3; dx <= 3; dx++) widest = (widest << 1) | near(k, top, y - 4, c + dx);
+    for (int dx = -8; dx <= -1; dx++) widest = (widest << 1) | near(k, top, y, c + dx);
+    uint32_t hd = (uint32_t)(((widest + 0x632BE59BD9B4E019ull) * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
+    at[5] = (int32_t)hd;
+    in[4] = k->net.stretch[k->pd[hd]];
+    in[5] = 256;
     int64_t dot = 0;
     for (int i = 0; i < NIN; i++) dot += (int64_t)k->weights[set][i] * in[i];
     at[0] = a; at[1] = b; at[2] = set; at[3] = squash(&k->net, shift(dot, 16));
@@ -178,12 +203,14 @@ static void adapt(uint16_t *p, uint16_t *n, int limit, const int32_t *reciprocal
 static void update(struct coder *k, int s, int r, int c, int bit) {
     k->page[(int64_t)(s * k->stripe + r) * k->width + c] = (uint8_t)bit;
     if (!k->net.adapt) return;
-    int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * 4;
+    int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * 6;
     int64_t err = (bit ? 65536 : 0) - at[3];
     int32_t *w = k->weights[at[2]];
-    for (int i = 0; i < NIN; i++) w[i] += (int32_t)shift(in[i] * err, 18);
+    for (int i = 0; i < NIN; i++) w[i] += (int32_t)shift(in[i] * err, 15);
     adapt(k->pa + at[0], k->na + at[0], LIMIT_A, k->net.reciprocal, bit);
     adapt(k->pb + at[1], k->nb + at[1], LIMIT_B, k->net.reciprocal, bit);
+    adapt(k->pc + at[4], k->nc + at[4], LIMIT_C, k->net.reciprocal, bit);
+    adapt(k->pd + at[5], k->nd + at[5], LIMIT_C, k->net.reciprocal, bit);
 }
 
 static int rows_of(const struct coder *k, int s) {
@@ -204,15 +231,21 @@ void *pages_new(const struct net *net, int height, int width, int stripe, int ca
     k->pb = malloc(sizeof(uint16_t) * BUCKETS * 16);
     k->nb = calloc(BUCKETS * 16, sizeof(uint16_t));
     k->inputs = calloc((size_t)k->stripes * NIN, sizeof(int32_t));
-    k->where = calloc((size_t)k->stripes * 4, sizeof(int32_t));
+    k->scratch = calloc((size_t)k->stripes, sizeof(int32_t));
+    k->where = calloc((size_t)k->stripes * 6, sizeof(int32_t));
+    k->pd = malloc(sizeof(uint16_t) << HASH_BITS);
+    k->nd = calloc((size_t)1 << HASH_BITS, sizeof(uint16_t));
+    k->pc = malloc(sizeof(uint16_t) << HASH_BITS);
+    k->nc = calloc((size_t)1 << HASH_BITS, sizeof(uint16_t));
     k->cache = cache ? calloc((size_t)1 << CACHE_BITS, sizeof(struct slot)) : NULL;
-    if (!k->page || !k->pa || !k->na || !k->pb || !k->nb || !k->inputs || !k->where || (cache && !k->cache)) {
+    if (!k->page || !k->pa || !k->na || !k->pb || !k->nb || !k->inputs || !k->scratch || !k->where || !k->pc || !k->nc || !k->pd || !k->nd || (cache && !k->cache)) {
         free(k->page); free(k->pa); free(k->na); free(k->pb); free(k->nb);
-        free(k->inputs); free(k->where); free(k->cache); free(k);
+        free(k->inputs); free(k->scratch); free(k->where); free(k->cache); free(k->pc); free(k->nc); free(k->pd); free(k->nd); free(k);
         return NULL;
     }
     for (int i = 0; i < 1 << CTX_BITS; i++) k->pa[i] = 32768;
     for (int i = 0; i < BUCKETS * 16; i++) k->pb[i] = 32768;
+    for (int i = 0; i < 1 << HASH_BITS; i++) k->pc[i] = k->pd[i] = 32768;
     for (int s = 0; s < SETS; s++) k->weights[s][0] = 65536;
     return k;
 }
@@ -221,7 +254,7 @@ void pages_free(void *handle) {
     struct coder *k = handle;
     if (!k) return;
     free(k->page); free(k->pa); free(k->na); free(k->pb); free(k->nb);
-    free(k->inputs); free(k->where); free(k->cache); free(k);
+    free(k->inputs); free(k->scratch); free(k->where); free(k->cache); free(k->pc); free(k->nc); free(k->pd); free(k->nd); free(k);
 }
 
 /* Predict step t's pixels into p (16-bit probabilities, one per active stripe); returns how many. */
@@ -255,12 +288,15 @@ int64_t pages_encode(void *handle, const uint8_t *page, int32_t *p, int32_t *bit
 }
 
 /* Decoding, one step per call: first the previous step's bits (none at step 0), then this
- * step's probabilities into p. Returns how many (0 after the last step). */
-int pages_decode_step(void *handle, const int32_t *bits, int32_t *p) {
+ * step's probabilities of black into p, as doubles (p / 2^16, exact). Returns how many (0 after
+ * the last step). */
+int pages_decode_step(void *handle, const int32_t *bits, double *p) {
     struct coder *k = handle;
     if (k->step > 0) update_step(k, k->step - 1, bits);
     if (k->step >= k->steps) return 0;
-    return predict_step(k, k->step++, p);
+    int n = predict_step(k, k->step++, k->scratch);
+    for (int i = 0; i < n; i++) p[i] = k->scratch[i] / 65536.0;
+    return n;
 }
 
 /* The page decoded so far ([height, width], 0/1). */

@@ -137,7 +137,7 @@ def _library() -> ctypes.CDLL:
         lib.pages_encode.restype = ctypes.c_int64
         lib.pages_encode.argtypes = [ctypes.c_void_p, ctypes.c_void_p, _I32, _I32]
         lib.pages_decode_step.restype = ctypes.c_int
-        lib.pages_decode_step.argtypes = [ctypes.c_void_p, _I32, _I32]
+        lib.pages_decode_step.argtypes = [ctypes.c_void_p, _I32, ctypes.POINTER(ctypes.c_double)]
         lib.pages_page.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         lib.pages_logits.argtypes = [ctypes.c_void_p, ctypes.c_void_p, _I32]
     return lib
@@ -158,7 +158,9 @@ class PageKernel:
         self.handle = self.lib.pages_new(ctypes.byref(self.net), height, width, stripe, int(cache))
         if not self.handle:
             raise PixelarError(f"out of memory for a {height}×{width} page")
-        self.p = np.zeros(self.stripes, dtype=np.int32)
+        self.p = np.zeros(self.stripes, dtype=np.float64)
+        self._p = _ptr(self.p, ctypes.POINTER(ctypes.c_double))
+        self.last = 0  # pixels of the previous step
 
     def __del__(self) -> None:
         if getattr(self, "handle", None):
@@ -181,8 +183,12 @@ class PageKernel:
 
     def step(self, bits: np.ndarray) -> np.ndarray:
         """Hand in the previous step's pixels (int32; ignored at the first step); this step's
-        probabilities (a view, valid until the next call; empty after the last step)."""
-        n = self.lib.pages_decode_step(self.handle, _ptr(bits, _I32), _ptr(self.p, _I32))
+        probabilities of black as floats, p / 2^16 (a view, valid until the next call; empty
+        after the last step)."""
+        if bits.dtype != np.int32 or not bits.flags.c_contiguous or len(bits) < len(self.p[: self.last]):
+            raise PixelarError("the page kernel takes the previous step's pixels as a contiguous int32 array")
+        n = self.lib.pages_decode_step(self.handle, _ptr(bits, _I32), self._p)
+        self.last = n
         return self.p[:n]
 
     def page(self) -> np.ndarray:
