@@ -14,7 +14,7 @@
  * the 4 nearest pixels), which recalibrates the network on the page; a 31-pixel and a 54-pixel
  * neighbourhood (3 and 4 rows above), hashed into 2^22 entries; and a logistic mixer of l and
  * the four stretches (context-mixing as in PAQ; one weight set per value of the 4 nearest
- * pixels) whose output p (16 bits) codes the pixel. Adaptive probabilities start at 1/2 and move
+ * pixels and bucket of |l|) whose output p (16 bits) codes the pixel. Adaptive probabilities start at 1/2 and move
  * by 1/(n + 1.5) of the error, n their count capped at a limit; the mixer starts as the network
  * alone (weight 1) and learns online at a rate of 2^-15 (per unit of input × error).
  *
@@ -26,7 +26,7 @@
 #include <string.h>
 
 #define NIN 6           /* mixer inputs: network, four count models, bias */
-#define SETS 16         /* mixer weight sets, by the 4 nearest pixels */
+#define SETS 64         /* mixer weight sets: the 4 nearest pixels x 4 buckets of abs(l) */
 #define CTX_BITS 16     /* the count model's neighbourhood */
 #define BUCKETS 48      /* calibration: network logit buckets */
 #define LIMIT_A 255     /* count caps */
@@ -165,7 +165,8 @@ static int32_t predict(struct coder *k, int s, int r, int c) {
     int w = near(k, top, y, c - 1), nn = near(k, top, y - 1, c);
     int bucket = (l + LOGIT_MAX) * BUCKETS / (2 * LOGIT_MAX + 1);
     int b = (bucket * 4 + w * 2 + nn) * 4 + near(k, top, y - 1, c - 1) * 2 + near(k, top, y - 1, c + 1);
-    int set = (w * 2 + nn) * 4 + near(k, top, y - 1, c - 1) * 2 + near(k, top, y - 1, c + 1);
+    int conf = (l < 0 ? -l : l) / 512;
+    int set = ((w * 2 + nn) * 4 + near(k, top, y - 1, c - 1) * 2 + near(k, top, y - 1, c + 1)) * 4 + (conf > 3 ? 3 : conf);
     in[0] = l;
     in[1] = k->net.stretch[k->pa[a]];
     in[2] = k->net.stretch[k->pb[b]];
