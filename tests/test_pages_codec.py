@@ -143,3 +143,12 @@ def test_errors_are_one_line():
         with pytest.raises(PixelarError, match=message) as info:
             call()
         assert "\n" not in str(info.value)
+
+
+def test_new_weights_give_new_integers():
+    model, page = template(), random_page(30, 30)
+    data = compress_page(model, page)
+    with torch.no_grad():
+        model.input_conv.weight.mul_(2)  # e.g. trained further
+    assert compress_page(model, page) != data
+    assert np.array_equal(decompress_page(model, compress_page(model, page)), page)

@@ -91,11 +91,12 @@ def template_integers(model: AutoregressiveModel) -> TemplateIntegers:
 
 
 def _kernel(model: AutoregressiveModel, shape: tuple[int, int], stripe: int, adapt: bool) -> PageKernel:
-    integers = getattr(model, "_page_integers", None)
-    if integers is None:
-        integers = template_integers(model)
-        model._page_integers = integers  # type: ignore[assignment]  # the same weights: the same integers
-    return PageKernel(integers, shape[0], shape[1], stripe, adapt)
+    key = model_fingerprint(model)  # the same weights: the same integers
+    cached = getattr(model, "_page_integers", None)
+    if cached is None or cached[0] != key:
+        cached = (key, template_integers(model))
+        model._page_integers = cached  # type: ignore[assignment]
+    return PageKernel(cached[1], shape[0], shape[1], stripe, adapt)
 
 
 def as_page(page: np.ndarray) -> np.ndarray:
