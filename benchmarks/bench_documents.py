@@ -30,6 +30,7 @@ import pixelar
 from document_baselines import BASELINES
 from pixelar.codec.pages import DEFAULT_PAGE_MODEL, DEFAULT_STRIPE, compress_page, decompress_page
 from pixelar.data import load_ccitt_pages
+from pixelar.errors import PixelarError
 from pixelar.pretrained import card_of
 
 PRESET = "ccitt-pages"
@@ -103,4 +104,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except PixelarError as e:  # no pages, no JBIG tools: one line with the fix
+        raise SystemExit(f"error: {e}") from None

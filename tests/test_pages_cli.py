@@ -75,3 +75,14 @@ def test_errors_name_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
         assert cli(*argv) == 2
         err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
         assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+
+
+def test_two_colours_that_are_not_black_and_white_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    model = tiny("pixelcnn", (1, 8, 8), 2, num_layers=0, input_kernel=5, hidden_channels=4)
+    model.save_pretrained(tmp_path / "model")
+    two = np.where(text_like_page()[..., None] == 1, [100, 155, 50], [200, 55, 100]).astype(np.uint8)
+    Image.fromarray(two).save(tmp_path / "two.png")
+    assert cli("compress", tmp_path / "model", tmp_path / "two.png", "-o", tmp_path / "t.pxz") == 2
+    err = capsys.readouterr().err.strip()
+    assert "other than pure black and white" in err and "pixelar compress RUN_OR_DIR" in err
+    assert cli("compress", tmp_path / "model", tmp_path / "two.png", "--device", "bogus") == 2

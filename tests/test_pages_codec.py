@@ -73,7 +73,7 @@ def test_round_trip(shape, stripe, adapt):
     data = compress_page(model, page, stripe, adapt)
     assert np.array_equal(decompress_page(model, data), page)
     header = read_page_header(data)
-    assert (header.height, header.width, header.stripe, header.adapt) == (*shape, stripe, adapt)
+    assert (header.height, header.width, header.stripe, header.adapt) == (*shape, min(stripe, shape[0]), adapt)
 
 
 def test_file_size_is_the_ideal_size_plus_a_header():
@@ -152,3 +152,32 @@ def test_new_weights_give_new_integers():
         model.input_conv.weight.mul_(2)  # e.g. trained further
     assert compress_page(model, page) != data
     assert np.array_equal(decompress_page(model, compress_page(model, page)), page)
+
+
+def test_stripes_beyond_the_page_are_clamped_and_refused_in_files():
+    from pixelar.codec.format import _varint
+
+    model, page = template(), random_page(5, 7)
+    data = compress_page(model, page, stripe=10**9)  # codes as one stripe of 5 rows, at once
+    assert read_page_header(data).stripe == 5
+    header = read_page_header(data)
+    for stripe in (6, 2**32, 2**32 + 1):  # a crafted header: refused before any work
+        forged = data[:14] + _varint(5) + _varint(7) + _varint(stripe) + data[header.start - 4 :]
+        with pytest.raises(PixelarError, match="corrupt, refused"):
+            decompress_page(model, forged)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(PixelarError, match="stripe must be"):
+            page_bits(model, page, stripe=bad)
+
+
+@pytest.mark.parametrize("gain", [1.5, 300.0])
+def test_kernel_equals_portable_with_a_wide_template_and_large_weights(gain):
+    """k = 15: 112 template pixels (the cache key's second word); a large gain: negative shifts
+    and the activation clamps."""
+    model = template(k=15, hidden=8, seed=5, gain=gain)
+    page = random_page(40, 37, seed=2)
+    levels = _levels(page)
+    got = _kernel(model, page.shape, 40, adapt=False).logits(levels)
+    with model.at_size(40, 37):
+        expected = portable_model(model).logits(torch.from_numpy(levels).long()[None, None], None)[0, 0, 1]
+    assert np.array_equal(got, expected.numpy().astype(np.int32))

@@ -18,7 +18,6 @@ from pixelar.cli.flags import (
     check_sampling_flags,
     given_label,
     load_model,
-    model_for_files,
     no_label_for_unconditional,
     order_flag,
     sampling_options,
@@ -163,7 +162,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     model = page_model(args.run, args.device)
     if is_template_model(model):
         return compress_pages(args, model)
-    model = model_for_files(args)
+    at_least(args.label, 0, "--label")
+    no_label_for_unconditional(args, model)
     images = read_image_list(args.images, model.image_shape[0], model.num_levels, args.values)
     cond = given_label(args, model, len(images))
     if len(images) == 0:

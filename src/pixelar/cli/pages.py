@@ -9,11 +9,13 @@ import time
 from pathlib import Path
 
 from pixelar.checkpoint import atomic_write
+from pixelar.cli.flags import resolve_device
 from pixelar.codec.pages import DEFAULT_PAGE_MODEL, compress_page, decompress_page, is_template_model
 from pixelar.data.documents import read_bilevel, write_bilevel
 from pixelar.errors import PixelarError
 from pixelar.loading import load
 from pixelar.models.base import AutoregressiveModel
+from pixelar.pretrained import pretrained_dir
 
 GENERAL = (
     "the page model codes black-and-white images only: for grey or colour images pass a model trained on them, "
@@ -22,8 +24,12 @@ GENERAL = (
 
 
 def page_model(run: str | None, device: str) -> AutoregressiveModel:
-    """The model named by RUN_OR_DIR, or the shipped page model."""
-    return load(run or DEFAULT_PAGE_MODEL, device=device)
+    """The model named by RUN_OR_DIR, or the shipped page model, on --device."""
+    if run is None and pretrained_dir(DEFAULT_PAGE_MODEL) is None:
+        raise PixelarError(
+            f"the page model {DEFAULT_PAGE_MODEL!r} is not installed; reinstall pixelar, or pass a model"
+        )
+    return load(run or DEFAULT_PAGE_MODEL, device=resolve_device(device))
 
 
 def compress_pages(args: argparse.Namespace, model: AutoregressiveModel) -> int:
@@ -34,10 +40,10 @@ def compress_pages(args: argparse.Namespace, model: AutoregressiveModel) -> int:
         )
     path = args.images[0]
     try:
-        page = read_bilevel(path)
+        page = read_bilevel(path, exact=True)
     except PixelarError as e:
-        if "grey levels" in str(e):
-            raise PixelarError(f"{path} is not black and white; {GENERAL.format(path=path)}") from None
+        if "other than pure black and white" in str(e):
+            raise PixelarError(f"{e}; {GENERAL.format(path=path)}") from None
         raise
     start = time.perf_counter()
     data = compress_page(model, page, stripe=args.stripe)

@@ -209,7 +209,10 @@ def _add_compress(sub: argparse._SubParsersAction[ArgumentParser]) -> None:
         help="code with an integer network, so the file decodes on any machine (PixelCNN; slower)",
     )
     verb.add_argument(
-        "--stripe", type=int, default=DEFAULT_STRIPE, help="page codec: rows per independently decoded stripe"
+        "--stripe",
+        type=int,
+        default=DEFAULT_STRIPE,
+        help="page codec: rows per stripe (stripes are decoded together; each starts its context afresh)",
     )
     verb.add_argument("--device", default="cpu")
 

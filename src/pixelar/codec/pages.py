@@ -5,9 +5,11 @@ the page while it is coded, as JBIG (ITU T.82) does.
 
 * Encoding is one teacher-forced pass: every probability of the page at once, in C
   (``pixelar/native/pages.c``), then one call to the range coder.
-* Decoding is sequential, in independent horizontal stripes of ``stripe`` rows (each stripe's
-  context starts fresh at its top row) decoded together, one batch per step: ``stripe × W``
-  steps, each one kernel call and one range-decoder call.
+* Decoding is sequential, in horizontal stripes of ``stripe`` rows decoded together, one batch
+  per step: ``stripe × W`` steps, each one kernel call and one range-decoder call. Each stripe's
+  template context starts fresh at its top row (the rows above are the convolution's padding);
+  the adaptive stage is shared by all stripes, updated in a fixed order (stripe by stripe, step
+  by step), so the stripes are independent for the network but decoded together.
 * The network runs in the integers of :mod:`pixelar.portable`, the adaptive stage in integers
   too, so a file decodes bit for bit on every machine, process and thread count.
 
@@ -91,12 +93,21 @@ def template_integers(model: AutoregressiveModel) -> TemplateIntegers:
 
 
 def _kernel(model: AutoregressiveModel, shape: tuple[int, int], stripe: int, adapt: bool) -> PageKernel:
+    """The page kernel for ``model`` on a page of ``shape`` in stripes of ``stripe`` rows (at
+    most the page's height: see :func:`stripe_rows`)."""
     key = model_fingerprint(model)  # the same weights: the same integers
     cached = getattr(model, "_page_integers", None)
     if cached is None or cached[0] != key:
         cached = (key, template_integers(model))
         model._page_integers = cached  # type: ignore[assignment]
     return PageKernel(cached[1], shape[0], shape[1], stripe, adapt)
+
+
+def stripe_rows(stripe: int, height: int) -> int:
+    """The stripe height a page of ``height`` rows is coded with: ``stripe``, at most ``height``."""
+    if isinstance(stripe, bool) or not isinstance(stripe, int) or stripe < 1:
+        raise PixelarError(f"stripe must be a whole number of rows, at least 1, got {stripe!r}", param="stripe")
+    return min(stripe, height)
 
 
 def as_page(page: np.ndarray) -> np.ndarray:
@@ -106,8 +117,10 @@ def as_page(page: np.ndarray) -> np.ndarray:
         page = page[0]
     if page.ndim != 2 or page.size == 0:
         raise PixelarError(f"a page is a 2-D array [H, W] of 0 and 1, got shape {page.shape}")
-    if page.shape[0] > MAX_SIDE or page.shape[1] > MAX_SIDE:
-        raise PixelarError(f"a page's sides are at most {MAX_SIDE} pixels, got {page.shape}")
+    if page.shape[0] > MAX_SIDE or page.shape[1] > MAX_SIDE or page.size > MAX_PIXELS:
+        raise PixelarError(
+            f"a page has at most {MAX_SIDE} pixels a side and {MAX_PIXELS:,} in all, got {page.shape}; cut it up"
+        )
     if page.dtype == bool or (np.issubdtype(page.dtype, np.integer) and page.min() >= 0 and page.max() <= 1):
         return np.ascontiguousarray(page, dtype=np.uint8)
     raise PixelarError("a page holds 0 (white) and 1 (black) only; threshold it first")
@@ -126,7 +139,7 @@ def _check(page: np.ndarray) -> bytes:
 def page_bits(model: AutoregressiveModel, page: np.ndarray, stripe: int = DEFAULT_STRIPE, adapt: bool = True) -> float:
     """The ideal size in bits of ``page`` coded as :func:`compress_page` codes it."""
     levels = _levels(as_page(page))
-    p, bits = _kernel(model, levels.shape, stripe, adapt).encode(levels)
+    p, bits = _kernel(model, levels.shape, stripe_rows(stripe, levels.shape[0]), adapt).encode(levels)
     chosen = np.where(bits == 1, p, ONE - p).astype(np.float64) / ONE
     return float(-np.log2(chosen).sum())
 
@@ -135,10 +148,9 @@ def compress_page(
     model: AutoregressiveModel, page: np.ndarray, stripe: int = DEFAULT_STRIPE, adapt: bool = True
 ) -> bytes:
     """Compress a bilevel page (uint8 [H, W], 1 = black) with a template model, in stripes of
-    ``stripe`` rows; ``adapt`` adds the adaptive stage."""
+    ``stripe`` rows (at most H); ``adapt`` adds the adaptive stage."""
     page = as_page(page)
-    if stripe < 1:
-        raise PixelarError(f"stripe must be at least 1 row, got {stripe}", param="stripe")
+    stripe = stripe_rows(stripe, page.shape[0])
     p, bits = _kernel(model, page.shape, stripe, adapt).encode(_levels(page))
     encoder = _constriction().stream.queue.RangeEncoder()
     encoder.encode(bits, _family(), p.astype(np.float64) / ONE)
@@ -189,7 +201,10 @@ def read_page_header(data: bytes) -> PageHeader:
         stripe, pos = _read_varint(data, pos)
     except (IndexError, PixelarError):
         raise PixelarError("the page file is truncated or corrupt (its header cannot be read)") from None
-    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE and 1 <= stripe) or height * width > MAX_PIXELS:
+    if (
+        not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE and 1 <= stripe <= height)
+        or height * width > MAX_PIXELS
+    ):
         raise PixelarError(f"the page file claims a {height}×{width} page in stripes of {stripe}: corrupt, refused")
     check = data[pos : pos + CHECK_BYTES]
     if len(check) < CHECK_BYTES:
@@ -211,13 +226,13 @@ def decompress_page(model: AutoregressiveModel, data: bytes, progress: bool = Fa
     bits = np.zeros(kernel.stripes, dtype=np.int32)
     width = header.width
     with tqdm(total=header.height * width, unit="px", unit_scale=True, disable=not progress, desc="decoding") as bar:
-        step = 0
+        done, step = 0, 0
         while len(p := kernel.step(bits)):
             bits = _coder(decoder.decode, family, p)
-            step += 1
+            done, step = done + len(p), step + 1
             if step % width == 0:
-                bar.update(width * kernel.stripes)
-        bar.update(bar.total - bar.n)
+                bar.update(done - bar.n)
+        bar.update(done - bar.n)
     page = _levels(kernel.page())
     if _check(page) != header.check:
         raise PixelarError("the page file is corrupt: the decoded page fails its check")

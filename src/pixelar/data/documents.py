@@ -30,14 +30,15 @@ def ccitt_dir(data_dir: str | Path | None = None) -> Path:
     return cache_dir(data_dir) / CCITT_FOLDER
 
 
-def read_bilevel(path: str | Path) -> np.ndarray:
+def read_bilevel(path: str | Path, exact: bool = False) -> np.ndarray:
     """The black-and-white image at ``path`` (anything Pillow opens: PBM, PNG, TIFF, …) as uint8
     [H, W] with 1 = black, 0 = white.
 
     A bilevel (mode "1") file is read as it is. Another image (grey, palette, colour) is
     converted to grey and must hold at most 2 grey levels: the darker is black, the lighter
     white (one level alone: white if it is at least 128, else black). More levels are an error,
-    as is a file that is no image.
+    as is a file that is no image. With ``exact``, a file that is not mode "1" must hold pure
+    black and pure white only (no grey, colour or transparency), so that nothing is lost.
     """
     path = Path(path)
     try:
@@ -45,6 +46,14 @@ def read_bilevel(path: str | Path) -> np.ndarray:
             image.load()
             if image.mode == "1":
                 return (np.asarray(image) == 0).astype(np.uint8)
+            if exact:
+                rgba = np.asarray(image.convert("RGBA"))
+                pure = (rgba[..., 3] == 255) & ((rgba[..., :3] == 0).all(-1) | (rgba[..., :3] == 255).all(-1))
+                if not pure.all():
+                    raise PixelarError(
+                        f"{path} holds colours other than pure black and white ({int((~pure).sum())} pixels)"
+                    )
+                return (rgba[..., 0] == 0).astype(np.uint8)
             has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
             grey = np.asarray(image.convert("RGBA").convert("L") if has_alpha else image.convert("L"))
     except FileNotFoundError:

@@ -35,6 +35,7 @@
 #define CACHE_BITS 21
 #define HASH_BITS 22     /* the wide count model's table */
 #define LIMIT_C 255
+#define WEIGHT_MAX (1 << 30) /* mixer weights saturate at +-2^14 */
 
 struct net {
     int taps, hidden;
@@ -140,7 +141,7 @@ static int32_t cached_network(struct coder *k, int top, int y, int x) {
 }
 
 static int near(const struct coder *k, int top, int y, int x) {
-    return pixel(k, top, y, x) > 0;
+    return pixel(k, top, y, x) >= 0; /* white, or outside the stripe (paper, as JBIG assumes) */
 }
 
 static int32_t squash(const struct net *n, int64_t l) {
@@ -207,7 +208,10 @@ static void update(struct coder *k, int s, int r, int c, int bit) {
     int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * 6;
     int64_t err = (bit ? 65536 : 0) - at[3];
     int32_t *w = k->weights[at[2]];
-    for (int i = 0; i < NIN; i++) w[i] += (int32_t)shift(in[i] * err, 15);
+    for (int i = 0; i < NIN; i++) {
+        int64_t v = w[i] + shift(in[i] * err, 15);
+        w[i] = (int32_t)(v > WEIGHT_MAX ? WEIGHT_MAX : (v < -WEIGHT_MAX ? -WEIGHT_MAX : v));
+    }
     adapt(k->pa + at[0], k->na + at[0], LIMIT_A, k->net.reciprocal, bit);
     adapt(k->pb + at[1], k->nb + at[1], LIMIT_B, k->net.reciprocal, bit);
     adapt(k->pc + at[4], k->nc + at[4], LIMIT_C, k->net.reciprocal, bit);
@@ -220,6 +224,7 @@ static int rows_of(const struct coder *k, int s) {
 }
 
 void *pages_new(const struct net *net, int height, int width, int stripe, int cache) {
+    if (height < 1 || width < 1 || stripe < 1 || stripe > height || height > 65536 || width > 65536) return NULL;
     struct coder *k = calloc(1, sizeof *k);
     if (!k) return NULL;
     k->net = *net;

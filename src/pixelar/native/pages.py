@@ -155,6 +155,8 @@ class PageKernel:
         self.net = integers.net(adapt)
         self.shape = (height, width)
         self.stripes = -(-height // stripe)
+        if not (1 <= stripe <= height <= 2**16 and 1 <= width <= 2**16):
+            raise PixelarError(f"a {height}×{width} page in stripes of {stripe} rows is out of the kernel's range")
         self.handle = self.lib.pages_new(ctypes.byref(self.net), height, width, stripe, int(cache))
         if not self.handle:
             raise PixelarError(f"out of memory for a {height}×{width} page")
