@@ -9,11 +9,12 @@
  * updated with their bits (so the decoder can decode a step's bits together).
  *
  * Per pixel: the network's logit l (1/256 nat) from the template (cached by the template's
- * bits where the whole template lies inside the stripe); four adaptive probabilities, one per
+ * bits where the whole template lies inside the stripe); five adaptive probabilities, one per
  * context of: the JBIG-like 16-pixel neighbourhood (2 rows above, 4 pixels left); (l's bucket,
- * the 4 nearest pixels), which recalibrates the network on the page; a 31-pixel and a 54-pixel
- * neighbourhood (3 and 4 rows above), hashed into 2^22 entries; and a logistic mixer of l and
- * the four stretches (context-mixing as in PAQ; one weight set per value of the 4 nearest
+ * the 4 nearest pixels), which recalibrates the network on the page; a 31-pixel, an 82-pixel
+ * (8 rows above) and a 102-pixel (12 rows above) neighbourhood, hashed into 2^22 entries each,
+ * which remember shapes seen earlier on the page; and a logistic mixer of l and the five
+ * stretches (context-mixing as in PAQ; one weight set per value of the 4 nearest
  * pixels and bucket of |l|) whose output p (16 bits) codes the pixel. Adaptive probabilities start at 1/2 and move
  * by 1/(n + 1.5) of the error, n their count capped at a limit; the mixer starts as the network
  * alone (weight 1) and learns online at a rate of 2^-15 (per unit of input × error).
@@ -25,7 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NIN 6           /* mixer inputs: network, four count models, bias */
+#define WHERE 8         /* what a prediction keeps for its update, per stripe */
+#define NIN 7           /* mixer inputs: network, four count models, bias */
 #define SETS 64         /* mixer weight sets: the 4 nearest pixels x 4 buckets of abs(l) */
 #define CTX_BITS 16     /* the count model's neighbourhood */
 #define BUCKETS 48      /* calibration: network logit buckets */
@@ -64,10 +66,11 @@ struct coder {
     uint16_t *na, *nb;             /* their counts */
     uint16_t *pc, *nc;             /* the wide count model */
     uint16_t *pd, *nd;             /* the widest */
+    uint16_t *pe, *ne;             /* the tallest */
     int32_t weights[SETS][NIN];    /* mixer, 16.16 */
     int32_t *inputs;               /* [stripes, NIN] of the last prediction */
     int32_t *scratch;              /* [stripes]: a step's probabilities */
-    int32_t *where;                /* [stripes, 6]: context a, context b, set, p, contexts c, d */
+    int32_t *where;                /* [stripes, WHERE]: contexts a, b, mixer set, p, contexts c, d, -, e */
     struct slot *cache;
     int64_t step, steps;           /* next step; stripe * width */
 };
@@ -153,7 +156,7 @@ static int32_t squash(const struct net *n, int64_t l) {
 static int32_t predict(struct coder *k, int s, int r, int c) {
     int top = s * k->stripe, y = top + r;
     int32_t l = (int32_t)clamp64(cached_network(k, top, y, c), LOGIT_MAX);
-    int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * 6;
+    int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * WHERE;
     if (!k->net.adapt) {
         at[3] = squash(&k->net, l);
         return at[3];
@@ -185,10 +188,19 @@ static int32_t predict(struct coder *k, int s, int r, int c) {
     for (int dx = -5; dx <= 5; dx++) widest = (widest << 1) | near(k, top, y - 3, c + dx);
     for (int dx = -3; dx <= 3; dx++) widest = (widest << 1) | near(k, top, y - 4, c + dx);
     for (int dx = -8; dx <= -1; dx++) widest = (widest << 1) | near(k, top, y, c + dx);
+    uint64_t far = 0;
+    for (int dy = 5; dy <= 8; dy++)
+        for (int dx = -3; dx <= 3; dx++) far = (far << 1) | near(k, top, y - dy, c + dx);
+    uint64_t tallest = widest ^ far * 0xC2B2AE3D27D4EB4Full;
+    for (int dy = 9; dy <= 12; dy++)
+        for (int dx = -2; dx <= 2; dx++) tallest = (tallest << 1) ^ (uint64_t)near(k, top, y - dy, c + dx) ^ (tallest >> 59);
     uint32_t hd = (uint32_t)(((widest + 0x632BE59BD9B4E019ull) * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
     at[5] = (int32_t)hd;
     in[4] = k->net.stretch[k->pd[hd]];
-    in[5] = 256;
+    uint32_t he = (uint32_t)(((tallest + 0x2545F4914F6CDD1Dull) * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
+    at[7] = (int32_t)he;
+    in[5] = k->net.stretch[k->pe[he]];
+    in[6] = 256;
     int64_t dot = 0;
     for (int i = 0; i < NIN; i++) dot += (int64_t)k->weights[set][i] * in[i];
     at[0] = a; at[1] = b; at[2] = set; at[3] = squash(&k->net, shift(dot, 16));
@@ -205,7 +217,7 @@ static void adapt(uint16_t *p, uint16_t *n, int limit, const int32_t *reciprocal
 static void update(struct coder *k, int s, int r, int c, int bit) {
     k->page[(int64_t)(s * k->stripe + r) * k->width + c] = (uint8_t)bit;
     if (!k->net.adapt) return;
-    int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * 6;
+    int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * WHERE;
     int64_t err = (bit ? 65536 : 0) - at[3];
     int32_t *w = k->weights[at[2]];
     for (int i = 0; i < NIN; i++) {
@@ -216,6 +228,7 @@ static void update(struct coder *k, int s, int r, int c, int bit) {
     adapt(k->pb + at[1], k->nb + at[1], LIMIT_B, k->net.reciprocal, bit);
     adapt(k->pc + at[4], k->nc + at[4], LIMIT_C, k->net.reciprocal, bit);
     adapt(k->pd + at[5], k->nd + at[5], LIMIT_C, k->net.reciprocal, bit);
+    adapt(k->pe + at[7], k->ne + at[7], LIMIT_C, k->net.reciprocal, bit);
 }
 
 static int rows_of(const struct coder *k, int s) {
@@ -238,20 +251,22 @@ void *pages_new(const struct net *net, int height, int width, int stripe, int ca
     k->nb = calloc(BUCKETS * 16, sizeof(uint16_t));
     k->inputs = calloc((size_t)k->stripes * NIN, sizeof(int32_t));
     k->scratch = calloc((size_t)k->stripes, sizeof(int32_t));
-    k->where = calloc((size_t)k->stripes * 6, sizeof(int32_t));
+    k->where = calloc((size_t)k->stripes * WHERE, sizeof(int32_t));
     k->pd = malloc(sizeof(uint16_t) << HASH_BITS);
+    k->pe = malloc(sizeof(uint16_t) << HASH_BITS);
+    k->ne = calloc((size_t)1 << HASH_BITS, sizeof(uint16_t));
     k->nd = calloc((size_t)1 << HASH_BITS, sizeof(uint16_t));
     k->pc = malloc(sizeof(uint16_t) << HASH_BITS);
     k->nc = calloc((size_t)1 << HASH_BITS, sizeof(uint16_t));
     k->cache = cache ? calloc((size_t)1 << CACHE_BITS, sizeof(struct slot)) : NULL;
-    if (!k->page || !k->pa || !k->na || !k->pb || !k->nb || !k->inputs || !k->scratch || !k->where || !k->pc || !k->nc || !k->pd || !k->nd || (cache && !k->cache)) {
+    if (!k->page || !k->pa || !k->na || !k->pb || !k->nb || !k->inputs || !k->scratch || !k->where || !k->pc || !k->nc || !k->pd || !k->nd || !k->pe || !k->ne || (cache && !k->cache)) {
         free(k->page); free(k->pa); free(k->na); free(k->pb); free(k->nb);
-        free(k->inputs); free(k->scratch); free(k->where); free(k->cache); free(k->pc); free(k->nc); free(k->pd); free(k->nd); free(k);
+        free(k->inputs); free(k->scratch); free(k->where); free(k->cache); free(k->pc); free(k->nc); free(k->pd); free(k->nd); free(k->pe); free(k->ne); free(k);
         return NULL;
     }
     for (int i = 0; i < 1 << CTX_BITS; i++) k->pa[i] = 32768;
     for (int i = 0; i < BUCKETS * 16; i++) k->pb[i] = 32768;
-    for (int i = 0; i < 1 << HASH_BITS; i++) k->pc[i] = k->pd[i] = 32768;
+    for (int i = 0; i < 1 << HASH_BITS; i++) k->pc[i] = k->pd[i] = k->pe[i] = 32768;
     for (int s = 0; s < SETS; s++) k->weights[s][0] = 65536;
     return k;
 }
@@ -260,7 +275,7 @@ void pages_free(void *handle) {
     struct coder *k = handle;
     if (!k) return;
     free(k->page); free(k->pa); free(k->na); free(k->pb); free(k->nb);
-    free(k->inputs); free(k->scratch); free(k->where); free(k->cache); free(k->pc); free(k->nc); free(k->pd); free(k->nd); free(k);
+    free(k->inputs); free(k->scratch); free(k->where); free(k->cache); free(k->pc); free(k->nc); free(k->pd); free(k->nd); free(k->pe); free(k->ne); free(k);
 }
 
 /* Predict step t's pixels into p (16-bit probabilities, one per active stripe); returns how many. */
