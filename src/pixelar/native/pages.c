@@ -14,8 +14,9 @@
  * the 4 nearest pixels), which recalibrates the network on the page; a 31-pixel, an 82-pixel
  * (8 rows above) and a 102-pixel (12 rows above) neighbourhood, hashed into 2^22 entries each,
  * which remember shapes seen earlier on the page; and a logistic mixer of l and the five
- * stretches (context-mixing as in PAQ; one weight set per value of the 4 nearest
- * pixels and bucket of |l|) whose output p (16 bits) codes the pixel. Adaptive probabilities start at 1/2 and move
+ * stretches (context-mixing as in PAQ), twice: one mixer with a weight set per value of the 4
+ * nearest pixels and bucket of |l|, one per bucket of the tallest context's stretch and count;
+ * the mean of their logits gives p (16 bits), which codes the pixel. Adaptive probabilities start at 1/2 and move
  * by 1/(n + 1.5) of the error, n their count capped at a limit; the mixer starts as the network
  * alone (weight 1) and learns online at a rate of 2^-15 (per unit of input × error).
  *
@@ -26,8 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WHERE 8         /* what a prediction keeps for its update, per stripe */
+#define WHERE 10        /* what a prediction keeps for its update, per stripe */
 #define NIN 7           /* mixer inputs: network, four count models, bias */
+#define SETS2 64        /* the second mixer's sets: the tallest context's stretch x its count */
 #define SETS 64         /* mixer weight sets: the 4 nearest pixels x 4 buckets of abs(l) */
 #define CTX_BITS 16     /* the count model's neighbourhood */
 #define BUCKETS 48      /* calibration: network logit buckets */
@@ -68,6 +70,7 @@ struct coder {
     uint16_t *pd, *nd;             /* the widest */
     uint16_t *pe, *ne;             /* the tallest */
     int32_t weights[SETS][NIN];    /* mixer, 16.16 */
+    int32_t weights2[SETS2][NIN];  /* the second mixer */
     int32_t *inputs;               /* [stripes, NIN] of the last prediction */
     int32_t *scratch;              /* [stripes]: a step's probabilities */
     int32_t *where;                /* [stripes, WHERE]: contexts a, b, mixer set, p, contexts c, d, -, e */
@@ -203,8 +206,14 @@ static int32_t predict(struct coder *k, int s, int r, int c) {
     in[6] = 256;
     int64_t dot = 0;
     for (int i = 0; i < NIN; i++) dot += (int64_t)k->weights[set][i] * in[i];
-    at[0] = a; at[1] = b; at[2] = set; at[3] = squash(&k->net, shift(dot, 16));
-    return at[3];
+    int st = in[5] + LOGIT_MAX, ne = k->ne[he];
+    int set2 = (st * 16 / (2 * LOGIT_MAX + 1)) * 4 + (ne == 0 ? 0 : ne < 4 ? 1 : ne < 32 ? 2 : 3);
+    int64_t dot2 = 0;
+    for (int i = 0; i < NIN; i++) dot2 += (int64_t)k->weights2[set2][i] * in[i];
+    int64_t l1 = clamp64(shift(dot, 16), LOGIT_MAX), l2 = clamp64(shift(dot2, 16), LOGIT_MAX);
+    at[0] = a; at[1] = b; at[2] = set; at[3] = squash(&k->net, l1);
+    at[8] = set2; at[9] = squash(&k->net, l2);
+    return squash(&k->net, shift(l1 + l2, 1));
 }
 
 static void adapt(uint16_t *p, uint16_t *n, int limit, const int32_t *reciprocal, int bit) {
@@ -218,8 +227,12 @@ static void update(struct coder *k, int s, int r, int c, int bit) {
     k->page[(int64_t)(s * k->stripe + r) * k->width + c] = (uint8_t)bit;
     if (!k->net.adapt) return;
     int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * WHERE;
-    int64_t err = (bit ? 65536 : 0) - at[3];
-    int32_t *w = k->weights[at[2]];
+    int64_t err = (bit ? 65536 : 0) - at[3], err2 = (bit ? 65536 : 0) - at[9];
+    int32_t *w = k->weights[at[2]], *w2 = k->weights2[at[8]];
+    for (int i = 0; i < NIN; i++) {
+        int64_t v = w2[i] + shift(in[i] * err2, 15);
+        w2[i] = (int32_t)(v > WEIGHT_MAX ? WEIGHT_MAX : (v < -WEIGHT_MAX ? -WEIGHT_MAX : v));
+    }
     for (int i = 0; i < NIN; i++) {
         int64_t v = w[i] + shift(in[i] * err, 15);
         w[i] = (int32_t)(v > WEIGHT_MAX ? WEIGHT_MAX : (v < -WEIGHT_MAX ? -WEIGHT_MAX : v));
@@ -268,6 +281,7 @@ void *pages_new(const struct net *net, int height, int width, int stripe, int ca
     for (int i = 0; i < BUCKETS * 16; i++) k->pb[i] = 32768;
     for (int i = 0; i < 1 << HASH_BITS; i++) k->pc[i] = k->pd[i] = k->pe[i] = 32768;
     for (int s = 0; s < SETS; s++) k->weights[s][0] = 65536;
+    for (int s = 0; s < SETS2; s++) k->weights2[s][0] = 65536;
     return k;
 }
 
