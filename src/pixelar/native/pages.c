@@ -27,26 +27,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WHERE 10        /* what a prediction keeps for its update, per stripe */
-#define NIN 7           /* mixer inputs: network, four count models, bias */
-#define SETS2 64        /* the second mixer's sets: the tallest context's stretch x its count */
-#define SETS 64         /* mixer weight sets: the 4 nearest pixels x 4 buckets of abs(l) */
-#define CTX_BITS 16     /* the count model's neighbourhood */
+#define NH 5            /* hashed count models (shapes below) */
+#define NIN (NH + 4)    /* mixer inputs: network, neighbourhood counts, calibration counts, NH hashed, bias */
+#define SETS 64         /* first mixer's weight sets: the 4 nearest pixels x 4 buckets of abs(l) */
+#define SETS2 64        /* second mixer's: the tallest context's stretch (16 buckets) x its count (4) */
+#define CTX_BITS 16     /* the neighbourhood count model */
 #define BUCKETS 48      /* calibration: network logit buckets */
 #define LIMIT_A 255     /* count caps */
 #define LIMIT_B 1023
+#define LIMIT_H 255
 #define LOGIT_MAX 3071  /* stretch domain: |logit| <= 12 nat in 1/256 nat */
 #define CACHE_BITS 21
-#define HASH_BITS 22     /* the wide count model's table */
-#define LIMIT_C 255
+#define HASH_BITS 22    /* entries of each hashed count model: 2^22 */
 #define WEIGHT_MAX (1 << 30) /* mixer weights saturate at +-2^14 */
+#define TALLEST 2       /* the hashed model that picks the second mixer's weights */
+
+/* The hashed models' neighbourhoods: runs of pixels (row dy <= 0, columns x0..x1), up to 20. */
+struct span { int8_t dy, x0, x1; };
+static const struct span SHAPES[NH][20] = {
+    {{-1, -5, 5}, {-2, -4, 4}, {-3, -2, 2}, {0, -6, -1}},                               /* 31 pixels */
+    {{-1, -7, 7}, {-2, -6, 6}, {-3, -5, 5}, {-4, -3, 3}, {0, -8, -1}},                  /* 54 */
+    {{-1, -7, 7}, {-2, -6, 6}, {-3, -5, 5}, {-4, -3, 3}, {0, -8, -1}, {-5, -3, 3}, {-6, -3, 3},
+     {-7, -3, 3}, {-8, -3, 3}, {-9, -2, 2}, {-10, -2, 2}, {-11, -2, 2}, {-12, -2, 2}},  /* 102: 12 rows */
+    {{-1, -12, 12}, {-2, -3, 3}, {0, -12, -1}},                                           /* 44: a line */
+    {{-1, -1, 1}, {-2, -1, 1}, {-3, -1, 1}, {-4, -1, 1}, {-5, -1, 1}, {-6, -1, 1}, {-7, -1, 1},
+     {-8, -1, 1}, {-9, -1, 1}, {-10, -1, 1}, {-11, -1, 1}, {-12, -1, 1}, {-13, -1, 1},
+     {-14, -1, 1}, {-15, -1, 1}, {-16, -1, 1}, {0, -2, -1}},                               /* 50: a column */
+};
+static const int NSPANS[NH] = {4, 5, 13, 3, 17};
 
 struct net {
     int taps, hidden;
     const int32_t *dy, *dx;       /* template offsets, dy <= 0 */
     const int64_t *w1, *o1;       /* [taps, hidden], [hidden] */
     const int32_t *s1;            /* [hidden] right shifts (negative: left) */
-    const int64_t *w2, *o2;       /* [hidden, hidden] (row = input), [hidden] */
+    const int64_t *white;         /* [hidden]: o1 + the sum of w1's rows (an all-white template) */
+    const double *w2;             /* [hidden, hidden] (row = input), integers */
+    const int64_t *o2;            /* [hidden] */
     const int32_t *s2;
     const int64_t *w3;            /* [hidden] */
     int64_t o3;
@@ -60,20 +77,21 @@ struct net {
 
 struct slot { uint64_t k0, k1; int32_t value; };
 
+/* What a prediction keeps for its update (per stripe). */
+struct kept { int32_t a, b, set1, set2, p1, p2; uint32_t h[NH]; };
+
 struct coder {
     struct net net;
     int height, width, stripe, stripes;
     uint8_t *page;                 /* [height, width] 0/1, pixels coded so far */
-    uint16_t *pa, *pb;             /* adaptive probabilities */
-    uint16_t *na, *nb;             /* their counts */
-    uint16_t *pc, *nc;             /* the wide count model */
-    uint16_t *pd, *nd;             /* the widest */
-    uint16_t *pe, *ne;             /* the tallest */
-    int32_t weights[SETS][NIN];    /* mixer, 16.16 */
-    int32_t weights2[SETS2][NIN];  /* the second mixer */
+    uint16_t *pa, *na;             /* neighbourhood counts: probability, count */
+    uint16_t *pb, *nb;             /* calibration counts */
+    uint16_t *ph[NH], *nh[NH];     /* hashed counts */
+    int32_t w1[SETS][NIN];         /* the mixers' weights, 16.16 */
+    int32_t w2[SETS2][NIN];
     int32_t *inputs;               /* [stripes, NIN] of the last prediction */
     int32_t *scratch;              /* [stripes]: a step's probabilities */
-    int32_t *where;                /* [stripes, WHERE]: contexts a, b, mixer set, p, contexts c, d, -, e */
+    struct kept *kept;             /* [stripes] */
     struct slot *cache;
     int64_t step, steps;           /* next step; stripe * width */
 };
@@ -93,25 +111,32 @@ static int pixel(const struct coder *k, int top, int y, int x) {
 
 static int32_t network(const struct coder *k, int top, int y, int x) {
     const struct net *n = &k->net;
-    int64_t h1[512], acc;
-    for (int f = 0; f < n->hidden; f++) h1[f] = n->o1[f];
+    int64_t h1[512];
+    double acc[512];
+    /* first layer from the all-white template (o1 + sum of the weights, precomputed): a black
+     * pixel (-1) takes its weights off twice, a pixel outside (0) once */
+    for (int f = 0; f < n->hidden; f++) h1[f] = n->white[f];
     for (int t = 0; t < n->taps; t++) {
         int v = pixel(k, top, y + n->dy[t], x + n->dx[t]);
-        if (!v) continue;
+        if (v > 0) continue;
         const int64_t *w = n->w1 + (int64_t)t * n->hidden;
-        if (v > 0) for (int f = 0; f < n->hidden; f++) h1[f] += w[f];
-        else for (int f = 0; f < n->hidden; f++) h1[f] -= w[f];
+        int64_t times = 1 - v;
+        for (int f = 0; f < n->hidden; f++) h1[f] -= times * w[f];
     }
+    /* hidden layer in doubles holding integers: every product and partial sum is an integer
+     * below 2^53 (the bound pixelar.portable checks), so the sums are exact in any order */
+    for (int g = 0; g < n->hidden; g++) acc[g] = (double)n->o2[g];
     for (int f = 0; f < n->hidden; f++) {
         int64_t a = clamp64(shift(h1[f], n->s1[f]), n->limit);
-        h1[f] = a > 0 ? a : 0;
+        if (a <= 0) continue;
+        double v = (double)a;
+        const double *w = n->w2 + (int64_t)f * n->hidden;
+        for (int g = 0; g < n->hidden; g++) acc[g] += v * w[g];
     }
     int64_t out = n->o3;
     for (int g = 0; g < n->hidden; g++) {
-        acc = n->o2[g];
-        for (int f = 0; f < n->hidden; f++) acc += h1[f] * n->w2[(int64_t)f * n->hidden + g];
-        acc = clamp64(shift(acc, n->s2[g]), n->limit);
-        if (acc > 0) out += acc * n->w3[g];
+        int64_t a = clamp64(shift((int64_t)acc[g], n->s2[g]), n->limit);
+        if (a > 0) out += a * n->w3[g];
     }
     return (int32_t)clamp64(shift(out, n->s3), n->limit);
 }
@@ -154,66 +179,73 @@ static int32_t squash(const struct net *n, int64_t l) {
     return n->squash[clamp64(l, LOGIT_MAX) + LOGIT_MAX];
 }
 
+#define REACH_UP 16     /* the shapes reach 16 rows up and 12 columns either side */
+#define REACH_SIDE 12
+
+static uint32_t hashed(const struct coder *k, int top, int y, int c, int model, int interior) {
+    uint64_t h = 0x9E3779B97F4A7C15ull * (uint64_t)(model + 1), word = 0;
+    int bits = 0;
+    for (int i = 0; i < NSPANS[model]; i++) {
+        const struct span *sp = &SHAPES[model][i];
+        const uint8_t *row = k->page + (int64_t)(y + sp->dy) * k->width + c;
+        for (int dx = sp->x0; dx <= sp->x1; dx++) {
+            /* inside the stripe near() is the pixel's level (1: white) */
+            word = (word << 1) | (uint64_t)(interior ? row[dx] : near(k, top, y + sp->dy, c + dx));
+            if (++bits == 64) { h = (h ^ word) * 0xD6E8FEB86659FD93ull; word = 0; bits = 0; }
+        }
+    }
+    h = (h ^ word) * 0xD6E8FEB86659FD93ull;
+    return (uint32_t)((h ^ (h >> 32)) * 0x9E3779B97F4A7C15ull >> (64 - HASH_BITS));
+}
+
+static int32_t mix(const int32_t *w, const int32_t *in) {
+    int64_t dot = 0;
+    for (int i = 0; i < NIN; i++) dot += (int64_t)w[i] * in[i];
+    return (int32_t)clamp64(shift(dot, 16), LOGIT_MAX);
+}
+
+static void train(int32_t *w, const int32_t *in, int64_t err) {
+    for (int i = 0; i < NIN; i++) {
+        int64_t v = w[i] + shift(in[i] * err, 15);
+        w[i] = (int32_t)(v > WEIGHT_MAX ? WEIGHT_MAX : (v < -WEIGHT_MAX ? -WEIGHT_MAX : v));
+    }
+}
+
 /* The probability (16 bits) that the pixel of stripe s at (r, c) is black; keeps what the
  * update needs. */
 static int32_t predict(struct coder *k, int s, int r, int c) {
     int top = s * k->stripe, y = top + r;
     int32_t l = (int32_t)clamp64(cached_network(k, top, y, c), LOGIT_MAX);
-    int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * WHERE;
-    if (!k->net.adapt) {
-        at[3] = squash(&k->net, l);
-        return at[3];
-    }
+    int32_t *in = k->inputs + (int64_t)s * NIN;
+    struct kept *kp = k->kept + s;
+    if (!k->net.adapt) return kp->p1 = squash(&k->net, l);
     /* JBIG-like neighbourhood: 2 rows above (5 + 7 pixels) and 4 to the left */
-    int a = 0;
     static const int8_t ay[16] = {-2, -2, -2, -2, -2, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0};
     static const int8_t ax[16] = {-2, -1, 0, 1, 2, -3, -2, -1, 0, 1, 2, 3, -4, -3, -2, -1};
+    int a = 0;
     for (int i = 0; i < CTX_BITS; i++) a = (a << 1) | near(k, top, y + ay[i], c + ax[i]);
-    int w = near(k, top, y, c - 1), nn = near(k, top, y - 1, c);
+    int four = (near(k, top, y, c - 1) * 2 + near(k, top, y - 1, c)) * 4
+        + near(k, top, y - 1, c - 1) * 2 + near(k, top, y - 1, c + 1);
     int bucket = (l + LOGIT_MAX) * BUCKETS / (2 * LOGIT_MAX + 1);
-    int b = (bucket * 4 + w * 2 + nn) * 4 + near(k, top, y - 1, c - 1) * 2 + near(k, top, y - 1, c + 1);
     int conf = (l < 0 ? -l : l) / 512;
-    int set = ((w * 2 + nn) * 4 + near(k, top, y - 1, c - 1) * 2 + near(k, top, y - 1, c + 1)) * 4 + (conf > 3 ? 3 : conf);
+    kp->a = a;
+    kp->b = bucket * 16 + four;
+    kp->set1 = four * 4 + (conf > 3 ? 3 : conf);
     in[0] = l;
     in[1] = k->net.stretch[k->pa[a]];
-    in[2] = k->net.stretch[k->pb[b]];
-    uint32_t wide = 0;
-    for (int dx = -5; dx <= 5; dx++) wide = (wide << 1) | near(k, top, y - 1, c + dx);
-    for (int dx = -4; dx <= 4; dx++) wide = (wide << 1) | near(k, top, y - 2, c + dx);
-    for (int dx = -2; dx <= 2; dx++) wide = (wide << 1) | near(k, top, y - 3, c + dx);
-    for (int dx = -6; dx <= -1; dx++) wide = (wide << 1) | near(k, top, y, c + dx);
-    uint32_t hc = (uint32_t)(((uint64_t)wide * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
-    at[4] = (int32_t)hc;
-    in[3] = k->net.stretch[k->pc[hc]];
-    uint64_t widest = 0;
-    for (int dx = -7; dx <= 7; dx++) widest = (widest << 1) | near(k, top, y - 1, c + dx);
-    for (int dx = -6; dx <= 6; dx++) widest = (widest << 1) | near(k, top, y - 2, c + dx);
-    for (int dx = -5; dx <= 5; dx++) widest = (widest << 1) | near(k, top, y - 3, c + dx);
-    for (int dx = -3; dx <= 3; dx++) widest = (widest << 1) | near(k, top, y - 4, c + dx);
-    for (int dx = -8; dx <= -1; dx++) widest = (widest << 1) | near(k, top, y, c + dx);
-    uint64_t far = 0;
-    for (int dy = 5; dy <= 8; dy++)
-        for (int dx = -3; dx <= 3; dx++) far = (far << 1) | near(k, top, y - dy, c + dx);
-    uint64_t tallest = widest ^ far * 0xC2B2AE3D27D4EB4Full;
-    for (int dy = 9; dy <= 12; dy++)
-        for (int dx = -2; dx <= 2; dx++) tallest = (tallest << 1) ^ (uint64_t)near(k, top, y - dy, c + dx) ^ (tallest >> 59);
-    uint32_t hd = (uint32_t)(((widest + 0x632BE59BD9B4E019ull) * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
-    at[5] = (int32_t)hd;
-    in[4] = k->net.stretch[k->pd[hd]];
-    uint32_t he = (uint32_t)(((tallest + 0x2545F4914F6CDD1Dull) * 0x9E3779B97F4A7C15ull) >> (64 - HASH_BITS));
-    at[7] = (int32_t)he;
-    in[5] = k->net.stretch[k->pe[he]];
-    in[6] = 256;
-    int64_t dot = 0;
-    for (int i = 0; i < NIN; i++) dot += (int64_t)k->weights[set][i] * in[i];
-    int st = in[5] + LOGIT_MAX, ne = k->ne[he];
-    int set2 = (st * 16 / (2 * LOGIT_MAX + 1)) * 4 + (ne == 0 ? 0 : ne < 4 ? 1 : ne < 32 ? 2 : 3);
-    int64_t dot2 = 0;
-    for (int i = 0; i < NIN; i++) dot2 += (int64_t)k->weights2[set2][i] * in[i];
-    int64_t l1 = clamp64(shift(dot, 16), LOGIT_MAX), l2 = clamp64(shift(dot2, 16), LOGIT_MAX);
-    at[0] = a; at[1] = b; at[2] = set; at[3] = squash(&k->net, l1);
-    at[8] = set2; at[9] = squash(&k->net, l2);
-    return squash(&k->net, shift(l1 + l2, 1));
+    in[2] = k->net.stretch[k->pb[kp->b]];
+    int interior = y - REACH_UP >= top && c >= REACH_SIDE && c + REACH_SIDE < k->width;
+    for (int m = 0; m < NH; m++) {
+        kp->h[m] = hashed(k, top, y, c, m, interior);
+        in[3 + m] = k->net.stretch[k->ph[m][kp->h[m]]];
+    }
+    in[NIN - 1] = 256;
+    int n = k->nh[TALLEST][kp->h[TALLEST]];
+    kp->set2 = (in[3 + TALLEST] + LOGIT_MAX) * 16 / (2 * LOGIT_MAX + 1) * 4 + (n == 0 ? 0 : n < 4 ? 1 : n < 32 ? 2 : 3);
+    int32_t l1 = mix(k->w1[kp->set1], in), l2 = mix(k->w2[kp->set2], in);
+    kp->p1 = squash(&k->net, l1);
+    kp->p2 = squash(&k->net, l2);
+    return squash(&k->net, shift((int64_t)l1 + l2, 1));
 }
 
 static void adapt(uint16_t *p, uint16_t *n, int limit, const int32_t *reciprocal, int bit) {
@@ -226,27 +258,27 @@ static void adapt(uint16_t *p, uint16_t *n, int limit, const int32_t *reciprocal
 static void update(struct coder *k, int s, int r, int c, int bit) {
     k->page[(int64_t)(s * k->stripe + r) * k->width + c] = (uint8_t)bit;
     if (!k->net.adapt) return;
-    int32_t *in = k->inputs + (int64_t)s * NIN, *at = k->where + (int64_t)s * WHERE;
-    int64_t err = (bit ? 65536 : 0) - at[3], err2 = (bit ? 65536 : 0) - at[9];
-    int32_t *w = k->weights[at[2]], *w2 = k->weights2[at[8]];
-    for (int i = 0; i < NIN; i++) {
-        int64_t v = w2[i] + shift(in[i] * err2, 15);
-        w2[i] = (int32_t)(v > WEIGHT_MAX ? WEIGHT_MAX : (v < -WEIGHT_MAX ? -WEIGHT_MAX : v));
-    }
-    for (int i = 0; i < NIN; i++) {
-        int64_t v = w[i] + shift(in[i] * err, 15);
-        w[i] = (int32_t)(v > WEIGHT_MAX ? WEIGHT_MAX : (v < -WEIGHT_MAX ? -WEIGHT_MAX : v));
-    }
-    adapt(k->pa + at[0], k->na + at[0], LIMIT_A, k->net.reciprocal, bit);
-    adapt(k->pb + at[1], k->nb + at[1], LIMIT_B, k->net.reciprocal, bit);
-    adapt(k->pc + at[4], k->nc + at[4], LIMIT_C, k->net.reciprocal, bit);
-    adapt(k->pd + at[5], k->nd + at[5], LIMIT_C, k->net.reciprocal, bit);
-    adapt(k->pe + at[7], k->ne + at[7], LIMIT_C, k->net.reciprocal, bit);
+    const int32_t *in = k->inputs + (int64_t)s * NIN;
+    const struct kept *kp = k->kept + s;
+    int64_t target = bit ? 65536 : 0;
+    train(k->w1[kp->set1], in, target - kp->p1);
+    train(k->w2[kp->set2], in, target - kp->p2);
+    adapt(k->pa + kp->a, k->na + kp->a, LIMIT_A, k->net.reciprocal, bit);
+    adapt(k->pb + kp->b, k->nb + kp->b, LIMIT_B, k->net.reciprocal, bit);
+    for (int m = 0; m < NH; m++) adapt(k->ph[m] + kp->h[m], k->nh[m] + kp->h[m], LIMIT_H, k->net.reciprocal, bit);
 }
 
 static int rows_of(const struct coder *k, int s) {
     int rest = k->height - s * k->stripe;
     return rest < k->stripe ? rest : k->stripe;
+}
+
+void pages_free(void *handle) {
+    struct coder *k = handle;
+    if (!k) return;
+    free(k->page); free(k->pa); free(k->na); free(k->pb); free(k->nb);
+    for (int m = 0; m < NH; m++) { free(k->ph[m]); free(k->nh[m]); }
+    free(k->inputs); free(k->scratch); free(k->kept); free(k->cache); free(k);
 }
 
 void *pages_new(const struct net *net, int height, int width, int stripe, int cache) {
@@ -258,38 +290,33 @@ void *pages_new(const struct net *net, int height, int width, int stripe, int ca
     k->stripes = (height + stripe - 1) / stripe;
     k->steps = (int64_t)stripe * width;
     k->page = calloc((size_t)height * width, 1);
-    k->pa = malloc(sizeof(uint16_t) << CTX_BITS);
-    k->na = calloc((size_t)1 << CTX_BITS, sizeof(uint16_t));
-    k->pb = malloc(sizeof(uint16_t) * BUCKETS * 16);
-    k->nb = calloc(BUCKETS * 16, sizeof(uint16_t));
     k->inputs = calloc((size_t)k->stripes * NIN, sizeof(int32_t));
     k->scratch = calloc((size_t)k->stripes, sizeof(int32_t));
-    k->where = calloc((size_t)k->stripes * WHERE, sizeof(int32_t));
-    k->pd = malloc(sizeof(uint16_t) << HASH_BITS);
-    k->pe = malloc(sizeof(uint16_t) << HASH_BITS);
-    k->ne = calloc((size_t)1 << HASH_BITS, sizeof(uint16_t));
-    k->nd = calloc((size_t)1 << HASH_BITS, sizeof(uint16_t));
-    k->pc = malloc(sizeof(uint16_t) << HASH_BITS);
-    k->nc = calloc((size_t)1 << HASH_BITS, sizeof(uint16_t));
+    k->kept = calloc((size_t)k->stripes, sizeof(struct kept));
     k->cache = cache ? calloc((size_t)1 << CACHE_BITS, sizeof(struct slot)) : NULL;
-    if (!k->page || !k->pa || !k->na || !k->pb || !k->nb || !k->inputs || !k->scratch || !k->where || !k->pc || !k->nc || !k->pd || !k->nd || !k->pe || !k->ne || (cache && !k->cache)) {
-        free(k->page); free(k->pa); free(k->na); free(k->pb); free(k->nb);
-        free(k->inputs); free(k->scratch); free(k->where); free(k->cache); free(k->pc); free(k->nc); free(k->pd); free(k->nd); free(k->pe); free(k->ne); free(k);
-        return NULL;
+    int ok = k->page && k->inputs && k->scratch && k->kept && (!cache || k->cache);
+    if (net->adapt) {
+        k->pa = malloc(sizeof(uint16_t) << CTX_BITS);
+        k->na = calloc((size_t)1 << CTX_BITS, sizeof(uint16_t));
+        k->pb = malloc(sizeof(uint16_t) * BUCKETS * 16);
+        k->nb = calloc(BUCKETS * 16, sizeof(uint16_t));
+        ok = ok && k->pa && k->na && k->pb && k->nb;
+        for (int m = 0; m < NH; m++) {
+            k->ph[m] = malloc(sizeof(uint16_t) << HASH_BITS);
+            k->nh[m] = calloc((size_t)1 << HASH_BITS, sizeof(uint16_t));
+            ok = ok && k->ph[m] && k->nh[m];
+        }
     }
-    for (int i = 0; i < 1 << CTX_BITS; i++) k->pa[i] = 32768;
-    for (int i = 0; i < BUCKETS * 16; i++) k->pb[i] = 32768;
-    for (int i = 0; i < 1 << HASH_BITS; i++) k->pc[i] = k->pd[i] = k->pe[i] = 32768;
-    for (int s = 0; s < SETS; s++) k->weights[s][0] = 65536;
-    for (int s = 0; s < SETS2; s++) k->weights2[s][0] = 65536;
+    if (!ok) { pages_free(k); return NULL; }
+    if (net->adapt) {
+        for (int i = 0; i < 1 << CTX_BITS; i++) k->pa[i] = 32768;
+        for (int i = 0; i < BUCKETS * 16; i++) k->pb[i] = 32768;
+        for (int m = 0; m < NH; m++)
+            for (int i = 0; i < 1 << HASH_BITS; i++) k->ph[m][i] = 32768;
+    }
+    for (int s = 0; s < SETS; s++) k->w1[s][0] = 65536;
+    for (int s = 0; s < SETS2; s++) k->w2[s][0] = 65536;
     return k;
-}
-
-void pages_free(void *handle) {
-    struct coder *k = handle;
-    if (!k) return;
-    free(k->page); free(k->pa); free(k->na); free(k->pb); free(k->nb);
-    free(k->inputs); free(k->scratch); free(k->where); free(k->cache); free(k->pc); free(k->nc); free(k->pd); free(k->nd); free(k->pe); free(k->ne); free(k);
 }
 
 /* Predict step t's pixels into p (16-bit probabilities, one per active stripe); returns how many. */

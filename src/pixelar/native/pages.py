@@ -40,7 +40,8 @@ class Net(ctypes.Structure):
         ("w1", _I64),
         ("o1", _I64),
         ("s1", _I32),
-        ("w2", _I64),
+        ("white", _I64),
+        ("w2", ctypes.POINTER(ctypes.c_double)),
         ("o2", _I64),
         ("s2", _I32),
         ("w3", _I64),
@@ -106,7 +107,9 @@ class TemplateIntegers:
         self.arrays: dict[str, np.ndarray] = {
             "dy": np.ascontiguousarray(taps[:, 0], dtype=np.int32),
             "dx": np.ascontiguousarray(taps[:, 1], dtype=np.int32),
-            **{name: np.ascontiguousarray(a, dtype=np.int64) for name, a in (("w1", w1), ("o1", o1), ("w2", w2))},
+            **{name: np.ascontiguousarray(a, dtype=np.int64) for name, a in (("w1", w1), ("o1", o1))},
+            "white": (np.asarray(o1, dtype=np.int64) + np.asarray(w1, dtype=np.int64).sum(0)),
+            "w2": np.ascontiguousarray(w2, dtype=np.float64),
             **{name: np.ascontiguousarray(a, dtype=np.int64) for name, a in (("o2", o2), ("w3", w3[:, 0]))},
             "s1": np.ascontiguousarray(s1, dtype=np.int32),
             "s2": np.ascontiguousarray(s2, dtype=np.int32),
@@ -121,10 +124,10 @@ class TemplateIntegers:
         a = self.arrays
         o3, s3, limit = self.scalars
         i32 = {k: _ptr(a[k], _I32) for k in ("dy", "dx", "s1", "s2", "squash", "reciprocal")}
-        i64 = {k: _ptr(a[k], _I64) for k in ("w1", "o1", "w2", "o2", "w3")}
+        i64 = {k: _ptr(a[k], _I64) for k in ("w1", "o1", "white", "o2", "w3")}
         return Net(
             self.taps, self.hidden, **i32, **i64, o3=o3, s3=s3, limit=limit,
-            stretch=_ptr(a["stretch"], _I16), adapt=int(adapt),
+            stretch=_ptr(a["stretch"], _I16), w2=_ptr(a["w2"], ctypes.POINTER(ctypes.c_double)), adapt=int(adapt),
         )  # fmt: skip
 
 
