@@ -77,6 +77,9 @@ struct net {
 
 struct slot { uint64_t k0, k1; int32_t value; };
 
+/* An adaptive probability of black (16 bits) and its count, side by side (one cache line). */
+struct cell { uint16_t p, n; };
+
 /* What a prediction keeps for its update (per stripe). */
 struct kept { int32_t a, b, set1, set2, p1, p2; uint32_t h[NH]; };
 
@@ -84,9 +87,9 @@ struct coder {
     struct net net;
     int height, width, stripe, stripes;
     uint8_t *page;                 /* [height, width] 0/1, pixels coded so far */
-    uint16_t *pa, *na;             /* neighbourhood counts: probability, count */
-    uint16_t *pb, *nb;             /* calibration counts */
-    uint16_t *ph[NH], *nh[NH];     /* hashed counts */
+    struct cell *a;                /* neighbourhood counts */
+    struct cell *b;                /* calibration counts */
+    struct cell *h[NH];            /* hashed counts */
     int32_t w1[SETS][NIN];         /* the mixers' weights, 16.16 */
     int32_t w2[SETS2][NIN];
     int32_t *inputs;               /* [stripes, NIN] of the last prediction */
@@ -232,15 +235,15 @@ static int32_t predict(struct coder *k, int s, int r, int c) {
     kp->b = bucket * 16 + four;
     kp->set1 = four * 4 + (conf > 3 ? 3 : conf);
     in[0] = l;
-    in[1] = k->net.stretch[k->pa[a]];
-    in[2] = k->net.stretch[k->pb[kp->b]];
+    in[1] = k->net.stretch[k->a[a].p];
+    in[2] = k->net.stretch[k->b[kp->b].p];
     int interior = y - REACH_UP >= top && c >= REACH_SIDE && c + REACH_SIDE < k->width;
     for (int m = 0; m < NH; m++) {
         kp->h[m] = hashed(k, top, y, c, m, interior);
-        in[3 + m] = k->net.stretch[k->ph[m][kp->h[m]]];
+        in[3 + m] = k->net.stretch[k->h[m][kp->h[m]].p];
     }
     in[NIN - 1] = 256;
-    int n = k->nh[TALLEST][kp->h[TALLEST]];
+    int n = k->h[TALLEST][kp->h[TALLEST]].n;
     kp->set2 = (in[3 + TALLEST] + LOGIT_MAX) * 16 / (2 * LOGIT_MAX + 1) * 4 + (n == 0 ? 0 : n < 4 ? 1 : n < 32 ? 2 : 3);
     int32_t l1 = mix(k->w1[kp->set1], in), l2 = mix(k->w2[kp->set2], in);
     kp->p1 = squash(&k->net, l1);
@@ -248,11 +251,11 @@ static int32_t predict(struct coder *k, int s, int r, int c) {
     return squash(&k->net, shift((int64_t)l1 + l2, 1));
 }
 
-static void adapt(uint16_t *p, uint16_t *n, int limit, const int32_t *reciprocal, int bit) {
-    int64_t target = bit ? 65535 : 0, q = *p;
-    q += shift((target - q) * reciprocal[*n], 16);
-    *p = (uint16_t)(q < 32 ? 32 : (q > 65503 ? 65503 : q));
-    if (*n < limit) (*n)++;
+static void adapt(struct cell *cell, int limit, const int32_t *reciprocal, int bit) {
+    int64_t target = bit ? 65535 : 0, q = cell->p;
+    q += shift((target - q) * reciprocal[cell->n], 16);
+    cell->p = (uint16_t)(q < 32 ? 32 : (q > 65503 ? 65503 : q));
+    if (cell->n < limit) cell->n++;
 }
 
 static void update(struct coder *k, int s, int r, int c, int bit) {
@@ -263,9 +266,9 @@ static void update(struct coder *k, int s, int r, int c, int bit) {
     int64_t target = bit ? 65536 : 0;
     train(k->w1[kp->set1], in, target - kp->p1);
     train(k->w2[kp->set2], in, target - kp->p2);
-    adapt(k->pa + kp->a, k->na + kp->a, LIMIT_A, k->net.reciprocal, bit);
-    adapt(k->pb + kp->b, k->nb + kp->b, LIMIT_B, k->net.reciprocal, bit);
-    for (int m = 0; m < NH; m++) adapt(k->ph[m] + kp->h[m], k->nh[m] + kp->h[m], LIMIT_H, k->net.reciprocal, bit);
+    adapt(k->a + kp->a, LIMIT_A, k->net.reciprocal, bit);
+    adapt(k->b + kp->b, LIMIT_B, k->net.reciprocal, bit);
+    for (int m = 0; m < NH; m++) adapt(k->h[m] + kp->h[m], LIMIT_H, k->net.reciprocal, bit);
 }
 
 static int rows_of(const struct coder *k, int s) {
@@ -276,8 +279,8 @@ static int rows_of(const struct coder *k, int s) {
 void pages_free(void *handle) {
     struct coder *k = handle;
     if (!k) return;
-    free(k->page); free(k->pa); free(k->na); free(k->pb); free(k->nb);
-    for (int m = 0; m < NH; m++) { free(k->ph[m]); free(k->nh[m]); }
+    free(k->page); free(k->a); free(k->b);
+    for (int m = 0; m < NH; m++) free(k->h[m]);
     free(k->inputs); free(k->scratch); free(k->kept); free(k->cache); free(k);
 }
 
@@ -296,23 +299,18 @@ void *pages_new(const struct net *net, int height, int width, int stripe, int ca
     k->cache = cache ? calloc((size_t)1 << CACHE_BITS, sizeof(struct slot)) : NULL;
     int ok = k->page && k->inputs && k->scratch && k->kept && (!cache || k->cache);
     if (net->adapt) {
-        k->pa = malloc(sizeof(uint16_t) << CTX_BITS);
-        k->na = calloc((size_t)1 << CTX_BITS, sizeof(uint16_t));
-        k->pb = malloc(sizeof(uint16_t) * BUCKETS * 16);
-        k->nb = calloc(BUCKETS * 16, sizeof(uint16_t));
-        ok = ok && k->pa && k->na && k->pb && k->nb;
-        for (int m = 0; m < NH; m++) {
-            k->ph[m] = malloc(sizeof(uint16_t) << HASH_BITS);
-            k->nh[m] = calloc((size_t)1 << HASH_BITS, sizeof(uint16_t));
-            ok = ok && k->ph[m] && k->nh[m];
-        }
+        k->a = malloc(sizeof(struct cell) << CTX_BITS);
+        k->b = malloc(sizeof(struct cell) * BUCKETS * 16);
+        ok = ok && k->a && k->b;
+        for (int m = 0; m < NH; m++) ok = ok && (k->h[m] = malloc(sizeof(struct cell) << HASH_BITS));
     }
     if (!ok) { pages_free(k); return NULL; }
+    const struct cell half = {32768, 0};
     if (net->adapt) {
-        for (int i = 0; i < 1 << CTX_BITS; i++) k->pa[i] = 32768;
-        for (int i = 0; i < BUCKETS * 16; i++) k->pb[i] = 32768;
+        for (int i = 0; i < 1 << CTX_BITS; i++) k->a[i] = half;
+        for (int i = 0; i < BUCKETS * 16; i++) k->b[i] = half;
         for (int m = 0; m < NH; m++)
-            for (int i = 0; i < 1 << HASH_BITS; i++) k->ph[m][i] = 32768;
+            for (int i = 0; i < 1 << HASH_BITS; i++) k->h[m][i] = half;
     }
     for (int s = 0; s < SETS; s++) k->w1[s][0] = 65536;
     for (int s = 0; s < SETS2; s++) k->w2[s][0] = 65536;
