@@ -4,7 +4,7 @@
 
 For each page N, a template model (preset ``ccitt-pages``) trained on the 128×128 tiles of the
 other seven pages codes page N whole (pixelar.codec.pages): the file's bytes with and without
-the adaptive stage, the time to encode and to decode it at the default stripe height (the round
+the adaptive stage, and the adaptive stage alone (a template model of zero weights), the time to encode and to decode it at the default stripe height (the round
 trip checked), beside JBIG (jbigkit's ``pbmtojbg -q``), CCITT G4 (TIFF), PNG, WebP and JPEG XL
 lossless (document_baselines.py). Then the shipped model ``ccitt-pages`` (trained on all eight
 pages: in-sample, shown apart) codes every page, and every leave-one-out model codes its page at
@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import harness
 import pixelar
@@ -54,6 +55,16 @@ def loo_model(n: int, pages_dir: Path, runs: Path, quick: bool) -> Path:
     return run
 
 
+def counts_only() -> pixelar.models.AutoregressiveModel:
+    """The template model with every weight zero: its logit is always 0, so the adaptive stage
+    alone codes the page (what the network adds is the difference)."""
+    model = pixelar.create_model("pixelcnn", (1, 128, 128), 2, num_layers=0, input_kernel=15, hidden_channels=32)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.zero_()
+    return model
+
+
 def code(model, page: np.ndarray, stripe: int, adapt: bool, decode: bool) -> dict:
     """One page through the page codec: bytes, and the seconds to encode (and decode)."""
     with harness.Timer() as enc:
@@ -74,7 +85,7 @@ def main() -> None:
     pages = load_ccitt_pages()
     pages_dir = pixelar.data.documents.ccitt_dir()
     runs, rows = Path(a.runs), []
-    shipped = pixelar.load(DEFAULT_PAGE_MODEL)
+    shipped, nothing = pixelar.load(DEFAULT_PAGE_MODEL), counts_only()
     card = card_of(DEFAULT_PAGE_MODEL) or {}
     rows.append({"kind": "shipped", "name": DEFAULT_PAGE_MODEL, **{k: card.get(k) for k in ("recipe", "commit")}})
     for n in map(int, harness.each(a.pages)):
@@ -93,6 +104,9 @@ def main() -> None:
                 row | {"stripe": DEFAULT_STRIPE, "steps": steps} | code(model, page, DEFAULT_STRIPE, adapt, adapt)
             )
             harness.emit(rows[-1])
+        ablation = {"kind": "page", "page": n, "codec": "pixelar (adaptive stage only)", "stripe": DEFAULT_STRIPE}
+        rows.append(ablation | code(nothing, page, DEFAULT_STRIPE, True, False))
+        harness.emit(rows[-1])
         shipped_row = {"kind": "page", "page": n, "codec": "pixelar, shipped model (in-sample)"}
         rows.append(shipped_row | {"stripe": DEFAULT_STRIPE} | code(shipped, page, DEFAULT_STRIPE, True, False))
         harness.emit(rows[-1])
