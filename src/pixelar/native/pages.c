@@ -9,16 +9,16 @@
  * updated with their bits (so the decoder can decode a step's bits together).
  *
  * Per pixel: the network's logit l (1/256 nat) from the template (cached by the template's
- * bits where the whole template lies inside the stripe); five adaptive probabilities, one per
+ * bits where the whole template lies inside the stripe); seven adaptive probabilities, one per
  * context of: the JBIG-like 16-pixel neighbourhood (2 rows above, 4 pixels left); (l's bucket,
- * the 4 nearest pixels), which recalibrates the network on the page; a 31-pixel, an 82-pixel
- * (8 rows above) and a 102-pixel (12 rows above) neighbourhood, hashed into 2^22 entries each,
- * which remember shapes seen earlier on the page; and a logistic mixer of l and the five
- * stretches (context-mixing as in PAQ), twice: one mixer with a weight set per value of the 4
- * nearest pixels and bucket of |l|, one per bucket of the tallest context's stretch and count;
- * the mean of their logits gives p (16 bits), which codes the pixel. Adaptive probabilities start at 1/2 and move
- * by 1/(n + 1.5) of the error, n their count capped at a limit; the mixer starts as the network
- * alone (weight 1) and learns online at a rate of 2^-15 (per unit of input × error).
+ * the 4 nearest pixels), which recalibrates the network on the page; and five neighbourhoods of
+ * 31 to 102 pixels (SHAPES: up to 16 rows above, a line, a column), hashed into 2^22 entries
+ * each, which remember shapes seen earlier on the page. Two logistic mixers of l and the seven
+ * stretches (context mixing, as in PAQ): one with a weight set per value of the 4 nearest pixels
+ * and bucket of |l|, one per bucket of the tallest neighbourhood's stretch and count; the mean
+ * of their logits gives p (16 bits), which codes the pixel. Adaptive probabilities start at 1/2
+ * and move by 1/(n + 1.5) of the error, n their count capped at a limit; the mixers start as the
+ * network alone (weight 1) and learn online at a rate of 2^-15 (per unit of input x error).
  *
  * Built and loaded by pixelar/native/build.py; called through ctypes by pixelar/codec/pages.py.
  */
