@@ -9,11 +9,12 @@
  * updated with their bits (so the decoder can decode a step's bits together).
  *
  * Per pixel: the network's logit l (1/256 nat) from the template (cached by the template's
- * bits where the whole template lies inside the stripe); seven adaptive probabilities, one per
+ * bits where the whole template lies inside the stripe); eight adaptive probabilities, one per
  * context of: the JBIG-like 16-pixel neighbourhood (2 rows above, 4 pixels left); (l's bucket,
  * the 4 nearest pixels), which recalibrates the network on the page; and five neighbourhoods of
  * 31 to 102 pixels (SHAPES: up to 16 rows above, a line, a column), hashed into 2^22 entries
- * each, which remember shapes seen earlier on the page. Two logistic mixers of l and the seven
+ * each, which remember shapes seen earlier on the page; and the distances (up to 24) to ink on
+ * the left, up and up-right, with 12 nearby pixels. Two logistic mixers of l and the eight
  * stretches (context mixing, as in PAQ): one with a weight set per value of the 4 nearest pixels
  * and bucket of |l|, one per bucket of the tallest neighbourhood's stretch and count; the mean
  * of their logits gives p (16 bits), which codes the pixel. Adaptive probabilities start at 1/2
@@ -28,7 +29,7 @@
 #include <string.h>
 
 #define NH 5            /* hashed count models (shapes below) */
-#define NIN (NH + 4)    /* mixer inputs: network, neighbourhood counts, calibration counts, NH hashed, bias */
+#define NIN (NH + 5)    /* mixer inputs: network, neighbourhood, calibration, NH hashed and distance counts, bias */
 #define SETS 64         /* first mixer's weight sets: the 4 nearest pixels x 4 buckets of abs(l) */
 #define SETS2 64        /* second mixer's: the tallest context's stretch (16 buckets) x its count (4) */
 #define CTX_BITS 16     /* the neighbourhood count model */
@@ -81,7 +82,7 @@ struct slot { uint64_t k0, k1; int32_t value; };
 struct cell { uint16_t p, n; };
 
 /* What a prediction keeps for its update (per stripe). */
-struct kept { int32_t a, b, set1, set2, p1, p2; uint32_t h[NH]; };
+struct kept { int32_t a, b, set1, set2, p1, p2; uint32_t h[NH], x; };
 
 struct coder {
     struct net net;
@@ -90,6 +91,7 @@ struct coder {
     struct cell *a;                /* neighbourhood counts */
     struct cell *b;                /* calibration counts */
     struct cell *h[NH];            /* hashed counts */
+    struct cell *x;                /* counts by distances to ink */
     int32_t w1[SETS][NIN];         /* the mixers' weights, 16.16 */
     int32_t w2[SETS2][NIN];
     int32_t *inputs;               /* [stripes, NIN] of the last prediction */
@@ -242,6 +244,14 @@ static int32_t predict(struct coder *k, int s, int r, int c) {
         kp->h[m] = hashed(k, top, y, c, m, interior);
         in[3 + m] = k->net.stretch[k->h[m][kp->h[m]].p];
     }
+    int left = 0, right = 0, up = 0;
+    while (left < 24 && near(k, top, y, c - 1 - left)) left++;
+    while (right < 24 && near(k, top, y - 1, c + right)) right++;
+    while (up < 24 && near(k, top, y - 1 - up, c)) up++;
+    uint64_t hx = (((uint64_t)left * 64 + right) * 64 + up) << 16 | (uint64_t)(a & 0xFFF);
+    hx *= 0x9E3779B97F4A7C15ull;
+    kp->x = (uint32_t)(hx >> (64 - HASH_BITS));
+    in[3 + NH] = k->net.stretch[k->x[kp->x].p];
     in[NIN - 1] = 256;
     int n = k->h[TALLEST][kp->h[TALLEST]].n;
     kp->set2 = (in[3 + TALLEST] + LOGIT_MAX) * 16 / (2 * LOGIT_MAX + 1) * 4 + (n == 0 ? 0 : n < 4 ? 1 : n < 32 ? 2 : 3);
@@ -269,6 +279,7 @@ static void update(struct coder *k, int s, int r, int c, int bit) {
     adapt(k->a + kp->a, LIMIT_A, k->net.reciprocal, bit);
     adapt(k->b + kp->b, LIMIT_B, k->net.reciprocal, bit);
     for (int m = 0; m < NH; m++) adapt(k->h[m] + kp->h[m], LIMIT_H, k->net.reciprocal, bit);
+    adapt(k->x + kp->x, LIMIT_H, k->net.reciprocal, bit);
 }
 
 static int rows_of(const struct coder *k, int s) {
@@ -279,7 +290,7 @@ static int rows_of(const struct coder *k, int s) {
 void pages_free(void *handle) {
     struct coder *k = handle;
     if (!k) return;
-    free(k->page); free(k->a); free(k->b);
+    free(k->page); free(k->a); free(k->b); free(k->x);
     for (int m = 0; m < NH; m++) free(k->h[m]);
     free(k->inputs); free(k->scratch); free(k->kept); free(k->cache); free(k);
 }
@@ -301,7 +312,8 @@ void *pages_new(const struct net *net, int height, int width, int stripe, int ca
     if (net->adapt) {
         k->a = malloc(sizeof(struct cell) << CTX_BITS);
         k->b = malloc(sizeof(struct cell) * BUCKETS * 16);
-        ok = ok && k->a && k->b;
+        k->x = malloc(sizeof(struct cell) << HASH_BITS);
+        ok = ok && k->a && k->b && k->x;
         for (int m = 0; m < NH; m++) ok = ok && (k->h[m] = malloc(sizeof(struct cell) << HASH_BITS));
     }
     if (!ok) { pages_free(k); return NULL; }
@@ -309,6 +321,7 @@ void *pages_new(const struct net *net, int height, int width, int stripe, int ca
     if (net->adapt) {
         for (int i = 0; i < 1 << CTX_BITS; i++) k->a[i] = half;
         for (int i = 0; i < BUCKETS * 16; i++) k->b[i] = half;
+        for (int i = 0; i < 1 << HASH_BITS; i++) k->x[i] = half;
         for (int m = 0; m < NH; m++)
             for (int i = 0; i < 1 << HASH_BITS; i++) k->h[m][i] = half;
     }
