@@ -14,10 +14,11 @@
  * the 4 nearest pixels), which recalibrates the network on the page; and five neighbourhoods of
  * 31 to 102 pixels (SHAPES: up to 16 rows above, a line, a column), hashed into 2^22 entries
  * each, which remember shapes seen earlier on the page; and the distances (up to 24) to ink on
- * the left, up and up-right, with 12 nearby pixels. Two logistic mixers of l and the eight
+ * the left, up and up-right, with 12 nearby pixels. Three logistic mixers of l and the eight
  * stretches (context mixing, as in PAQ): one with a weight set per value of the 4 nearest pixels
- * and bucket of |l|, one per bucket of the tallest neighbourhood's stretch and count; the mean
- * of their logits gives p (16 bits), which codes the pixel. Adaptive probabilities start at 1/2
+ * and bucket of |l|, one per bucket of the tallest neighbourhood's stretch and count, one per
+ * bucket of the three distances; the mean of their logits gives p (16 bits), which codes the
+ * pixel. Adaptive probabilities start at 1/2
  * and move by 1/(n + 1.5) of the error, n their count capped at a limit; the mixers start as the
  * network alone (weight 1) and learn online at a rate of 2^-15 (per unit of input x error).
  *
@@ -82,7 +83,7 @@ struct slot { uint64_t k0, k1; int32_t value; };
 struct cell { uint16_t p, n; };
 
 /* What a prediction keeps for its update (per stripe). */
-struct kept { int32_t a, b, set1, set2, p1, p2; uint32_t h[NH], x; };
+struct kept { int32_t a, b, set1, set2, set3, p1, p2, p3; uint32_t h[NH], x; };
 
 struct coder {
     struct net net;
@@ -94,6 +95,7 @@ struct coder {
     struct cell *x;                /* counts by distances to ink */
     int32_t w1[SETS][NIN];         /* the mixers' weights, 16.16 */
     int32_t w2[SETS2][NIN];
+    int32_t w3[64][NIN];           /* the third mixer's, by the distances to ink */
     int32_t *inputs;               /* [stripes, NIN] of the last prediction */
     int32_t *scratch;              /* [stripes]: a step's probabilities */
     struct kept *kept;             /* [stripes] */
@@ -255,10 +257,13 @@ static int32_t predict(struct coder *k, int s, int r, int c) {
     in[NIN - 1] = 256;
     int n = k->h[TALLEST][kp->h[TALLEST]].n;
     kp->set2 = (in[3 + TALLEST] + LOGIT_MAX) * 16 / (2 * LOGIT_MAX + 1) * 4 + (n == 0 ? 0 : n < 4 ? 1 : n < 32 ? 2 : 3);
-    int32_t l1 = mix(k->w1[kp->set1], in), l2 = mix(k->w2[kp->set2], in);
+    int q[7] = {0, 1, 2, 2, 3, 3, 3};
+    kp->set3 = (left < 7 ? q[left] : 3) * 16 + (up < 7 ? q[up] : 3) * 4 + (right < 7 ? q[right] : 3);
+    int32_t l1 = mix(k->w1[kp->set1], in), l2 = mix(k->w2[kp->set2], in), l3 = mix(k->w3[kp->set3], in);
     kp->p1 = squash(&k->net, l1);
     kp->p2 = squash(&k->net, l2);
-    return squash(&k->net, shift((int64_t)l1 + l2, 1));
+    kp->p3 = squash(&k->net, l3);
+    return squash(&k->net, ((int64_t)l1 + l2 + l3) / 3);
 }
 
 static void adapt(struct cell *cell, int limit, const int32_t *reciprocal, int bit) {
@@ -276,6 +281,7 @@ static void update(struct coder *k, int s, int r, int c, int bit) {
     int64_t target = bit ? 65536 : 0;
     train(k->w1[kp->set1], in, target - kp->p1);
     train(k->w2[kp->set2], in, target - kp->p2);
+    train(k->w3[kp->set3], in, target - kp->p3);
     adapt(k->a + kp->a, LIMIT_A, k->net.reciprocal, bit);
     adapt(k->b + kp->b, LIMIT_B, k->net.reciprocal, bit);
     for (int m = 0; m < NH; m++) adapt(k->h[m] + kp->h[m], LIMIT_H, k->net.reciprocal, bit);
@@ -327,6 +333,7 @@ void *pages_new(const struct net *net, int height, int width, int stripe, int ca
     }
     for (int s = 0; s < SETS; s++) k->w1[s][0] = 65536;
     for (int s = 0; s < SETS2; s++) k->w2[s][0] = 65536;
+    for (int s = 0; s < 64; s++) k->w3[s][0] = 65536;
     return k;
 }
 
