@@ -164,7 +164,8 @@ class PageKernel:
         if not self.handle:
             raise PixelarError(f"out of memory for a {height}×{width} page")
         self.p = np.zeros(self.stripes, dtype=np.float64)
-        self._p = _ptr(self.p, ctypes.POINTER(ctypes.c_double))
+        self.bits = np.zeros(self.stripes, dtype=np.int32)
+        self._p, self._bits = _ptr(self.p, ctypes.POINTER(ctypes.c_double)), _ptr(self.bits, _I32)  # made once
         self.last = 0  # pixels of the previous step
 
     def __del__(self) -> None:
@@ -187,12 +188,14 @@ class PageKernel:
         return p, bits
 
     def step(self, bits: np.ndarray) -> np.ndarray:
-        """Hand in the previous step's pixels (int32; ignored at the first step); this step's
+        """Hand in the previous step's pixels (ignored at the first step); this step's
         probabilities of black as floats, p / 2^16 (a view, valid until the next call; empty
         after the last step)."""
-        if bits.dtype != np.int32 or not bits.flags.c_contiguous or len(bits) < len(self.p[: self.last]):
-            raise PixelarError("the page kernel takes the previous step's pixels as a contiguous int32 array")
-        n = self.lib.pages_decode_step(self.handle, _ptr(bits, _I32), self._p)
+        if self.last:
+            if len(bits) != self.last:
+                raise PixelarError(f"the page kernel takes the previous step's {self.last} pixels, got {len(bits)}")
+            self.bits[: self.last] = bits
+        n = self.lib.pages_decode_step(self.handle, self._bits, self._p)
         self.last = n
         return self.p[:n]
 
