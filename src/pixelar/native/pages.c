@@ -9,13 +9,13 @@
  * updated with their bits (so the decoder can decode a step's bits together).
  *
  * Per pixel: the network's logit l (1/256 nat) from the template (cached by the template's
- * bits where the whole template lies inside the stripe); eight adaptive probabilities, one per
+ * bits where the whole template lies inside the stripe); ten adaptive probabilities, one per
  * context of: the JBIG-like 16-pixel neighbourhood (2 rows above, 4 pixels left); (l's bucket,
- * the 4 nearest pixels), which recalibrates the network on the page; and five neighbourhoods of
- * 31 to 102 pixels (SHAPES: up to 16 rows above, a line, a column), hashed into 2^22 entries
+ * the 4 nearest pixels), which recalibrates the network on the page; seven neighbourhoods of
+ * 31 to 102 pixels (SHAPES: up to 16 rows above, lines, a column, a block), hashed into 2^22 entries
  * each, which remember shapes seen earlier on the page; and the distances (up to 24) to ink on
- * the left, up and up-right, with 12 nearby pixels. Three logistic mixers of l and the eight
- * stretches (context mixing, as in PAQ): one with a weight set per value of the 4 nearest pixels
+ * the left, up and up-right, with 12 nearby pixels. Three logistic mixers of l and the ten
+ * stretches (context mixing, as in PAQ): one with a weight set per value of the 8 nearest pixels
  * and bucket of |l|, one per bucket of the tallest neighbourhood's stretch and count, one per
  * bucket of the three distances; the mean of their logits gives p (16 bits), which codes the
  * pixel. Adaptive probabilities start at 1/2
@@ -29,9 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NH 5            /* hashed count models (shapes below) */
+#define NH 7            /* hashed count models (shapes below) */
 #define NIN (NH + 5)    /* mixer inputs: network, neighbourhood, calibration, NH hashed and distance counts, bias */
-#define SETS 64         /* first mixer's weight sets: the 4 nearest pixels x 4 buckets of abs(l) */
+#define SETS 1024       /* first mixer's weight sets: the 8 nearest pixels x 4 buckets of abs(l) */
 #define SETS2 64        /* second mixer's: the tallest context's stretch (16 buckets) x its count (4) */
 #define CTX_BITS 16     /* the neighbourhood count model */
 #define BUCKETS 48      /* calibration: network logit buckets */
@@ -55,8 +55,10 @@ static const struct span SHAPES[NH][20] = {
     {{-1, -1, 1}, {-2, -1, 1}, {-3, -1, 1}, {-4, -1, 1}, {-5, -1, 1}, {-6, -1, 1}, {-7, -1, 1},
      {-8, -1, 1}, {-9, -1, 1}, {-10, -1, 1}, {-11, -1, 1}, {-12, -1, 1}, {-13, -1, 1},
      {-14, -1, 1}, {-15, -1, 1}, {-16, -1, 1}, {0, -2, -1}},                               /* 50: a column */
+    {{-1, -20, 20}, {-2, -10, 10}, {0, -10, -1}},                                         /* 72: wide rows */
+    {{-1, -5, 5}, {-2, -5, 5}, {-3, -5, 5}, {-4, -5, 5}, {-5, -5, 5}, {-6, -5, 5}, {0, -5, -1}}, /* 71: a block */
 };
-static const int NSPANS[NH] = {4, 5, 13, 3, 17};
+static const int NSPANS[NH] = {4, 5, 13, 3, 17, 3, 7};
 
 struct net {
     int taps, hidden;
@@ -187,7 +189,7 @@ static int32_t squash(const struct net *n, int64_t l) {
 }
 
 #define REACH_UP 16     /* the shapes reach 16 rows up and 12 columns either side */
-#define REACH_SIDE 12
+#define REACH_SIDE 20
 
 static uint32_t hashed(const struct coder *k, int top, int y, int c, int model, int interior) {
     uint64_t h = 0x9E3779B97F4A7C15ull * (uint64_t)(model + 1), word = 0;
@@ -237,7 +239,9 @@ static int32_t predict(struct coder *k, int s, int r, int c) {
     int conf = (l < 0 ? -l : l) / 512;
     kp->a = a;
     kp->b = bucket * 16 + four;
-    kp->set1 = four * 4 + (conf > 3 ? 3 : conf);
+    int eight = four * 16 + near(k, top, y, c - 2) * 8 + near(k, top, y - 2, c) * 4
+        + near(k, top, y - 1, c - 2) * 2 + near(k, top, y - 1, c + 2);
+    kp->set1 = eight * 4 + (conf > 3 ? 3 : conf);
     in[0] = l;
     in[1] = k->net.stretch[k->a[a].p];
     in[2] = k->net.stretch[k->b[kp->b].p];
