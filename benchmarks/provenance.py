@@ -42,7 +42,17 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 SCHEMA = 2
-OUTPUT_OPTIONS = {"out", "merge", "runs", "retrain", "reuse_any", "models", "datasets", "batches"}  # not configuration
+OUTPUT_OPTIONS = {
+    "out",
+    "merge",
+    "runs",
+    "retrain",
+    "reuse_any",
+    "models",
+    "datasets",
+    "batches",
+    "pages",
+}  # not configuration
 
 
 def config_of(a: argparse.Namespace) -> dict[str, Any]:
