@@ -1,6 +1,6 @@
 """The page codec against JBIG on the eight CCITT fax pages, leave-one-out.
 
-    python benchmarks/bench_documents.py --threads 2 [--runs runs] [--pages 1,...,8] [--stripes 64,128,256,512,2376]
+    python benchmarks/bench_documents.py --threads 2 [--runs runs] [--pages 1,...,8] [--stripes 128,256,512,1024,2376]
 
 For each page N, a template model (preset ``ccitt-pages``) trained on the 128×128 tiles of the
 other seven pages codes page N whole (pixelar.codec.pages): the file's bytes with and without
@@ -80,7 +80,7 @@ def code(model, page: np.ndarray, stripe: int, adapt: bool, decode: bool) -> dic
 def main() -> None:
     p = harness.parser(__doc__, "documents")
     p.add_argument("--pages", default="1,2,3,4,5,6,7,8")
-    p.add_argument("--stripes", default="64,128,256,512,2376")
+    p.add_argument("--stripes", default="128,256,512,1024,2376")
     a = harness.parse(p, "documents", {"pages": "1", "stripes": "256"})
     pages = load_ccitt_pages()
     pages_dir = pixelar.data.documents.ccitt_dir()
