@@ -4,9 +4,11 @@ template (k//2 rows above, k//2 pixels to the left) — plus an exact adaptive s
 the page while it is coded, as JBIG (ITU T.82) does.
 
 * Encoding is one teacher-forced pass: every probability of the page at once, in C
-  (``pixelar/native/pages.c``), then one call to the range coder.
+  (``pixelar/native/pages.c``), then one call to the entropy coder (``constriction``'s ANS
+  coder, which the encoder, knowing every probability, fills in reverse; it costs a few bytes a
+  page over the ideal size, where a range coder costs about 0.7% on these pages).
 * Decoding is sequential, in horizontal stripes of ``stripe`` rows decoded together, one batch
-  per step: ``stripe × W`` steps, each one kernel call and one range-decoder call. Each stripe's
+  per step: ``stripe × W`` steps, each one kernel call and one decoder call. Each stripe's
   template context starts fresh at its top row (the rows above are the convolution's padding);
   the adaptive stage is shared by all stripes, updated in a fixed order (stripe by stripe, step
   by step), so the stripes are independent for the network but decoded together.
@@ -20,7 +22,7 @@ File layout ("varint" an unsigned LEB128 integer)::
 
 The model id is the first 8 bytes of :func:`~pixelar.codec.fingerprint.model_fingerprint`;
 the check the first 4 bytes of SHA-256 of the page's bits (``np.packbits``, row-major); the
-payload the range coder's 32-bit words, big-endian.
+payload the ANS coder's 32-bit words, big-endian.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ PAGE_VERSION = 1
 FLAG_ADAPT = 1
 ID_SIZE = 8
 CHECK_BYTES = 4
-DEFAULT_STRIPE = 512  # rows per stripe (benchmarks/bench_documents.py measures the cost of others)
+DEFAULT_STRIPE = 1024  # rows per stripe: the largest that decodes a fax page well inside 20 s (bench_documents.py)
 MAX_PIXELS = 2**27  # a file claiming more is refused before any work
 MAX_SIDE = 2**16
 DEFAULT_PAGE_MODEL = "ccitt-pages"  # the shipped page model (pixelar.pretrained)
@@ -152,8 +154,8 @@ def compress_page(
     page = as_page(page)
     stripe = stripe_rows(stripe, page.shape[0])
     p, bits = _kernel(model, page.shape, stripe, adapt).encode(_levels(page))
-    encoder = _constriction().stream.queue.RangeEncoder()
-    encoder.encode(bits, _family(), p.astype(np.float64) / ONE)
+    encoder = _constriction().stream.stack.AnsCoder()
+    encoder.encode_reverse(bits, _family(), p.astype(np.float64) / ONE)
     head = PAGE_MAGIC + bytes([PAGE_VERSION, FLAG_ADAPT if adapt else 0])
     head += bytes.fromhex(model_fingerprint(model))[:ID_SIZE]
     head += _varint(page.shape[0]) + _varint(page.shape[1]) + _varint(stripe) + _check(page)
@@ -221,7 +223,7 @@ def decompress_page(model: AutoregressiveModel, data: bytes, progress: bool = Fa
             f"the page file was compressed with model {header.model_id}, not this one ({own}); pass that model"
         )
     kernel = _kernel(model, (header.height, header.width), header.stripe, header.adapt)
-    decoder = _coder(_constriction().stream.queue.RangeDecoder, _words(data[header.start :]))
+    decoder = _coder(_constriction().stream.stack.AnsCoder, _words(data[header.start :]))
     family = _family()
     bits = np.zeros(kernel.stripes, dtype=np.int32)
     width = header.width
