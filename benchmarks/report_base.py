@@ -46,7 +46,7 @@ COMMANDS = {
     "mnist": "python benchmarks/bench_mnist.py --threads 1",
     "fashion_mnist": "python benchmarks/bench_mnist.py --data fashion-mnist --threads 1",
     "ood": "python benchmarks/bench_ood.py --threads 1",
-    "documents": "python benchmarks/bench_documents.py --threads 2",
+    "documents": "python benchmarks/bench_documents.py --threads 2 --runs runs",
 }
 TIMING_COLUMNS = [f"{kind}_{size}" for kind in ("train_img_s", "sample16_s") for size in SIZES]
 TIMING_CONFIG = ["num_layers", "hidden_channels", "train_batch", "train_steps", "sample_rows", "torch_threads"]
