@@ -55,7 +55,12 @@ def test_hand_written_results_prose_has_no_numbers(path):
 def test_every_block_lies_in_one_page():
     names = [name for page in report.PAGES for name in page.blocks]
     assert sorted(names) == sorted(report.BLOCKS) and len(set(names)) == len(names)
-    assert report.PAGES[0].path == "README.md" and report.PAGES[0].blocks == ("headline", "standard", "ood")
+    assert report.PAGES[0].path == "README.md" and report.PAGES[0].blocks == (
+        "headline",
+        "standard",
+        "ood",
+        "documents",
+    )
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -74,6 +79,7 @@ def test_a_block_in_the_wrong_page_is_refused():
     page = PAGES["docs/results/codec.md"]
     text = "# Codec\n\n<!-- results:codec:begin -->\n<!-- results:codec:end -->\n"
     text += "<!-- results:codec-real:begin -->\n<!-- results:codec-real:end -->\n"
+    text += "<!-- results:documents-full:begin -->\n<!-- results:documents-full:end -->\n"
     blocks = {name: f"{name}\n" for name in report.BLOCKS}
     assert "codec-real\n" in report.splice(text, blocks, page)
     wrong = text + "<!-- results:demo:begin -->\n<!-- results:demo:end -->\n"

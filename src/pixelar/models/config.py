@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from pixelar.errors import PixelarError
 
@@ -21,6 +21,10 @@ class ModelConfig:
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_levels: int = 256
     num_classes: int = 0
+
+    # Fields a family added after models were saved and files compressed, with the default that
+    # reproduces the older models: the codec's model fingerprint leaves them out at that default.
+    added_fields: ClassVar[dict[str, Any]] = {}
 
     def __post_init__(self) -> None:
         shape = tuple(int(s) for s in self.image_shape)

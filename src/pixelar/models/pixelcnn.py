@@ -16,7 +16,7 @@ The paper's PixelCNN has 15 masked layers; its width is *unsure* (see ``pixelar.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -53,6 +53,8 @@ class PixelCNNConfig(ModelConfig):
     hidden_channels: int = 16
     distribution: str = "auto"
     input_kernel: int = 7
+
+    added_fields: ClassVar[dict[str, Any]] = {"input_kernel": 7}
 
     def __post_init__(self) -> None:
         super().__post_init__()
