@@ -8,7 +8,7 @@ the adaptive stage, and the adaptive stage alone (a template model of zero weigh
 trip checked), beside JBIG (jbigkit's ``pbmtojbg -q``), CCITT G4 (TIFF), PNG, WebP and JPEG XL
 lossless (document_baselines.py). Then the shipped model ``ccitt-pages`` (trained on all eight
 pages: in-sample, shown apart) codes every page, and every leave-one-out model codes its page at
-each ``--stripes`` height (bytes only: what independent stripes cost).
+each ``--stripes`` height (bytes only: what starting the template afresh at each stripe costs).
 
 The models are trained here when missing (``--runs``/documents/exceptN, one after another, by
 ``pixelar train --preset ccitt-pages``, one thread each); the pages and the JBIG tools come from

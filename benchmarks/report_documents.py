@@ -100,7 +100,11 @@ def block_documents(res: Results) -> list[str]:
     pages = sorted({r["page"] for r in d.rows if r["kind"] == "stripe"})
     by = {(r["stripe"], r["page"]): r["bytes"] for r in d.rows if r["kind"] == "stripe"}
     if stripes and all((s, n) in by for s in stripes for n in pages):
-        lines += ["", "Total bytes over the pages by stripe height (independent stripes, decoded as one batch):", ""]
+        lines += [
+            "",
+            "Total bytes over the pages by stripe height (each stripe's template starts afresh at its top; the stripes are decoded together as one batch and share the adaptive stage):",
+            "",
+        ]
         lines += ["| rows per stripe | stripes per page | total bytes |", "|---|---|---|"]
         lines += [f"| {s} | {-(-2376 // s)} | {sum(by[s, n] for n in pages):,} |" for s in stripes]
     return lines

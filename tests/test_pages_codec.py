@@ -186,15 +186,17 @@ def test_kernel_equals_portable_with_a_wide_template_and_large_weights(gain):
 @pytest.mark.parametrize("k", [3, 9])
 def test_template_models_are_causal_and_normalised(k):
     """A template model (num_layers = 0, any input_kernel) is a PixelCNN like the others: no
-    conditional reads its own or a later pixel, and all 2^16 binary 4×4 images sum to one."""
+    conditional reads its own or a later pixel (eval and train mode), and all 2^16 binary 4×4
+    images sum to one."""
     from pixelar.causality import dependency_matrix, violations
 
     model = template(k=k)
     for shape in ((1, 6, 7), (1, 4, 4)):
         with model.at_size(*shape[1:]):
             x = torch.randint(0, 2, shape, generator=torch.Generator().manual_seed(k))
-            dep = dependency_matrix(model, x)
-            assert len(violations(dep)) == 0 and dep.sum() > 0
+            for train_mode in (False, True):
+                dep = dependency_matrix(model, x, train_mode=train_mode)
+                assert len(violations(dep)) == 0 and dep.sum() > dep.shape[0]
     bits = (torch.arange(2**16)[:, None] >> torch.arange(16)) & 1
     with torch.no_grad(), model.at_size(4, 4):
         total = torch.logsumexp(model.log_prob(bits.reshape(-1, 1, 4, 4)), 0).exp().item()
