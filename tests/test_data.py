@@ -503,3 +503,19 @@ def test_bundled_photo_patches_split_by_photo():
     assert train.image_shape == (3, 32, 32) and test.image_shape == (3, 32, 32)
     assert len(train) > 1000 and len(test) > 200 and train.num_levels == 256
     assert train.images.float().std() > 20  # real photographs, not constant patches
+
+
+def test_the_rendered_letters_are_seeded_split_apart_and_look_like_glyphs():
+    from pixelar.data.letters import render_letter
+
+    test = get_dataset("letters", "test")
+    assert test.images.shape == (2000, 1, 28, 28) and test.num_levels == 256 and test.num_classes == 10
+    assert torch.equal(test.images[:50], get_dataset("letters", "test").images[:50])  # the same on every call
+    assert not torch.equal(test.images[:50], get_dataset("letters", "train").images[:50])
+    ink = (test.images > 128).float().mean((1, 2, 3))
+    assert bool((ink > 0.01).all()) and bool((ink < 0.6).all())  # every image holds a glyph, none is a blob
+    i = render_letter("I", 24, 0, 0.0, 0, 0) > 128
+    assert i.sum(0).max() > 10 and i.sum(1).max() < 6  # a vertical bar
+    assert (render_letter("A", 24, 0, 0.0, 0, 0) != render_letter("B", 24, 0, 0.0, 0, 0)).any()
+    with pytest.raises(PixelarError, match="splits train and test"):
+        get_dataset("letters", "valid")

