@@ -1,4 +1,5 @@
-"""The background model's input perturbation (Ren et al. 2019): rate, uniformity, determinism."""
+"""The background model's input perturbation (Ren et al. 2019): rate, uniformity, determinism, and the
+context-perturbed variant that scores the clean images."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_training_reads_perturbed_images_and_the_config_refuses_a_bad_rate(tmp_p
     config = tiny_train_config(perturb=0.5)
     trainer = Trainer(config, tmp_path / "run", progress=False)
     seen = []
-    trainer.objective = lambda x, cond: (seen.append(x.clone()), trainer.model.log_prob(x).neg())[1]
+    trainer.objective = lambda x, cond, target: (seen.append(x.clone()), trainer.model.log_prob(x).neg())[1]
     x = next(trainer.batches())[0]
     torch.manual_seed(0)
     trainer.train_step(x, None)
@@ -56,3 +57,29 @@ def test_evaluation_reads_the_test_images_as_they_are(tmp_path):
     data = trainer.test_data.subset(20)
     torch.manual_seed(0)
     assert trainer.evaluate(data) == evaluate(trainer.eval_model, data, batch_size=64).nats_per_image
+
+
+def test_clean_targets_score_the_clean_images_given_the_perturbed_ones(tmp_path):
+    with pytest.raises(PixelarError, match="clean_targets must be used with perturb > 0"):
+        tiny_train_config(clean_targets=True).validate()
+    trainer = Trainer(tiny_train_config(perturb=0.5, clean_targets=True), tmp_path / "run", progress=False)
+    calls = []
+    trainer.objective = lambda x, cond, target: (calls.append((x.clone(), target)), trainer.model.log_prob(x).neg())[1]
+    x = next(trainer.batches())[0]
+    torch.manual_seed(0)
+    trainer.train_step(x, None)
+    inputs, target = calls[0]
+    assert torch.equal(target, x) and (inputs != x).any()  # noise in the input, none in what is scored
+
+
+def test_image_nll_of_a_target_is_its_likelihood_under_the_inputs_conditionals():
+    from helpers import tiny
+    from pixelar.training.objective import image_nll
+
+    model = tiny("pixelcnn").eval()
+    x = torch.randint(0, model.num_levels, (3, *model.image_shape))
+    y = torch.randint(0, model.num_levels, x.shape)
+    assert torch.allclose(image_nll(model, x, None, target=x), -model.log_prob(x))
+    by_hand = -model.distribution.log_prob(model(x), y).flatten(1).sum(1)
+    assert torch.allclose(image_nll(model, x, None, target=y), by_hand)
+    assert not torch.allclose(by_hand, -model.log_prob(y))  # the context is x's, not y's

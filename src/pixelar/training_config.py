@@ -61,6 +61,9 @@ class TrainConfig:
             (:func:`pixelar.data.perturb.perturbed`): the background model of the likelihood-ratio
             score (Ren et al. 2019, e.g. 0.2); 0 trains on the images as they are. Evaluation
             reads them as they are.
+        clean_targets: with ``perturb``, score the clean images given the perturbed ones as the
+            network's input (a context-perturbed background: noise in what each conditional
+            sees, none in what it predicts) instead of the perturbed images themselves (Ren et al.).
         ema: decay of an exponential moving average of the weights (Polyak averaging, e.g.
             0.9995 as in PixelCNN++), warmed up: at update t the decay is min(ema, (1 + t) / (10 + t));
             when > 0 the average is what evaluation, sampling and ``model/`` use. 0 disables it.
@@ -109,6 +112,7 @@ class TrainConfig:
     conditional: bool = False
     ema: float = 0.0
     perturb: float = 0.0
+    clean_targets: bool = False
     seed: int = 0
     device: str = "cpu"
     compile: bool = False
@@ -214,9 +218,11 @@ class TrainConfig:
             fail("perturb", "in [0, 1) (the rate μ at which pixels are replaced by noise; 0: none)")
         if not (is_number(self.ema) and 0.0 <= self.ema < 1.0):
             fail("ema", "in [0, 1) (0 disables it)")
-        for name in ("conditional", "compile", "activation_checkpointing"):
+        for name in ("conditional", "clean_targets", "compile", "activation_checkpointing"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "true or false")
+        if self.clean_targets and not self.perturb:
+            fail("clean_targets", "used with perturb > 0 (it scores the clean images given perturbed inputs)")
         if not (is_int(self.seed) and abs(self.seed) < 2**40):
             fail("seed", "an integer of magnitude below 2**40")
 

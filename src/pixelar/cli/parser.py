@@ -43,6 +43,10 @@ TRAIN_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
         float,
         "replace each training pixel by noise with this probability (a likelihood-ratio background model, e.g. 0.2)",
     ),
+    "clean_targets": (
+        bool,
+        "with --perturb: predict the clean pixels from the perturbed ones (noise in the context only)",
+    ),
     "seed": (int, "random seed"),
     "device": (str, "cpu or cuda"),
     "compile": (bool, "compile the training step with torch.compile (faster steps after a minute of compiling)"),

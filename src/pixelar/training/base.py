@@ -92,7 +92,7 @@ class TrainerBase:
         self.elapsed = 0.0
         self.unit = preferred_unit(self.model.num_levels)
         self.tensorboard: TensorBoardLog | None = None  # open during fit(), on rank 0
-        objective: Callable[[Tensor, Tensor | None], Tensor] = Objective(self.model, cfg.precision)
+        objective: Callable[[Tensor, Tensor | None, Tensor | None], Tensor] = Objective(self.model, cfg.precision)
         self.ddp: DistributedDataParallel | None = None
         if self.ctx.distributed:
             ids = [self.device] if self.device.type == "cuda" else None

@@ -29,6 +29,10 @@ from pixelar.training.run_files import METRICS_FILE
 from pixelar.training_config import CONFIG_FILE
 
 
+def _part(t: Tensor | None, start: int, size: int) -> Tensor | None:
+    return None if t is None else t[start : start + size]
+
+
 class Trainer(TrainerOutputs):
     """Trains one model on one dataset into a run directory; see :mod:`pixelar.training`."""
 
@@ -44,18 +48,20 @@ class Trainer(TrainerOutputs):
         batch_size = batch_size or len(x)
         self.model.train()
         self.model.check_input(x, cond)
+        target = x if cfg.clean_targets else None  # a context-perturbed background scores the clean images
         x = perturbed(x, cfg.perturb, self.model.num_levels)  # a background model's noisy inputs
         scale = self.ctx.world / (batch_size * math.prod(self.model.image_shape))
         size = cfg.micro_batch or len(x)
-        parts = [(x[i : i + size], None if cond is None else cond[i : i + size]) for i in range(0, len(x), size)]
+        starts = range(0, len(x), size)
+        parts = [(x[i : i + size], _part(cond, i, size), _part(target, i, size)) for i in starts]
         self.optimizer.zero_grad(set_to_none=True)
         total = torch.zeros((), dtype=torch.float64, device=self.device)
-        for i, (x_part, cond_part) in enumerate(parts):
+        for i, (x_part, cond_part, target_part) in enumerate(parts):
             last = i == len(parts) - 1  # DDP reduces the gradients in the last backward only
             accumulate = self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
             with accumulate:
                 try:
-                    nll = self.objective(x_part, cond_part)
+                    nll = self.objective(x_part, cond_part, target_part)
                 except torch._dynamo.exc.BackendCompilerFailed as e:  # compile=True where inductor cannot build
                     text = str(e).strip()
                     first = text.splitlines()[0][:200] if text else e.__class__.__name__
