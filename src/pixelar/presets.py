@@ -30,7 +30,13 @@ OOD_RECIPE: dict[str, Any] = CPU_HOUR | {
 }
 
 # What a background model changes in OOD_RECIPE (see fashion-mnist-background).
-BACKGROUND: dict[str, Any] = {"perturb": 0.2, "optimizer": "adamw", "weight_decay": 1.0, "max_minutes": 20}
+BACKGROUND: dict[str, Any] = {
+    "perturb": 0.7,
+    "clean_targets": True,
+    "optimizer": "adamw",
+    "weight_decay": 1.0,
+    "max_minutes": 8,
+}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # About 3 minutes on 2 idle CPU cores (~5 steps/s): a PixelCNN (6 residual blocks, h = 32) on
@@ -79,9 +85,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # warm-up, batch 32, the weights' moving average evaluated; 60 minutes of training.
     "fashion-mnist-fast": OOD_RECIPE | {"data": "fashion-mnist"},
     # The background model of the likelihood-ratio score (Ren et al. 2019) for fashion-mnist-fast,
-    # shipped as pretrained "fashion-mnist-background": the same network on inputs whose pixels are
-    # replaced by noise at rate μ = 0.2, kept weak (Ren et al.'s L2 penalty, here AdamW's decoupled
-    # weight decay 1.0, and 20 minutes): benchmarks/bench_ood.py measures it against stronger ones.
+    # shipped as pretrained "fashion-mnist-background": the same network predicting the clean images
+    # from inputs whose pixels are replaced by noise at rate μ = 0.7 (clean_targets; Ren et al. score
+    # the perturbed images, μ = 0.2, which benchmarks/bench_ood.py measures beside), kept weak (AdamW's
+    # decoupled weight decay 1.0 for Ren et al.'s L2 penalty, 8 minutes). μ, clean targets and the
+    # minutes were chosen by the AUROC on Fashion-MNIST → letters, the validation pair (a sweep of
+    # μ 0.05-0.9 and 4-60 minutes on 1,000 test images, which printed MNIST's beside).
     "fashion-mnist-background": OOD_RECIPE | BACKGROUND | {"data": "fashion-mnist"},
     # The same two for 8-bit MNIST (not trained yet).
     "mnist-8bit-fast": OOD_RECIPE | {"data": "mnist"},
