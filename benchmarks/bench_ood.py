@@ -115,14 +115,18 @@ def main() -> None:
         "--backgrounds",
         default="",
         metavar="LABEL=RUN,...",
-        help="more background models: a likelihood-ratio row 'likelihood ratio (LABEL)' for each (ablations)",
+        help="more background models: a likelihood-ratio row 'likelihood ratio (LABEL)' for each (ablations) in "
+        "the pairs whose IN the background was trained on",
     )
     p.add_argument("--count", type=int, default=0, help="test images of each set (0: all)")
     p.add_argument("--reference", type=int, default=2000, help="training images that estimate the entropy")
     a = harness.parse(p, "ood", {"count": 200, "reference": 200, "pairs": "fashion-mnist:mnist", "train": 0.2})
     coder = None if a.complexity_model is None else pixelar.load(a.complexity_model)
     complexity = ["png", "jxl"] + (["model"] if coder is not None else [])
-    extra = {label: pixelar.load(run) for label, run in (item.split("=", 1) for item in harness.each(a.backgrounds))}
+    extra_runs = dict(item.split("=", 1) for item in harness.each(a.backgrounds))
+    extra = {label: pixelar.load(run) for label, run in extra_runs.items()}
+    extra_data = {label: (complexity_config(run) or {}).get("data") for label, run in extra_runs.items()}
+    in_ratios: dict[tuple[str, str], torch.Tensor] = {}  # (label, IN): the in-set's log p_B, scored once
     rows: list[dict] = []
     cache: dict[str, tuple] = {}
     for pair in harness.each(a.pairs):
@@ -159,17 +163,26 @@ def main() -> None:
             "complexity_model": a.complexity_model,
             "complexity_model_config": complexity_config(a.complexity_model),
             "backgrounds": {
-                label: complexity_config(run) for label, run in (i.split("=", 1) for i in harness.each(a.backgrounds))
+                label: complexity_config(run)
+                for label, run in extra_runs.items()
+                if extra_data[label] in (None, inside)
             },
             "figure": harness.relative(figure),
             "seconds": round(t.seconds, 1),
         }
         harness.emit(row)
         rows.append(row)
-        for label, other in extra.items():  # the ablations: the same model against other backgrounds
+        for label, other in extra.items():  # the ablations: the same model against other backgrounds of IN
+            if extra_data[label] not in (None, inside):
+                continue
+            if (label, inside) not in in_ratios:
+                in_ratios[label, inside] = log_probs(other, in_set.images)
             ratios = [
-                -(-scores.nll - log_probs(other, data.images)).numpy()
-                for scores, data in ((result.scores_in, in_set), (result.scores_out, outside_set))
+                -(-scores.nll - log_p).numpy()
+                for scores, log_p in (
+                    (result.scores_in, in_ratios[label, inside]),
+                    (result.scores_out, log_probs(other, outside_set.images)),
+                )
             ]
             result.metrics[f"likelihood ratio ({label})"] = detection_metrics(*ratios)
         for name, metrics in result.metrics.items():
