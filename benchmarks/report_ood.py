@@ -97,7 +97,7 @@ def block_ood_headline(res: Results) -> list[str]:
     caption = (
         f"Fashion-MNIST in, MNIST out ({pair['images']['in']:,} test images each), the shipped `fashion-mnist` and "
         f"`fashion-mnist-background` models: AUROC / AUPRC / FPR at 80% TPR, the OOD images the positive class "
-        "(every score, the background ablations and another pair: [OOD results](docs/results/ood.md)):"
+        "(every score, the background ablations and more pairs: [OOD results](docs/results/ood.md)):"
     )
     cells = [
         [
