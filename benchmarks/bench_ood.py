@@ -1,6 +1,6 @@
 """Out-of-distribution detection with exact likelihoods: the published Fashion-MNIST → MNIST row.
 
-    python benchmarks/bench_ood.py --threads 1 [--pairs fashion-mnist:mnist,fashion-mnist:photos,mnist:fashion-mnist]
+    python benchmarks/bench_ood.py --threads 1 [--pairs fashion-mnist:mnist,fashion-mnist:letters,fashion-mnist:photos,mnist:fashion-mnist]
         [--train MINUTES] [--complexity-model RUN] [--backgrounds LABEL=RUN,...] [--count N] [--reference N]
 
 For each pair IN:OUT the in-distribution model (trained on IN's training split) scores the whole
@@ -125,7 +125,9 @@ def main() -> None:
     complexity = ["png", "jxl"] + (["model"] if coder is not None else [])
     extra_runs = dict(item.split("=", 1) for item in harness.each(a.backgrounds))
     extra = {label: pixelar.load(run) for label, run in extra_runs.items()}
-    extra_data = {label: (complexity_config(run) or {}).get("data") for label, run in extra_runs.items()}
+    extra_data = {
+        label: (complexity_config(run) or card_of(run) or {}).get("data") for label, run in extra_runs.items()
+    }
     in_ratios: dict[tuple[str, str], torch.Tensor] = {}  # (label, IN): the in-set's log p_B, scored once
     rows: list[dict] = []
     cache: dict[str, tuple] = {}

@@ -59,17 +59,32 @@ def test_evaluation_reads_the_test_images_as_they_are(tmp_path):
     assert trainer.evaluate(data) == evaluate(trainer.eval_model, data, batch_size=64).nats_per_image
 
 
-def test_clean_targets_score_the_clean_images_given_the_perturbed_ones(tmp_path):
-    with pytest.raises(PixelarError, match="clean_targets must be used with perturb > 0"):
-        tiny_train_config(clean_targets=True).validate()
-    trainer = Trainer(tiny_train_config(perturb=0.5, clean_targets=True), tmp_path / "run", progress=False)
+@pytest.mark.parametrize("micro_batch", [0, 3])
+def test_clean_targets_score_the_clean_images_given_the_perturbed_ones(tmp_path, micro_batch):
+    config = tiny_train_config(perturb=0.5, clean_targets=True, micro_batch=micro_batch)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
     calls = []
     trainer.objective = lambda x, cond, target: (calls.append((x.clone(), target)), trainer.model.log_prob(x).neg())[1]
     x = next(trainer.batches())[0]
     torch.manual_seed(0)
     trainer.train_step(x, None)
-    inputs, target = calls[0]
-    assert torch.equal(target, x) and (inputs != x).any()  # noise in the input, none in what is scored
+    inputs, targets = torch.cat([c[0] for c in calls]), torch.cat([c[1] for c in calls])
+    assert len(calls) == (1 if micro_batch == 0 else -(-len(x) // micro_batch))
+    assert all(len(i) == len(t) for i, t in calls)  # each micro-batch's targets are its own images
+    assert torch.equal(targets, x) and (inputs != x).any()  # noise in the input, none in what is scored
+
+
+def test_clean_targets_default_off_in_configs_written_before_them_and_change_nothing_unperturbed(tmp_path):
+    import json
+
+    from pixelar.training import TrainConfig
+
+    old = json.loads(tiny_train_config(perturb=0.2).to_json())
+    del old["clean_targets"]
+    assert TrainConfig.from_json(json.dumps(old)).clean_targets is False
+    tiny_train_config(clean_targets=True).validate()  # without perturb: the targets are the inputs
+    with pytest.raises(PixelarError, match="clean_targets must be true or false"):
+        tiny_train_config(perturb=0.2, clean_targets="yes").validate()
 
 
 def test_image_nll_of_a_target_is_its_likelihood_under_the_inputs_conditionals():
@@ -83,3 +98,14 @@ def test_image_nll_of_a_target_is_its_likelihood_under_the_inputs_conditionals()
     by_hand = -model.distribution.log_prob(model(x), y).flatten(1).sum(1)
     assert torch.allclose(image_nll(model, x, None, target=y), by_hand)
     assert not torch.allclose(by_hand, -model.log_prob(y))  # the context is x's, not y's
+
+
+def test_the_background_presets_and_the_flag_set_clean_targets():
+    from pixelar.cli.parser import build_parser
+    from pixelar.cli.train import new_run_config
+
+    preset = new_run_config(build_parser().parse_args(["train", "--preset", "fashion-mnist-background"]))
+    assert preset.clean_targets is True and preset.perturb > 0
+    args = build_parser().parse_args(["train", "--perturb", "0.3", "--clean-targets"])
+    assert new_run_config(args).clean_targets is True
+    assert new_run_config(build_parser().parse_args(["train", "--perturb", "0.3"])).clean_targets is False

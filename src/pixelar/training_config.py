@@ -64,6 +64,7 @@ class TrainConfig:
         clean_targets: with ``perturb``, score the clean images given the perturbed ones as the
             network's input (a context-perturbed background: noise in what each conditional
             sees, none in what it predicts) instead of the perturbed images themselves (Ren et al.).
+            Without ``perturb`` it changes nothing.
         ema: decay of an exponential moving average of the weights (Polyak averaging, e.g.
             0.9995 as in PixelCNN++), warmed up: at update t the decay is min(ema, (1 + t) / (10 + t));
             when > 0 the average is what evaluation, sampling and ``model/`` use. 0 disables it.
@@ -221,8 +222,6 @@ class TrainConfig:
         for name in ("conditional", "clean_targets", "compile", "activation_checkpointing"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "true or false")
-        if self.clean_targets and not self.perturb:
-            fail("clean_targets", "used with perturb > 0 (it scores the clean images given perturbed inputs)")
         if not (is_int(self.seed) and abs(self.seed) < 2**40):
             fail("seed", "an integer of magnitude below 2**40")
 

@@ -4,7 +4,7 @@ penalty on NotMNIST, which is not reachable here).
 
 Each image is one of the letters A–J (NotMNIST's ten classes, the label 0–9) in Pillow's bundled
 scalable font, white on black, at a seeded random size, stroke width, slant and position: the same
-images on every machine with the same Pillow.
+images wherever Pillow (10.1 or later) and FreeType are the same versions.
 """
 
 from __future__ import annotations
