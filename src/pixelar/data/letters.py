@@ -35,7 +35,9 @@ def render_letter(letter: str, size: int, stroke: int, slant: float, dx: int, dy
     canvas = Image.new("L", (2 * SIZE, 2 * SIZE), 0)
     draw = ImageDraw.Draw(canvas)
     draw.text((SIZE, SIZE), letter, fill=255, font=_font(size), anchor="mm", stroke_width=stroke, stroke_fill=255)
-    sheared = canvas.transform(canvas.size, Image.Transform.AFFINE, (1, slant, -slant * SIZE, 0, 1, 0), Image.BILINEAR)
+    sheared = canvas.transform(
+        canvas.size, Image.Transform.AFFINE, (1, slant, -slant * SIZE, 0, 1, 0), Image.Resampling.BILINEAR
+    )
     left, top = SIZE // 2 - dx, SIZE // 2 - dy
     return np.asarray(sheared.crop((left, top, left + SIZE, top + SIZE)), dtype=np.uint8)
 
