@@ -137,6 +137,7 @@ def main() -> None:
             cache[inside] = trained(inside, a)
             rows += cache[inside][2]
         model, background, _ = cache[inside]
+        ours = {label: other for label, other in extra.items() if extra_data[label] in (None, inside)}
         in_set = get_dataset(inside, "test", download=False).subset(a.count)
         reference = get_dataset(inside, "train", download=False).subset(a.reference)
         outside_set = out_set(outside, a.count)
@@ -164,19 +165,13 @@ def main() -> None:
             "entropy_nats": summary["entropy_nats"],
             "complexity_model": a.complexity_model,
             "complexity_model_config": complexity_config(a.complexity_model),
-            "backgrounds": {
-                label: complexity_config(run)
-                for label, run in extra_runs.items()
-                if extra_data[label] in (None, inside)
-            },
+            "backgrounds": {label: complexity_config(extra_runs[label]) for label in ours},
             "figure": harness.relative(figure),
             "seconds": round(t.seconds, 1),
         }
         harness.emit(row)
         rows.append(row)
-        for label, other in extra.items():  # the ablations: the same model against other backgrounds of IN
-            if extra_data[label] not in (None, inside):
-                continue
+        for label, other in ours.items():  # the ablations: the same model against other backgrounds of IN
             if (label, inside) not in in_ratios:
                 in_ratios[label, inside] = log_probs(other, in_set.images)
             ratios = [
