@@ -3,7 +3,7 @@
 models and the peers' in one loop, with the papers' converged numbers beside them.
 
     make data                                          # MNIST and Fashion-MNIST, offline
-    python benchmarks/bench_mnist.py --budgets 15,30,60 [--contenders ...] [--peers DIR]
+    python benchmarks/bench_mnist.py --budgets 15,30,60 [--models ...] [--peers DIR] [--jobs 2 --threads 1]
     python benchmarks/bench_mnist.py --data fashion-mnist --contenders pixelcnn++
     python benchmarks/bench_mnist.py --quick           # seconds per contender: the loop works
 
@@ -20,8 +20,10 @@ whole test split (10,000 images). Budgets run in one pass: the 60-minute model i
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,7 +189,9 @@ def test_nll(learner: Learner, data: ImageDataset, count: int) -> float:
     return total / len(images)
 
 
-def run(name: str, c: Contender, a: argparse.Namespace, test: ImageDataset) -> dict[str, Any]:
+def run(name: str, c: Contender, a: argparse.Namespace, test: ImageDataset, position: int = 0) -> dict[str, Any]:
+    if a.threads:  # a worker process of --jobs starts with PyTorch's default
+        torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     run_dir = Path(a.runs) / f"mnist-{name}"
     learner = pixelar_learner(c, run_dir, a.data_dir) if c.kind == "pixelar" else peer_learner(c, a.peers)
@@ -200,7 +204,7 @@ def run(name: str, c: Contender, a: argparse.Namespace, test: ImageDataset) -> d
     curve: list[tuple[float, float]] = []
     at_budget: dict[str, float] = {}
     elapsed, step, next_curve = 0.0, 0, a.curve_minutes * 60
-    bar = tqdm(total=round(budgets[-1] * 60), desc=name, unit="s", leave=False)
+    bar = tqdm(total=round(budgets[-1] * 60), desc=name, unit="s", leave=False, position=position)
     while len(at_budget) < len(budgets):
         tick = time.monotonic()
         learner.step(batches[step][0], step)
@@ -245,6 +249,9 @@ def main(argv: list[str] | None = None) -> None:
         help="a pytorch-generative checkout (default $PIXELAR_PEERS/pytorch-generative; pclucas14's: $PIXELAR_PEERS/pixel-cnn-pp)",
     )
     p.add_argument("--data-dir", help="where `make data` put the datasets (default $PIXELAR_DATA_DIR)")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="contenders trained side by side, one process each (e.g. 2 × --threads 1)"
+    )
     quick = {"budgets": "0.1,0.2", "curve_minutes": 0.05, "curve_images": 100, "test_images": 200}
     a = harness.parse(p, "mnist", quick, argv)
     if a.data != "mnist-dynamic" and not a.quick and a.out == str(RESULTS / "mnist.json"):
@@ -264,16 +271,37 @@ def main(argv: list[str] | None = None) -> None:
         if d == a.data
     ]
     rows: list[dict[str, Any]] = []
-    for name in names:
-        try:
-            rows.append(run(name, CONTENDERS[name], a, test))
-        except PixelarError as e:  # a peer without its checkout: say how to get it, run the rest
-            print(f"{name}: skipped ({e})")
-            continue
-        harness.emit(rows[-1])
+    for row in each_run(names, a, test):
+        rows = sorted([*rows, row], key=lambda r: names.index(r["contender"]))  # the table's order, not the finish
+        harness.emit(row)
         harness.write_results(a.out, "mnist", rows + published, ("contender", "data"), a)  # after each: none lost
     rows += published
     print("\n".join(table(rows)))
+
+
+def each_run(names: list[str], a: argparse.Namespace, test: ImageDataset) -> Iterator[dict[str, Any]]:
+    """The contenders' rows as they finish: one after another, or with ``--jobs N`` in N processes
+    side by side (each with ``--threads`` threads), so that one run times them on the same machine
+    at the same time."""
+
+    def skipped(name: str, e: PixelarError) -> None:  # a peer without its checkout: say how to get it
+        print(f"{name}: skipped ({e})", flush=True)
+
+    if a.jobs <= 1:
+        for name in names:
+            try:
+                yield run(name, CONTENDERS[name], a, test)
+            except PixelarError as e:
+                skipped(name, e)
+        return
+    spawn = multiprocessing.get_context("spawn")  # no forked OpenMP pools
+    with ProcessPoolExecutor(a.jobs, mp_context=spawn) as pool:
+        futures = {pool.submit(run, n, CONTENDERS[n], a, test, i % a.jobs): n for i, n in enumerate(names)}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except PixelarError as e:
+                skipped(futures[future], e)
 
 
 def table(rows: list[dict[str, Any]]) -> list[str]:

@@ -52,6 +52,7 @@ OUTPUT_OPTIONS = {
     "datasets",
     "batches",
     "pages",
+    "jobs",
 }  # not configuration
 
 
