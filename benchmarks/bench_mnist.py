@@ -20,6 +20,7 @@ whole test split (10,000 images). Budgets run in one pass: the 60-minute model i
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator
@@ -74,10 +75,11 @@ def _pixelar(model: str, data: str = "mnist-dynamic", note: str = "", **args: An
 NOT_RECIPE = ("model", "model_args", "data", "steps", "max_minutes", "eval_every", "eval_images")
 
 
-def _preset(name: str, note: str) -> Contender:
-    """A contender trained as ``pixelar train --preset name`` trains (its steps and budget aside)."""
+def _preset(name: str, note: str, **changes: Any) -> Contender:
+    """A contender trained as ``pixelar train --preset name`` trains (its steps and budget aside),
+    with ``changes`` to its recipe (an ablation)."""
     preset = get_preset(name)
-    recipe = {k: v for k, v in preset.items() if k not in NOT_RECIPE}
+    recipe = {k: v for k, v in preset.items() if k not in NOT_RECIPE} | changes
     return Contender("pixelar", preset["data"], preset["model"], preset["model_args"], recipe, note)
 
 
@@ -85,6 +87,10 @@ CONTENDERS: dict[str, Contender] = {
     "pixelcnn": _pixelar("pixelcnn", num_layers=14, hidden_channels=32, note="the paper's 15 masked layers"),
     "gated-pixelcnn": _pixelar("gated-pixelcnn", num_layers=10, hidden_channels=32, note="the peers' 10 × 32"),
     "mnist-fast": _preset("mnist-fast", "the preset: 10 × 32, vertical_rows=2, warm-up, EMA"),
+    "mnist-fast-decay": _preset(
+        "mnist-fast", "ablation: the preset at lr 2e-3 decayed ×0.99945 a step (÷10 by ~4,200 steps)",
+        lr=2e-3, lr_decay=0.99945,
+    ),
     "row-lstm": _pixelar("row-lstm", num_layers=7, hidden_channels=16),
     "diagonal-bilstm": _pixelar("diagonal-bilstm", num_layers=1, hidden_channels=32, note="the paper's 1 × 32"),
     "multiscale": _pixelar("multiscale-pixelrnn", num_layers=4, hidden_channels=16),
@@ -274,7 +280,8 @@ def main(argv: list[str] | None = None) -> None:
     for row in each_run(names, a, test):
         rows = sorted([*rows, row], key=lambda r: names.index(r["contender"]))  # the table's order, not the finish
         harness.emit(row)
-        harness.write_results(a.out, "mnist", rows + published, ("contender", "data"), a)  # after each: none lost
+        written = harness.write_results(a.out, "mnist", rows + published, ("contender", "data"), a)  # none lost
+        plot_curves(json.loads(written.read_text())["rows"], written.with_name(f"{written.stem}_curves.png"))
     rows += published
     print("\n".join(table(rows)))
 
@@ -302,6 +309,38 @@ def each_run(names: list[str], a: argparse.Namespace, test: ImageDataset) -> Ite
                 yield future.result()
             except PixelarError as e:
                 skipped(futures[future], e)
+
+
+def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
+    """The learning curves of every measured row in a results file (test NLL against training
+    minutes, the whole test set's at each budget as dots), the published numbers' range shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    measured = [r for r in rows if r["kind"] != "published" and r.get("curve")]
+    for r in measured:
+        (line,) = ax.plot(*zip(*r["curve"], strict=True), label=r["contender"])
+        budgets = sorted(r["nll_at_minutes"].items(), key=lambda kv: float(kv[0]))
+        ax.plot([float(b) for b, _ in budgets], [v for _, v in budgets], "o", color=line.get_color())
+    published = [r["nll"] for r in rows if r["kind"] == "published"]
+    if published:
+        low, high = min(published), max(published)
+        ax.axhspan(low, high, color="grey", alpha=0.25, label=f"published, converged on GPUs ({low:.2f}–{high:.2f})")
+    values = [v for r in measured for _, v in r["curve"]] + published
+    if values:  # the interesting range: from the best number to a little above the contenders' middle
+        ends = sorted(r["curve"][-1][1] for r in measured) or values
+        ax.set_ylim(min(values) - 1, max(ends[len(ends) // 2] * 1.15, max(ends) + 2))
+    unit = measured[0]["unit"] if measured else ""
+    ax.set(xlabel="training minutes", ylabel=f"test NLL ({unit})", title="Test NLL against training time")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"wrote {path}")
 
 
 def table(rows: list[dict[str, Any]]) -> list[str]:

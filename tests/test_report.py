@@ -283,3 +283,20 @@ def test_demo_says_whether_its_runs_agree(tmp_path):
     write(tmp_path, "demo", runs, [demo[0] | {"nats_per_image": 70.5}], {"preset": preset})
     text = "\n".join(report.block_demo(report.Results.read(tmp_path, allow_mixed=False)))
     assert "trained from scratch once" in text and "| 1 | 900 | 70.50 | 500 | 4.0 |" in text
+
+
+def test_time_to_quality_reads_when_a_curve_reaches_the_peers_last_value():
+    sys.path.insert(0, str(BENCH))
+    report_mnist = _module("report_mnist")
+    base = _module("report_base")
+    curve = [[2.5, 100.0], [5.0, 90.0], [7.5, 80.0]]
+    assert report_mnist.reached(curve, 85.0) == pytest.approx(6.25)  # halfway from 90 to 80
+    assert report_mnist.reached(curve, 120.0) == 2.5  # at the first point: an upper bound
+    assert report_mnist.reached(curve, 70.0) is None
+    row = {"kind": "pixelar", "run": "r1", "contender": "fast", "unit": "nats", "curve": curve}
+    peer = {"kind": "pg-gated-pixelcnn", "run": "r1", "contender": "peer", "curve": [[30.0, 95.0], [60.0, 85.0]]}
+    other_run = {**row, "run": "r2", "contender": "elsewhere"}
+    doc = base.Doc("mnist", {"curve_images": 2000}, {}, [row, peer, other_run])
+    lines = report_mnist.time_to_quality(doc)
+    assert lines[1] == "- fast reached peer's NLL after 60 minutes (85.00 nats) in 6.2 minutes: 9.6× sooner."
+    assert len(lines) == 2  # a contender of another run is not compared
