@@ -65,7 +65,7 @@ from report_claims import (
 from report_codec import block_codec, block_codec_real
 from report_documents import block_documents, block_documents_headline
 from report_headline import block_headline
-from report_mnist import block_standard
+from report_mnist import block_standard, block_standard_headline
 from report_ood import block_ood, block_ood_headline
 from report_orders import block_orders
 from report_training import (
@@ -117,7 +117,8 @@ BLOCKS: dict[str, Callable[[Results], list[str]]] = {
     "distributed": block_distributed,
     "imagenet-memory": block_imagenet_memory,
     "orders": block_orders,
-    "standard": block_standard,
+    "standard": block_standard_headline,
+    "standard-full": block_standard,
     "ood": block_ood_headline,
     "ood-full": block_ood,
     "documents": block_documents_headline,
@@ -175,6 +176,7 @@ PAGES: tuple[Page, ...] = (
     Page("docs/results/scale.md", ("distributed", "imagenet-memory")),
     Page("docs/results/orders.md", ("orders",)),
     Page("docs/results/ood.md", ("ood-full",)),
+    Page("docs/results/standard.md", ("standard-full",)),
 )
 
 MARKER = re.compile(r"<!-- results:(?P<name>[a-z0-9-]+):begin -->\n(?P<body>.*?)<!-- results:(?P=name):end -->", re.S)

@@ -4,9 +4,15 @@ with the papers' and the peers' converged numbers beside them."""
 
 from __future__ import annotations
 
-from report_base import Doc, Results, captioned, marked, missing
+from report_base import RESULTS, Doc, Results, captioned, marked, missing
 
-PEERS = ("pg-pixelcnn", "pg-gated-pixelcnn", "pclucas-pixelcnn++")
+# Each peer network and the converged number its authors publish (a PUBLISHED row of bench_mnist.py).
+PEERS = {
+    "pg-pixelcnn": "pytorch-generative PixelCNN",
+    "pg-gated-pixelcnn": "pytorch-generative Gated PixelCNN",
+    "pclucas-pixelcnn++": "",
+}
+PAGE = "docs/results/standard.md"
 
 DATASETS = {"mnist": "dynamically binarized MNIST (nats/image)", "fashion_mnist": "8-bit Fashion-MNIST (bits/dim)"}
 
@@ -80,10 +86,48 @@ def time_to_quality(d: Doc) -> list[str]:
 
 
 def block_standard(res: Results) -> list[str]:
+    """The standard benchmarks' page: every contender, the time to quality, the learning curves."""
     out: list[str] = []
     for name in DATASETS:
         d = res.docs[name]
         if d:
             ttq = time_to_quality(d)
             out += [*_table(res, name, d), "", *ttq, *([""] if ttq else [])]
+            if (RESULTS / f"{name}_curves.png").exists():
+                out += [f"![test NLL against training time](benchmarks/results/{name}_curves.png)", ""]
     return out or missing("mnist")
+
+
+def block_standard_headline(res: Results) -> list[str]:
+    """The README's: on full MNIST, pixelar's best contender at its longest budget, each peer in
+    the same loop, and the best published number; then the time to quality."""
+    d = res.docs["mnist"]
+    if not d:
+        return missing("mnist")
+    measured = [r for r in d.rows if r["kind"] != "published"]
+    budgets = sorted({b for r in measured for b in r["nll_at_minutes"]}, key=float)
+    ours = [r for r in measured if r["kind"] == "pixelar" and budgets[-1] in r["nll_at_minutes"]]
+    best = min(ours, key=lambda r: r["nll_at_minutes"][budgets[-1]], default=None)
+    rows = [r for r in measured if r is best or r["kind"] in PEERS]
+    published = {r["contender"]: r for r in d.rows if r["kind"] == "published"}
+    paper = min((r for r in published.values() if not r["contender"].startswith("pytorch")), key=lambda r: r["nll"])
+    prov = res.prov("mnist", [(d, r) for r in rows])
+    threads = d.config.get("torch_threads", "?")
+    caption = (
+        f"Full MNIST, dynamically binarized: test NLL in nats over the 10,000 test images after each training budget "
+        f"({threads} torch thread(s) each, every contender trained in one loop on the same seeded batches), pixelar's best beside the peers' "
+        f"networks and the published converged numbers (every model, Fashion-MNIST and the learning curves: "
+        f"[standard benchmarks]({PAGE})):"
+    )
+    header = ["contender", *(f"{float(b):g} min" for b in budgets), "converged (published, GPU)"]
+    cells = [
+        [
+            marked(r["contender"], prov, r) + ("" if r["kind"] == "pixelar" else f" ({r['note'].split(',')[0]})"),
+            *(f"{r['nll_at_minutes'][b]:.2f}" if b in r["nll_at_minutes"] else "" for b in budgets),
+            f"{published[PEERS[r['kind']]]['nll']:.2f}" if PEERS.get(r["kind"]) in published else "",
+        ]
+        for r in rows
+    ]
+    cells.append([f"{paper['contender']} ({paper['source']})", *("" for _ in budgets), f"{paper['nll']:.2f}"])
+    ttq = time_to_quality(d)
+    return [*captioned(caption, header, cells, prov), *([""] if ttq else []), *ttq]
