@@ -4,7 +4,7 @@ models and the peers' in one loop, with the papers' converged numbers beside the
 
     make data                                          # MNIST and Fashion-MNIST, offline
     python benchmarks/bench_mnist.py --budgets 15,30,60 [--models ...] [--peers DIR] [--jobs 2 --threads 1]
-    python benchmarks/bench_mnist.py --data fashion-mnist --contenders pixelcnn++
+    python benchmarks/bench_mnist.py --data fashion-mnist --models pixelcnn++,pclucas-pixelcnn++
     python benchmarks/bench_mnist.py --quick           # seconds per contender: the loop works
 
 The loop, the same for every contender: ``torch.manual_seed(0)`` before building the network;
@@ -14,7 +14,9 @@ contender's own recipe (optimizer, learning rate, batch, schedule, EMA: ``CONTEN
 clock counts training steps only. Every ``--curve-minutes`` of training the NLL of the first
 ``--curve-images`` test images is logged (the learning curve); at each budget, the NLL of the
 whole test split (10,000 images). Budgets run in one pass: the 60-minute model is the
-30-minute one trained on. Writes benchmarks/results/mnist.json (or --out) and mnist_curves.png.
+30-minute one trained on. With ``--jobs N`` (and ``--threads``) N contenders train at a time,
+each in its own process. Writes benchmarks/results/mnist.json (or --out) and, beside it, the
+learning curves of every row it holds (mnist_curves.png).
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ from provenance import RESULTS
 PUBLISHED = [
     ("mnist-dynamic", "PixelCNN", 81.30, "PixelRNN paper, Table 4 (fixed binarization)"),
     ("mnist-dynamic", "Row LSTM", 80.54, "PixelRNN paper, Table 4 (fixed binarization)"),
-    ("mnist-dynamic", "Diagonal BiLSTM, 1 layer, h = 32", 80.75, "PixelRNN paper, Table 4"),
-    ("mnist-dynamic", "Diagonal BiLSTM, 7 layers, h = 16", 79.20, "PixelRNN paper, Table 4"),
+    ("mnist-dynamic", "Diagonal BiLSTM, 1 layer, h = 32", 80.75, "PixelRNN paper, Table 4 (fixed binarization)"),
+    ("mnist-dynamic", "Diagonal BiLSTM, 7 layers, h = 16", 79.20, "PixelRNN paper, Table 4 (fixed binarization)"),
     ("mnist-dynamic", "pytorch-generative PixelCNN", 81.45, "its README: dynamic binarization, 457 epochs, GPU"),
     ("mnist-dynamic", "pytorch-generative Gated PixelCNN", 81.50, "its README: dynamic binarization, 457 epochs, GPU"),
 ]
@@ -195,9 +197,17 @@ def test_nll(learner: Learner, data: ImageDataset, count: int) -> float:
     return total / len(images)
 
 
-def run(name: str, c: Contender, a: argparse.Namespace, test: ImageDataset, position: int = 0) -> dict[str, Any]:
-    if a.threads:  # a worker process of --jobs starts with PyTorch's default
-        torch.set_num_threads(a.threads)
+_SLOT = 0  # a --jobs worker's line for its progress bar
+
+
+def _worker(slots: Any, threads: int) -> None:
+    """Start a --jobs worker process: its own progress-bar line, the parent's torch threads."""
+    global _SLOT
+    _SLOT = slots.get()
+    torch.set_num_threads(threads)
+
+
+def run(name: str, c: Contender, a: argparse.Namespace, test: ImageDataset) -> dict[str, Any]:
     torch.manual_seed(0)
     run_dir = Path(a.runs) / f"mnist-{name}"
     learner = pixelar_learner(c, run_dir, a.data_dir) if c.kind == "pixelar" else peer_learner(c, a.peers)
@@ -210,7 +220,7 @@ def run(name: str, c: Contender, a: argparse.Namespace, test: ImageDataset, posi
     curve: list[tuple[float, float]] = []
     at_budget: dict[str, float] = {}
     elapsed, step, next_curve = 0.0, 0, a.curve_minutes * 60
-    bar = tqdm(total=round(budgets[-1] * 60), desc=name, unit="s", leave=False, position=position)
+    bar = tqdm(total=round(budgets[-1] * 60), desc=name, unit="s", leave=False, position=_SLOT)
     while len(at_budget) < len(budgets):
         tick = time.monotonic()
         learner.step(batches[step][0], step)
@@ -262,7 +272,13 @@ def main(argv: list[str] | None = None) -> None:
     a = harness.parse(p, "mnist", quick, argv)
     if a.data != "mnist-dynamic" and not a.quick and a.out == str(RESULTS / "mnist.json"):
         a.out = str(RESULTS / f"{a.data.replace('-', '_')}.json")
-    names = harness.each(a.models) if a.models else [n for n, c in CONTENDERS.items() if c.data == a.data]
+    if a.jobs > 1 and not a.threads:
+        raise SystemExit("error: --jobs needs --threads (each process's torch threads, e.g. --jobs 2 --threads 1)")
+    names = (
+        list(dict.fromkeys(harness.each(a.models)))
+        if a.models
+        else [n for n, c in CONTENDERS.items() if c.data == a.data]
+    )
     unknown = [n for n in names if n not in CONTENDERS or CONTENDERS[n].data != a.data]
     if unknown:
         on = [n for n, c in CONTENDERS.items() if c.data == a.data]
@@ -287,42 +303,54 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def each_run(names: list[str], a: argparse.Namespace, test: ImageDataset) -> Iterator[dict[str, Any]]:
-    """The contenders' rows as they finish: one after another, or with ``--jobs N`` in N processes
-    side by side (each with ``--threads`` threads), so that one run times them on the same machine
-    at the same time."""
-
-    def skipped(name: str, e: PixelarError) -> None:  # a peer without its checkout: say how to get it
-        print(f"{name}: skipped ({e})", flush=True)
-
+    """The contenders' rows as they finish: one after another, or with ``--jobs N`` N at a time,
+    each in its own process with ``--threads`` threads (so that one run times them side by side
+    on the same machine). A peer without its checkout is skipped with how to get it."""
     if a.jobs <= 1:
         for name in names:
             try:
                 yield run(name, CONTENDERS[name], a, test)
             except PixelarError as e:
-                skipped(name, e)
+                print(f"{name}: skipped ({e})", flush=True)
         return
     spawn = multiprocessing.get_context("spawn")  # no forked OpenMP pools
-    with ProcessPoolExecutor(a.jobs, mp_context=spawn) as pool:
-        futures = {pool.submit(run, n, CONTENDERS[n], a, test, i % a.jobs): n for i, n in enumerate(names)}
+    slots = spawn.Queue()
+    for slot in range(a.jobs):
+        slots.put(slot)
+    pool = ProcessPoolExecutor(a.jobs, mp_context=spawn, initializer=_worker, initargs=(slots, a.threads))
+    try:
+        futures = {pool.submit(run, n, CONTENDERS[n], a, test): n for n in names}
         for future in as_completed(futures):
             try:
                 yield future.result()
             except PixelarError as e:
-                skipped(futures[future], e)
+                print(f"{futures[future]}: skipped ({e})", flush=True)
+    except BaseException:  # an error or Ctrl-C: stop the others rather than train them to the end for nothing
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
-    """The learning curves of every measured row in a results file (test NLL against training
-    minutes, the whole test set's at each budget as dots), the published numbers' range shaded."""
-    import matplotlib
+    """The learning curves of every measured row in a results file (lines: the curve's test images;
+    dots: the whole test split at each budget), the published numbers' range shaded; rows of
+    several runs are labelled with their commit. Skipped without matplotlib (``pip install -e .[plots]``)."""
+    try:
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"{path} not drawn: matplotlib is missing (pip install -e .[plots])")
+        return
     fig, ax = plt.subplots(figsize=(8, 5))
     measured = [r for r in rows if r["kind"] != "published" and r.get("curve")]
+    several = len({r.get("run") for r in measured}) > 1
     for r in measured:
-        (line,) = ax.plot(*zip(*r["curve"], strict=True), label=r["contender"])
+        label = r["contender"] + (f" ({str(r.get('run', '')).split(' ')[-1][:7]})" if several else "")
+        (line,) = ax.plot(*zip(*r["curve"], strict=True), label=label)
         budgets = sorted(r["nll_at_minutes"].items(), key=lambda kv: float(kv[0]))
         ax.plot([float(b) for b, _ in budgets], [v for _, v in budgets], "o", color=line.get_color())
     published = [r["nll"] for r in rows if r["kind"] == "published"]
@@ -330,11 +358,21 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
         low, high = min(published), max(published)
         ax.axhspan(low, high, color="grey", alpha=0.25, label=f"published, converged on GPUs ({low:.2f}–{high:.2f})")
     values = [v for r in measured for _, v in r["curve"]] + published
-    if values:  # the interesting range: from the best number to a little above the contenders' middle
-        ends = sorted(r["curve"][-1][1] for r in measured) or values
-        ax.set_ylim(min(values) - 1, max(ends[len(ends) // 2] * 1.15, max(ends) + 2))
+    if measured:  # from the best number to the worst contender's end, with a margin: early points may lie above
+        low, high = min(values), max(r["curve"][-1][1] for r in measured)
+        ax.set_ylim(low - 0.05 * (high - low), high + 0.6 * (high - low))
     unit = measured[0]["unit"] if measured else ""
     ax.set(xlabel="training minutes", ylabel=f"test NLL ({unit})", title="Test NLL against training time")
+    ax.text(
+        0.99,
+        0.99,
+        "lines: the curve's test images; dots: the whole test split",
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize=7,
+        color="grey",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

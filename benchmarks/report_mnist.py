@@ -27,7 +27,7 @@ def _table(res: Results, name: str, d: Doc) -> list[str]:
     caption = (
         f"{DATASETS[name][0].upper()}{DATASETS[name][1:]}: test NLL over {' / '.join(f'{n:,}' for n in images)} test images after each "
         f"training budget (minutes of training steps, evaluation excluded; {threads} torch thread(s) on this "
-        "machine), every contender trained in one loop on the same seeded batches; the published numbers are "
+        "machine), every contender trained by one loop on the same seeded sampler; the published numbers are "
         "converged runs on GPUs, beside them:"
     )
     header = ["contender", "parameters", *(f"{float(b):g} min" for b in budgets), "converged (published)", "note"]
@@ -45,44 +45,64 @@ def _table(res: Results, name: str, d: Doc) -> list[str]:
     return captioned(caption, header, cells, prov)
 
 
-def reached(curve: list[list[float]], level: float) -> float | None:
+def reached(curve: list[list[float]], level: float) -> tuple[float, bool] | None:
     """The training minutes at which a learning curve first reaches ``level`` (interpolated
-    between its points; None if it never does)."""
-    last_t, last_v = 0.0, float("inf")
+    between its points; None if it never does), and whether that is its first point (then an
+    upper bound: the curve has no point before it)."""
+    last: list[float] | None = None
     for t, v in curve:
         if v <= level:
-            if last_v == float("inf"):
-                return t
-            return last_t + (t - last_t) * (last_v - level) / (last_v - v)
-        last_t, last_v = t, v
+            if last is None:
+                return t, True
+            return last[0] + (t - last[0]) * (last[1] - level) / (last[1] - v), False
+        last = [t, v]
     return None
 
 
-def time_to_quality(d: Doc) -> list[str]:
-    """For each peer and each pixelar contender measured in the same run: how soon the contender
-    reaches the NLL that the peer has at the end of its curve (both on the curve's test images)."""
-    lines: list[str] = []
+def _sooner(r: dict, peer: dict) -> str:
+    """How soon pixelar's contender ``r`` reaches the NLL that ``peer`` ends with: on the learning
+    curves, and on the whole test split at the budgets."""
+    minutes, level = peer["curve"][-1]
+    peer_t = (reached(peer["curve"], level) or (minutes, False))[0]  # when the peer first got there
+    hit = reached(r["curve"], level)
+    unit = r["unit"]
+    text = f"- {peer['contender']} ends its curve at {level:.2f} {unit} (first reached after {peer_t:.1f} min); "
+    if hit is None:
+        text += f"{r['contender']} did not reach it within {r['curve'][-1][0]:g} min"
+    elif hit[1]:
+        text += f"{r['contender']} was below it at its first point, {hit[0]:.1f} min (≥ {peer_t / hit[0]:.1f}× sooner)"
+    else:
+        text += f"{r['contender']} reached it after about {hit[0]:.1f} min ({peer_t / hit[0]:.1f}× sooner)"
+    budgets = sorted(peer["nll_at_minutes"], key=float)
+    if budgets:
+        last = budgets[-1]
+        target = peer["nll_at_minutes"][last]
+        ours = [b for b in sorted(r["nll_at_minutes"], key=float) if r["nll_at_minutes"][b] <= target]
+        text += f". On the whole test split {peer['contender']} has {target:.2f} after {float(last):g} min; "
+        if ours:
+            ratio = float(last) / float(ours[0])
+            text += f"{r['contender']} had {r['nll_at_minutes'][ours[0]]:.2f} after {float(ours[0]):g} min"
+            text += f" (≥ {ratio:.1f}× sooner)" if ratio > 1 else ""
+        else:
+            text += f"{r['contender']} did not get there at any budget"
+    return text + "."
+
+
+def time_to_quality(d: Doc, contenders: list[dict] | None = None) -> list[str]:
+    """For each peer and each of pixelar's ``contenders`` (default: all) measured in the same run,
+    how soon the contender reaches the NLL the peer ends with."""
     measured = [r for r in d.rows if r["kind"] != "published" and r.get("curve")]
-    for peer in (r for r in measured if r["kind"] in PEERS):
-        minutes, level = peer["curve"][-1]
-        for r in measured:
-            if r["kind"] != "pixelar" or r["run"] != peer["run"]:
-                continue
-            t = reached(r["curve"], level)
-            if t is None:
-                when = f"not within {r['curve'][-1][0]:.0f} minutes"
-            elif t == r["curve"][0][0]:
-                when = f"by its curve's first point, {t:.1f} minutes: at least {minutes / t:.1f}× sooner"
-            else:
-                when = f"in {t:.1f} minutes: {minutes / t:.1f}× sooner"
-            lines.append(
-                f"- {r['contender']} reached {peer['contender']}'s NLL after {minutes:.0f} minutes "
-                f"({level:.2f} {r['unit']}) {when}."
-            )
-    if lines:
-        images = d.config.get("curve_images", "?")
-        lines.insert(0, f"Time to quality, in the same run (the learning curves, on the first {images:,} test images):")
-    return lines
+    ours = [r for r in (contenders or measured) if r["kind"] == "pixelar" and r.get("curve")]
+    lines = [
+        _sooner(r, peer) for peer in measured if peer["kind"] in PEERS for r in ours if r.get("run") == peer.get("run")
+    ]
+    images = d.config.get("curve_images")
+    if lines and images:
+        lines.insert(
+            0,
+            f"Time to quality, within one run (learning curves on the first {images:,} test images, every {d.config.get('curve_minutes', '?')} min):",
+        )
+    return lines if images else []
 
 
 def block_standard(res: Results) -> list[str]:
@@ -90,34 +110,39 @@ def block_standard(res: Results) -> list[str]:
     out: list[str] = []
     for name in DATASETS:
         d = res.docs[name]
-        if d:
-            ttq = time_to_quality(d)
-            out += [*_table(res, name, d), "", *ttq, *([""] if ttq else [])]
-            if (RESULTS / f"{name}_curves.png").exists():
-                out += [f"![test NLL against training time](benchmarks/results/{name}_curves.png)", ""]
-    return out or missing("mnist")
+        if not d:
+            out += [*missing(name), ""]
+            continue
+        ttq = time_to_quality(d)
+        out += [*_table(res, name, d), "", *ttq, *([""] if ttq else [])]
+        if (RESULTS / f"{name}_curves.png").exists():
+            out += [f"![test NLL against training time](benchmarks/results/{name}_curves.png)", ""]
+    return out
 
 
 def block_standard_headline(res: Results) -> list[str]:
-    """The README's: on full MNIST, pixelar's best contender at its longest budget, each peer in
-    the same loop, and the best published number; then the time to quality."""
+    """The README's: on full MNIST, pixelar's best contender at the longest budget, each peer of
+    the same results, and the best published number; then the best one's time to quality."""
     d = res.docs["mnist"]
-    if not d:
+    measured = [r for r in d.rows if r["kind"] != "published"] if d else []
+    if not d or not measured:
         return missing("mnist")
-    measured = [r for r in d.rows if r["kind"] != "published"]
     budgets = sorted({b for r in measured for b in r["nll_at_minutes"]}, key=float)
     ours = [r for r in measured if r["kind"] == "pixelar" and budgets[-1] in r["nll_at_minutes"]]
     best = min(ours, key=lambda r: r["nll_at_minutes"][budgets[-1]], default=None)
     rows = [r for r in measured if r is best or r["kind"] in PEERS]
     published = {r["contender"]: r for r in d.rows if r["kind"] == "published"}
-    paper = min((r for r in published.values() if not r["contender"].startswith("pytorch")), key=lambda r: r["nll"])
+    papers = [r for r in published.values() if r["contender"] not in PEERS.values()]
     prov = res.prov("mnist", [(d, r) for r in rows])
-    threads = d.config.get("torch_threads", "?")
+    images = sorted({r["test_images"] for r in rows})
+    more = ["every model"] + (["Fashion-MNIST"] if res.docs["fashion_mnist"] else [])
+    more += ["the learning curves"] if (RESULTS / "mnist_curves.png").exists() else []
     caption = (
-        f"Full MNIST, dynamically binarized: test NLL in nats over the 10,000 test images after each training budget "
-        f"({threads} torch thread(s) each, every contender trained in one loop on the same seeded batches), pixelar's best beside the peers' "
-        f"networks and the published converged numbers (every model, Fashion-MNIST and the learning curves: "
-        f"[standard benchmarks]({PAGE})):"
+        f"Full MNIST, dynamically binarized: test NLL in nats over {' / '.join(f'{n:,}' for n in images)} test images "
+        f"after each training budget (minutes of training steps, evaluation excluded; "
+        f"{d.config.get('torch_threads', '?')} torch thread(s) per contender), "
+        f"{'pixelar' + chr(39) + 's best beside ' if best else ''}the peers' networks in the same loop and the published "
+        f"converged numbers ({', '.join(more)}: [standard benchmarks]({PAGE})):"
     )
     header = ["contender", *(f"{float(b):g} min" for b in budgets), "converged (published, GPU)"]
     cells = [
@@ -128,6 +153,8 @@ def block_standard_headline(res: Results) -> list[str]:
         ]
         for r in rows
     ]
-    cells.append([f"{paper['contender']} ({paper['source']})", *("" for _ in budgets), f"{paper['nll']:.2f}"])
-    ttq = time_to_quality(d)
+    if papers:
+        paper = min(papers, key=lambda r: r["nll"])
+        cells.append([f"{paper['contender']} ({paper['source']})", *("" for _ in budgets), f"{paper['nll']:.2f}"])
+    ttq = time_to_quality(d, [best] if best else [])
     return [*captioned(caption, header, cells, prov), *([""] if ttq else []), *ttq]

@@ -285,18 +285,34 @@ def test_demo_says_whether_its_runs_agree(tmp_path):
     assert "trained from scratch once" in text and "| 1 | 900 | 70.50 | 500 | 4.0 |" in text
 
 
-def test_time_to_quality_reads_when_a_curve_reaches_the_peers_last_value():
-    sys.path.insert(0, str(BENCH))
+def test_time_to_quality_reads_when_a_curve_reaches_the_peers_last_value(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
     report_mnist = _module("report_mnist")
     base = _module("report_base")
     curve = [[2.5, 100.0], [5.0, 90.0], [7.5, 80.0]]
-    assert report_mnist.reached(curve, 85.0) == pytest.approx(6.25)  # halfway from 90 to 80
-    assert report_mnist.reached(curve, 120.0) == 2.5  # at the first point: an upper bound
+    assert report_mnist.reached(curve, 85.0) == (pytest.approx(6.25), False)  # halfway from 90 to 80
+    assert report_mnist.reached(curve, 120.0) == (2.5, True)  # at the first point: an upper bound
     assert report_mnist.reached(curve, 70.0) is None
-    row = {"kind": "pixelar", "run": "r1", "contender": "fast", "unit": "nats", "curve": curve}
-    peer = {"kind": "pg-gated-pixelcnn", "run": "r1", "contender": "peer", "curve": [[30.0, 95.0], [60.0, 85.0]]}
+    budgets = {"15": 95.0, "30": 84.0, "60": 80.0}
+    row = {
+        "kind": "pixelar",
+        "run": "r1",
+        "contender": "fast",
+        "unit": "nats",
+        "curve": curve,
+        "nll_at_minutes": budgets,
+    }
+    peer_curve = [[30.0, 95.0], [45.0, 85.0], [60.0, 85.0]]  # flat at the end: first reached at 45
+    peer = {"kind": "pg-gated-pixelcnn", "run": "r1", "contender": "peer", "curve": peer_curve}
+    peer["nll_at_minutes"] = {"30": 96.0, "60": 86.0}
+    slow = {**row, "contender": "slow", "curve": [[2.5, 100.0], [5.0, 99.0]], "nll_at_minutes": {"60": 90.0}}
     other_run = {**row, "run": "r2", "contender": "elsewhere"}
-    doc = base.Doc("mnist", {"curve_images": 2000}, {}, [row, peer, other_run])
+    doc = base.Doc("mnist", {"curve_images": 2000, "curve_minutes": 2.5}, {}, [row, peer, slow, other_run])
     lines = report_mnist.time_to_quality(doc)
-    assert lines[1] == "- fast reached peer's NLL after 60 minutes (85.00 nats) in 6.2 minutes: 9.6× sooner."
-    assert len(lines) == 2  # a contender of another run is not compared
+    assert lines[1] == (
+        "- peer ends its curve at 85.00 nats (first reached after 45.0 min); fast reached it after about 6.2 min "
+        "(7.2× sooner). On the whole test split peer has 86.00 after 60 min; fast had 84.00 after 30 min (≥ 2.0× sooner)."
+    )
+    assert "slow did not reach it within 5 min" in lines[2] and "slow did not get there at any budget" in lines[2]
+    assert len(lines) == 3  # a contender of another run is not compared
+    assert len(report_mnist.time_to_quality(doc, [row])) == 2  # only the contenders asked for
