@@ -4,7 +4,9 @@ with the papers' and the peers' converged numbers beside them."""
 
 from __future__ import annotations
 
-from report_base import RESULTS, Doc, Results, captioned, marked, missing
+import json
+
+from report_base import RESULTS, ROOT, Doc, Results, captioned, marked, missing
 
 # Each peer network and the converged number its authors publish (a PUBLISHED row of bench_mnist.py).
 PEERS = {
@@ -13,6 +15,7 @@ PEERS = {
     "pclucas-pixelcnn++": "",
 }
 PAGE = "docs/results/standard.md"
+SHIPPED = ROOT / "src" / "pixelar" / "pretrained" / "mnist-binary" / "card.json"  # the model `pixelar` ships for MNIST
 
 DATASETS = {"mnist": "dynamically binarized MNIST (nats/image)", "fashion_mnist": "8-bit Fashion-MNIST (bits/dim)"}
 
@@ -157,4 +160,16 @@ def block_standard_headline(res: Results) -> list[str]:
         paper = min(papers, key=lambda r: r["nll"])
         cells.append([f"{paper['contender']} ({paper['source']})", *("" for _ in budgets), f"{paper['nll']:.2f}"])
     ttq = time_to_quality(d, [best] if best else [])
-    return [*captioned(caption, header, cells, prov), *([""] if ttq else []), *ttq]
+    return [*captioned(caption, header, cells, prov), *([""] if ttq else []), *ttq, *shipped()]
+
+
+def shipped() -> list[str]:
+    """The shipped binarized-MNIST model's card, in a sentence (its own recipe, threads and commit)."""
+    if not SHIPPED.exists():
+        return []
+    card = json.loads(SHIPPED.read_text())
+    return [
+        "",
+        f"The shipped `{card['name']}` ({card['description']}; `{card['recipe']}` at commit `{card['commit'][:7]}`): "
+        f"**{card['test_nll']:.2f} {card['unit']}** over the {card['images']:,} test images (its model card).",
+    ]
