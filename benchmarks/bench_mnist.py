@@ -208,6 +208,9 @@ def _worker(slots: Any, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} s trained [{elapsed}<{remaining}{postfix}]"
+
+
 def run(name: str, c: Contender, a: argparse.Namespace, test: ImageDataset) -> dict[str, Any]:
     torch.manual_seed(0)
     run_dir = Path(a.runs) / f"mnist-{name}"
@@ -221,7 +224,7 @@ def run(name: str, c: Contender, a: argparse.Namespace, test: ImageDataset) -> d
     curve: list[tuple[float, float]] = []
     at_budget: dict[str, float] = {}
     elapsed, step, next_curve = 0.0, 0, a.curve_minutes * 60
-    bar = tqdm(total=round(budgets[-1] * 60), desc=name, unit="s", leave=False, position=_SLOT)
+    bar = tqdm(total=round(budgets[-1] * 60), desc=name, leave=False, position=_SLOT, bar_format=_BAR)
     while len(at_budget) < len(budgets):
         tick = time.monotonic()
         learner.step(batches[step][0], step)
@@ -230,6 +233,7 @@ def run(name: str, c: Contender, a: argparse.Namespace, test: ImageDataset) -> d
         step += 1
         if elapsed >= next_curve:
             curve.append((round(elapsed / 60, 3), round(convert(test_nll(learner, test, a.curve_images)), 4)))
+            bar.set_postfix_str(f"step {step}, {curve[-1][1]:g} {unit}")
             next_curve += a.curve_minutes * 60
         for b in budgets:
             if str(b) not in at_budget and elapsed >= b * 60:
