@@ -180,7 +180,7 @@ def peer_learner(c: Contender, checkout: str | None) -> Learner:
         loss.backward()
         optimizer.step()
         scheduler.step()
-        return float(loss)
+        return float(loss.detach())
 
     def nll(x: torch.Tensor) -> torch.Tensor:
         net.eval()
