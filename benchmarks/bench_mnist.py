@@ -99,7 +99,7 @@ CONTENDERS: dict[str, Contender] = {
     "multiscale": _pixelar("multiscale-pixelrnn", num_layers=4, hidden_channels=16),
     "pg-pixelcnn": Contender(
         "pg-pixelcnn", "mnist-dynamic", recipe={"lr": 1e-3, "lr_decay": 0.999977, "batch_size": 256},
-        note="pytorch-generative's reproduce(): 15 residual × 16, batch 256; as shipped, each block's residual added twice",
+        note="pytorch-generative's reproduce() as shipped (each block's residual added twice): 15 residual × 16, batch 256",
     ),
     "pg-gated-pixelcnn": Contender(
         "pg-gated-pixelcnn", "mnist-dynamic", model_args={"gated_channels": 32},

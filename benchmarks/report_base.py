@@ -134,10 +134,14 @@ class Provenance:
     mixed: bool
 
 
-def provenance(table: str, items: list[tuple[Doc, dict]], allow_mixed: bool) -> Provenance:
-    """Check that the rows of one table come from one commit; describe it (or mark the others)."""
+def provenance(table: str, items: list[tuple[Doc, dict]], allow_mixed: bool, merged: bool = False) -> Provenance:
+    """Check that the rows of one table come from one commit; describe it (or mark the others).
+    A ``merged`` table (its benchmark's runs are long and added one at a time with ``--merge``)
+    may hold the rows of several recorded runs on clean trees: each run is marked and described."""
     keys = [origin(d, r) for d, r in items]
     distinct = list(dict.fromkeys(keys))
+    if merged and all(len(k) == 2 and k[0] != "unrecorded" and not k[1] for k in distinct):
+        return runs_of(items)
     clean = len(distinct) == 1 and distinct[0][0] != "unrecorded" and len(distinct[0]) == 2
     if not clean and not allow_mixed:
         docs = sorted({d.name for d, _ in items})
@@ -180,6 +184,25 @@ def provenance(table: str, items: list[tuple[Doc, dict]], allow_mixed: bool) -> 
             f"**Marked rows come from another commit than the rest** (written with `--allow-mixed`): re-run {commands}."
         )
     return Provenance(marks, lines, bool(others))
+
+
+def runs_of(items: list[tuple[Doc, dict]]) -> Provenance:
+    """Mark the rows of each recorded run but the latest and describe every run, oldest first."""
+    runs = {r["run"]: d.run(r) or {} for d, r in items}
+    order = sorted(runs, key=lambda k: runs[k].get("date", ""))
+    symbol = {k: MARKS[i % len(MARKS)] for i, k in enumerate(order[:-1])}
+    marks = {id(r): symbol[r["run"]] for _, r in items if r["run"] in symbol}
+    lines = [
+        (f"Rows marked {symbol[k]}: m" if k in symbol else "Other rows: m" if symbol else "M")
+        + describe_run(runs[k], ())[1:]
+        for k in order
+    ]
+    if len(order) > 1:
+        lines.append(
+            f"The rows come from {len(order)} runs (`--merge`), each training its contenders side by side: "
+            "compare rows within a run; across runs the machine's speed may drift."
+        )
+    return Provenance(marks, lines, len(order) > 1)
 
 
 def describe_run(run: dict, key: tuple) -> str:
@@ -248,8 +271,8 @@ class Results:
     def read(cls, results: Path, allow_mixed: bool) -> Results:
         return cls({n: load(n, results) for n in COMMANDS}, allow_mixed)
 
-    def prov(self, table: str, items: list[tuple[Doc, dict]]) -> Provenance:
-        return provenance(table, items, self.allow_mixed)
+    def prov(self, table: str, items: list[tuple[Doc, dict]], merged: bool = False) -> Provenance:
+        return provenance(table, items, self.allow_mixed, merged)
 
 
 def captioned(caption: str, header: list[str], cells: list[list[str]], prov: Provenance) -> list[str]:

@@ -23,7 +23,7 @@ DATASETS = {"mnist": "dynamically binarized MNIST (nats/image)", "fashion_mnist"
 def _table(res: Results, name: str, d: Doc) -> list[str]:
     measured = [r for r in d.rows if r["kind"] != "published"]
     published = [r for r in d.rows if r["kind"] == "published"]
-    prov = res.prov(name, [(d, r) for r in measured])
+    prov = res.prov(name, [(d, r) for r in measured], merged=True)
     budgets = sorted({b for r in measured for b in r["nll_at_minutes"]}, key=float)
     threads = d.config.get("torch_threads", "?")
     images = sorted({r["test_images"] for r in measured})
@@ -136,7 +136,7 @@ def block_standard_headline(res: Results) -> list[str]:
     rows = [r for r in measured if r is best or r["kind"] in PEERS]
     published = {r["contender"]: r for r in d.rows if r["kind"] == "published"}
     papers = [r for r in published.values() if r["contender"] not in PEERS.values()]
-    prov = res.prov("mnist", [(d, r) for r in rows])
+    prov = res.prov("mnist", [(d, r) for r in rows], merged=True)
     images = sorted({r["test_images"] for r in rows})
     more = ["every model"] + (["Fashion-MNIST"] if res.docs["fashion_mnist"] else [])
     more += ["the learning curves"] if (RESULTS / "mnist_curves.png").exists() else []

@@ -316,3 +316,27 @@ def test_time_to_quality_reads_when_a_curve_reaches_the_peers_last_value(monkeyp
     assert "slow did not reach it within 5 min" in lines[2] and "slow did not get there at any budget" in lines[2]
     assert len(lines) == 3  # a contender of another run is not compared
     assert len(report_mnist.time_to_quality(doc, [row])) == 2  # only the contenders asked for
+
+
+def test_a_merged_table_marks_and_describes_each_run(tmp_path):
+    """The standard benchmark's rows come from runs added one at a time (--merge): on clean trees
+    they need no --allow-mixed; each run is named with its command, the older ones' rows marked."""
+    runs = {
+        "r1": run_meta("a" * 40, "2025-01-01T00:00:00Z") | {"command": "python bench one"},
+        "r2": run_meta("b" * 40, "2025-02-01T00:00:00Z") | {"command": "python bench two"},
+    }
+    rows = [
+        {"run": r, "contender": c, "kind": "pixelar", "note": "", "parameters": 1, "unit": "nats",
+         "test_images": 10, "nll_at_minutes": {"60.0": nll}, "curve": [[60.0, nll]]}
+        for r, c, nll in (("r1", "one", 90.0), ("r2", "two", 85.0))
+    ]  # fmt: skip
+    write(tmp_path, "mnist", runs, rows)
+    text = "\n".join(report.block_standard(report.Results.read(tmp_path, allow_mixed=False)))
+    assert "| one† |" in text and "| two |" in text
+    assert "Rows marked †: measured at commit `aaaaaaa`" in text and "`python bench one`" in text
+    assert "Other rows: measured at commit `bbbbbbb`" in text and "`python bench two`" in text
+    assert "another commit than the rest" not in text
+    runs["r2"]["dirty"] = True  # uncommitted changes still need --allow-mixed
+    write(tmp_path, "mnist", runs, rows)
+    with pytest.raises(report.ReportError, match="uncommitted changes"):
+        report.block_standard(report.Results.read(tmp_path, allow_mixed=False))
