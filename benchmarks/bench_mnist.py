@@ -108,7 +108,7 @@ CONTENDERS: dict[str, Contender] = {
     ),
     "pixelcnn++": _pixelar(
         "pixelcnn++", data="fashion-mnist", num_layers=1, hidden_channels=40, num_components=10, dropout=0.5,
-        recipe={"ema": 0.999, "betas": [0.95, 0.9995]},
+        recipe={"ema": 0.999, "betas": [0.95, 0.9995]}, note="1 × 40 like the peer's, the paper's Adam betas, EMA",
     ),
     "pclucas-pixelcnn++": Contender(
         "pclucas-pixelcnn++", "fashion-mnist", model_args={"nr_resnet": 1, "nr_filters": 40},

@@ -20,6 +20,11 @@ SHIPPED = ROOT / "src" / "pixelar" / "pretrained" / "mnist-binary" / "card.json"
 DATASETS = {"mnist": "dynamically binarized MNIST (nats/image)", "fashion_mnist": "8-bit Fashion-MNIST (bits/dim)"}
 
 
+def nll(value: float, unit: str) -> str:
+    """A test NLL as the tables print it: nats per image to 2 decimals, bits per dimension to 3."""
+    return f"{value:.2f}" if unit == "nats" else f"{value:.3f}"
+
+
 def _table(res: Results, name: str, d: Doc) -> list[str]:
     measured = [r for r in d.rows if r["kind"] != "published"]
     published = [r for r in d.rows if r["kind"] == "published"]
@@ -30,16 +35,17 @@ def _table(res: Results, name: str, d: Doc) -> list[str]:
     caption = (
         f"{DATASETS[name][0].upper()}{DATASETS[name][1:]}: test NLL over {' / '.join(f'{n:,}' for n in images)} test images after each "
         f"training budget (minutes of training steps, evaluation excluded; {threads} torch thread(s) on this "
-        "machine), every contender trained by one loop on the same seeded sampler; the published numbers are "
-        "converged runs on GPUs, beside them:"
+        "machine), every contender trained by one loop on the same seeded sampler"
+        + ("; the published numbers are converged runs on GPUs, beside them:" if published else ":")
     )
-    header = ["contender", "parameters", *(f"{float(b):g} min" for b in budgets), "converged (published)", "note"]
+    paper = ["converged (published)"] if published else []
+    header = ["contender", "parameters", *(f"{float(b):g} min" for b in budgets), *paper, "note"]
     cells = [
         [
             marked(r["contender"], prov, r),
             f"{r['parameters']:,}",
-            *(f"{r['nll_at_minutes'][b]:.2f}" if b in r["nll_at_minutes"] else "" for b in budgets),
-            "",
+            *(nll(r["nll_at_minutes"][b], r["unit"]) if b in r["nll_at_minutes"] else "" for b in budgets),
+            *("" for _ in paper),
             r["note"],
         ]
         for r in measured
@@ -69,7 +75,7 @@ def _sooner(r: dict, peer: dict) -> str:
     peer_t = (reached(peer["curve"], level) or (minutes, False))[0]  # when the peer first got there
     hit = reached(r["curve"], level)
     unit = r["unit"]
-    text = f"- {peer['contender']} ends its curve at {level:.2f} {unit} (first reached after {peer_t:.1f} min); "
+    text = f"- {peer['contender']} ends its curve at {nll(level, unit)} {unit} (first reached after {peer_t:.1f} min); "
     if hit is None:
         text += f"{r['contender']} did not reach it within {r['curve'][-1][0]:g} min"
     elif hit[1]:
@@ -81,10 +87,10 @@ def _sooner(r: dict, peer: dict) -> str:
         last = budgets[-1]
         target = peer["nll_at_minutes"][last]
         ours = [b for b in sorted(r["nll_at_minutes"], key=float) if r["nll_at_minutes"][b] <= target]
-        text += f". On the whole test split {peer['contender']} has {target:.2f} after {float(last):g} min; "
+        text += f". On the whole test split {peer['contender']} has {nll(target, unit)} after {float(last):g} min; "
         if ours:
             ratio = float(last) / float(ours[0])
-            text += f"{r['contender']} had {r['nll_at_minutes'][ours[0]]:.2f} after {float(ours[0]):g} min"
+            text += f"{r['contender']} had {nll(r['nll_at_minutes'][ours[0]], unit)} after {float(ours[0]):g} min"
             text += f" (≥ {ratio:.1f}× sooner)" if ratio > 1 else ""
         else:
             text += f"{r['contender']} did not get there at any budget"
