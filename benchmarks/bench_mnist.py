@@ -94,9 +94,11 @@ CONTENDERS: dict[str, Contender] = {
         "mnist-fast", "ablation: the preset at lr 2e-3 decayed ×0.99945 a step (÷10 by ~4,200 steps)",
         lr=2e-3, lr_decay=0.99945,
     ),
-    "row-lstm": _pixelar("row-lstm", num_layers=7, hidden_channels=16),
+    "row-lstm": _pixelar("row-lstm", num_layers=7, hidden_channels=16, note="7 layers × 16"),
     "diagonal-bilstm": _pixelar("diagonal-bilstm", num_layers=1, hidden_channels=32, note="the paper's 1 × 32"),
-    "multiscale": _pixelar("multiscale-pixelrnn", num_layers=4, hidden_channels=16),
+    "multiscale": _pixelar(
+        "multiscale-pixelrnn", num_layers=4, hidden_channels=16, note="Diagonal BiLSTM 4 × 16 at both scales, f = 2"
+    ),
     "pg-pixelcnn": Contender(
         "pg-pixelcnn", "mnist-dynamic", recipe={"lr": 1e-3, "lr_decay": 0.999977, "batch_size": 256},
         note="pytorch-generative's reproduce() as shipped (each block's residual added twice): 15 residual × 16, batch 256",
